@@ -1,0 +1,75 @@
+"""The ASGI application: routers under /serve/api/v1, the envelope, and in-process indexing workers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from PIL import Image
+
+from .. import __version__
+from ..config import Settings
+from ..index.worker import start_threads
+from ..store import Store
+from ..store.removal import sweep
+from . import envelope, files, images
+from .request_id import RequestIdMiddleware
+from .signed_urls import load_secret
+
+log = logging.getLogger("reverie")
+
+BASE = "/serve/api/v1"
+
+DESCRIPTION = """Self-hosted visual search that speaks the memories.ai Visual Search API v1.
+
+Every JSON answer is an envelope `{code, msg, data, success, failed}`. Business errors come as HTTP 200
+with a non-`0000` code and `data: null`; `msg` names the field and the rule that failed. Missing or
+unknown key: HTTP 401, code `0401`; disabled key: HTTP 403, code `0403`. Endpoints marked *extension*
+are Reverie's own additions."""
+
+
+def create_app(settings: Settings, workers: int = 0) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        Image.MAX_IMAGE_PIXELS = settings.max_image_pixels  # Pillow's bomb guard, made explicit
+        store = Store.open(settings)
+        app.state.store = store
+        app.state.signing_secret = load_secret(store)
+        stop = threading.Event()
+        threads = start_threads(store, workers, stop)
+        threading.Thread(target=_sweep_quietly, args=(store,), name="reverie-sweep", daemon=True).start()
+        log.info("serving data in %s with %d in-process worker(s)", settings.data, workers)
+        try:
+            yield
+        finally:
+            stop.set()
+            store.jobs_waiting.set()
+            for t in threads:
+                t.join(timeout=10)
+            store.close()
+
+    app = FastAPI(
+        title="Reverie",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        responses={200: {"model": envelope.Envelope, "description": "An envelope; see `code`"},
+                   401: {"model": envelope.ErrorEnvelope, "description": "Missing or unknown key (0401)"},
+                   403: {"model": envelope.ErrorEnvelope, "description": "Disabled key (0403) or bad signature (9009)"}},
+    )
+    envelope.install(app)
+    app.include_router(images.router, prefix=BASE, tags=["images"])
+    app.include_router(files.router, prefix=BASE, tags=["files"])
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _sweep_quietly(store: Store) -> None:
+    try:
+        sweep(store)
+    except Exception:
+        log.exception("start-up sweep failed; it will run again at the next start")

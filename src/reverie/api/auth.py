@@ -1,0 +1,26 @@
+"""`Authorization: <key>` (a `Bearer ` prefix is tolerated) to the calling account."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.security import APIKeyHeader
+
+from ..errors import KeyDisabled, Unauthorized
+from ..store.accounts import Caller, lookup_key
+
+# Declared for the OpenAPI document; the check itself is below.
+api_key_scheme = APIKeyHeader(name="Authorization", auto_error=False, description="Your Reverie key, no Bearer")
+
+
+def caller(request: Request) -> Caller:
+    raw = request.headers.get("authorization", "").strip()
+    if raw[:7].lower() == "bearer ":
+        raw = raw[7:].strip()
+    if not raw:
+        raise Unauthorized("Authorization: missing; send your key as `Authorization: <key>`")
+    found = lookup_key(request.app.state.store.db, raw)
+    if found is None:
+        raise Unauthorized("Authorization: unknown key")
+    if found.disabled:
+        raise KeyDisabled("Authorization: this key is disabled; create a new one with `reverie keys create`")
+    return found

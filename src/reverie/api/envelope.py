@@ -1,0 +1,89 @@
+"""The response envelope every JSON answer wears, and the mapping of errors onto it."""
+
+from __future__ import annotations
+
+import errno
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from ..errors import ApiError, StorageFull
+from .request_id import current_request_id
+
+log = logging.getLogger("reverie.api")
+
+OK = "0000"
+
+
+class Envelope(BaseModel):
+    """Success: code 0000, data holds the payload. Failure: a non-0000 code, data null, msg naming the
+    field and the rule (`tags: at most 50 tags, got 51`)."""
+
+    code: str
+    msg: str
+    data: Any = None
+    success: bool
+    failed: bool
+
+
+class ErrorEnvelope(Envelope):
+    data: None = None
+
+
+def body(code: str, msg: str, data: Any = None) -> dict:
+    ok = code == OK
+    return {"code": code, "msg": msg, "data": data, "success": ok, "failed": not ok}
+
+
+def ok(data: Any = None) -> JSONResponse:
+    return JSONResponse(body(OK, "success", data))
+
+
+def error(code: str, msg: str, http_status: int = 200, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse(body(code, msg), status_code=http_status, headers=headers)
+
+
+def _validation_msg(exc: RequestValidationError) -> str:
+    parts = []
+    for e in exc.errors()[:3]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query"))
+        parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "; ".join(parts)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return error(exc.code, exc.msg, exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error("0001", _validation_msg(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        msg = {404: f"No static resource {request.url.path}.", 405: f"method {request.method} not allowed here"}
+        return error("0001", msg.get(exc.status_code, str(exc.detail)), exc.status_code)
+
+    @app.exception_handler(OSError)
+    async def _os_error(request: Request, exc: OSError) -> JSONResponse:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("storage full while serving %s: %s", request.url.path, exc)
+            full = StorageFull("storage full: nothing was stored; free disk space under the data folder and retry")
+            return error(full.code, full.msg, full.http_status)
+        return _internal(request, exc)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        return _internal(request, exc)
+
+
+def _internal(request: Request, exc: Exception) -> JSONResponse:
+    rid = current_request_id()
+    log.error("request %s %s failed", rid, request.url.path, exc_info=exc)
+    return error("5000", f"internal error; quote request id {rid} when reporting it", 500)

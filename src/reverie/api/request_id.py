@@ -1,0 +1,49 @@
+"""A request id for every request: in the X-Request-Id header, in the access log, in 5000 messages."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import secrets
+import time
+
+log = logging.getLogger("reverie.access")
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def current_request_id() -> str:
+    return _request_id.get()
+
+
+class RequestIdMiddleware:
+    """Plain ASGI (no BaseHTTPMiddleware): it must not buffer upload bodies."""
+
+    def __init__(self, app):  # noqa: ANN001
+        self.app = app
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = secrets.token_hex(8)
+        token = _request_id.set(rid)
+        started = time.perf_counter()
+        status = {"code": 0}
+
+        async def send_with_id(message):  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            log.info(
+                "%s %s %s %d %.1fms",
+                rid,
+                scope["method"],
+                scope["path"],  # never the query string: signed-URL signatures live there
+                status["code"],
+                (time.perf_counter() - started) * 1000,
+            )
+            _request_id.reset(token)

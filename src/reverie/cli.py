@@ -1,0 +1,188 @@
+"""`reverie serve | worker | keys | sweep`. Every option can also be set as REVERIE_<OPTION>."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from .config import Settings, env_name, setting_fields
+
+CONNECTION_SETTINGS = ("data", "database_url", "log_level")
+
+
+def settings_options(names: tuple[str, ...] | None = None):
+    """Turn Settings fields into click options with REVERIE_* environment variables."""
+
+    def decorate(fn):
+        for f in reversed(setting_fields()):
+            if names is not None and f.name not in names:
+                continue
+            kind = {int: int, str: str}.get(type(f.default), click.Path(path_type=Path, file_okay=False))
+            fn = click.option(
+                "--" + f.name.replace("_", "-"),
+                f.name,
+                type=kind,
+                default=f.default,
+                show_default=f.default not in ("", None),
+                envvar=env_name(f.name),
+                show_envvar=True,
+                help=f.metadata["help"],
+            )(fn)
+        return fn
+
+    return decorate
+
+
+def _settings(values: dict) -> Settings:
+    known = {f.name for f in setting_fields()}
+    return Settings(**{k: v for k, v in values.items() if k in known})
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="reverie")
+def main() -> None:
+    """Reverie: self-hosted visual search over your own photos, speaking the memories.ai API v1.
+
+    Start with `reverie keys create --name me`, then `reverie serve`.
+    """
+
+
+@main.command()
+@settings_options()
+@click.option("--no-workers", is_flag=True, envvar=env_name("no_workers"), show_envvar=True,
+              help="Run no indexing in this process (run `reverie worker` beside it).")
+def serve(no_workers: bool, **values) -> None:
+    """Serve the HTTP API (and, unless --no-workers, index in-process)."""
+    import uvicorn
+
+    from .api.app import create_app
+
+    settings = _settings(values)
+    _logging(settings.log_level)
+    app = create_app(settings, workers=0 if no_workers else settings.workers)
+    click.echo(f"Reverie on http://{settings.host}:{settings.port}  (API docs at /docs, data in {settings.data})", err=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
+                timeout_graceful_shutdown=10)
+
+
+@main.command()
+@settings_options(("data", "database_url", "log_level", "max_image_pixels", "job_lease_seconds", "job_max_attempts", "workers"))
+def worker(**values) -> None:
+    """Index uploads in a separate process, against the same data folder or database as `serve`."""
+    from PIL import Image
+
+    from .index.worker import start_threads
+    from .store import Store
+
+    settings = _settings(values)
+    _logging(settings.log_level)
+    Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
+    store = Store.open(settings)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = start_threads(store, max(1, settings.workers), stop)
+    click.echo(f"worker: {len(threads)} thread(s) indexing {settings.data}; Ctrl-C to stop", err=True)
+    while not stop.wait(1.0):
+        pass
+    store.jobs_waiting.set()
+    for t in threads:
+        t.join(timeout=30)
+    store.close()
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and disable API keys."""
+
+
+def _open(values: dict):
+    from .store import Store
+
+    settings = _settings(values)
+    _logging("warning")
+    return Store.open(settings)
+
+
+@keys.command("create")
+@click.option("--name", required=True, help="A label for the key (who or what uses it).")
+@click.option("--account", default=None, help="Account the key belongs to; created on first use. Default: NAME.")
+@settings_options(CONNECTION_SETTINGS)
+def keys_create(name: str, account: str | None, **values) -> None:
+    """Create a key. It is shown once, as the last word of the last line."""
+    from .store.accounts import create_key
+
+    store = _open(values)
+    key = create_key(store.db, name=name, account=account or name)
+    click.echo(f"Created key {name!r} for account {account or name!r}. It is shown only now; keep it safe.")
+    click.echo(f"key: {key}")
+
+
+@keys.command("ensure")
+@settings_options(CONNECTION_SETTINGS)
+def keys_ensure(**values) -> None:
+    """Create a first key (account `default`) if there is none, and print it."""
+    from .store.accounts import create_key, key_count
+
+    store = _open(values)
+    if key_count(store.db):
+        click.echo("API keys exist already (`reverie keys list`); `reverie keys create --name NAME` makes another.")
+        return
+    key = create_key(store.db, name="first-key", account="default")
+    click.echo("Created the first API key (account 'default'). It is shown only now; keep it safe.")
+    click.echo(f"Use it as the header  Authorization: {key}")
+    click.echo(f"key: {key}")
+
+
+@keys.command("list")
+@settings_options(CONNECTION_SETTINGS)
+def keys_list(**values) -> None:
+    """List keys (never the keys themselves: only their first characters)."""
+    from .store.accounts import list_keys
+
+    rows = list_keys(_open(values).db)
+    click.echo(f"{'ID':>4}  {'NAME':<20} {'ACCOUNT':<20} {'PREFIX':<20} {'CREATED (UTC)':<20} STATE")
+    for k in rows:
+        created = datetime.fromtimestamp(k.created_ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        state = "disabled" if k.disabled else "active"
+        click.echo(f"{k.id:>4}  {k.name:<20} {k.account:<20} {k.prefix + '…':<20} {created:<20} {state}")
+
+
+@keys.command("disable")
+@click.argument("key_id", type=int)
+@settings_options(CONNECTION_SETTINGS)
+def keys_disable(key_id: int, **values) -> None:
+    """Disable the key with id KEY_ID (see `keys list`); its requests then get 0403."""
+    from .store.accounts import disable_key
+
+    if not disable_key(_open(values).db, key_id):
+        raise click.ClickException(f"no active key with id {key_id}; see `reverie keys list`")
+    click.echo(f"key {key_id} disabled")
+
+
+@main.command()
+@settings_options(CONNECTION_SETTINGS)
+def sweep(**values) -> None:
+    """Repair what a crash left: uncommitted staged uploads, unreferenced blobs. `serve` runs it at start."""
+    from .store.removal import sweep as run_sweep
+
+    report = run_sweep(_open(values))
+    click.echo(" ".join(f"{k}={v}" for k, v in report.items()))
+
+
+if __name__ == "__main__":
+    main()

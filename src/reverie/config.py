@@ -1,0 +1,56 @@
+"""One settings object, read once. Every setting is a CLI option and an environment variable REVERIE_<NAME>."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+MB = 1024 * 1024
+
+
+def _opt(default, help: str):  # noqa: ANN001, A002
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Settings:
+    data: Path = _opt(Path("./data"), "Data folder: SQLite database, blobs, staging area.")
+    database_url: str = _opt("", "SQLAlchemy URL of the metadata database; empty means DATA/reverie.db (SQLite).")
+    host: str = _opt("127.0.0.1", "Address to listen on.")
+    port: int = _opt(8080, "Port to listen on.")
+    workers: int = _opt(1, "Indexing threads that `serve` runs in-process (0 = none; see `reverie worker`).")
+    public_url: str = _opt("", "Base URL put in signed links (img_url); empty means the Host of each request.")
+    max_file_bytes: int = _opt(20 * MB, "Largest image file accepted by upload_img, in bytes.")
+    max_batch_files: int = _opt(50, "Most files accepted in one upload_img request.")
+    max_image_pixels: int = _opt(100_000_000, "Largest pixel count accepted (decompression-bomb guard).")
+    signed_url_ttl: int = _opt(3600, "Seconds a signed img_url stays valid.")
+    job_lease_seconds: int = _opt(300, "Seconds before a job held by a silent worker is handed to another.")
+    job_max_attempts: int = _opt(5, "Attempts before an indexing job is given up and the image marked FAILED.")
+    log_level: str = _opt("info", "debug, info, warning or error.")
+
+    # Derived paths, so that no module has to know the folder layout.
+    blob_dir: Path = field(init=False)
+    staging_dir: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        data = Path(self.data).expanduser().resolve()
+        object.__setattr__(self, "data", data)
+        object.__setattr__(self, "blob_dir", data / "blobs")
+        object.__setattr__(self, "staging_dir", data / "staging")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{data / 'reverie.db'}")
+
+    def with_(self, **changes: object) -> "Settings":
+        return replace(self, **changes)
+
+
+ENV_PREFIX = "REVERIE_"
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def setting_fields() -> list:
+    """The user-settable fields, in declaration order (the CLI turns each into an option)."""
+    return [f for f in fields(Settings) if f.init]

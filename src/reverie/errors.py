@@ -1,0 +1,48 @@
+"""Business errors. Each carries its envelope code; `msg` always names the field and the rule that failed."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    code = "0001"
+    http_status = 200  # business errors travel as HTTP 200, as the reference does
+
+    def __init__(self, msg: str):
+        super().__init__(msg)
+        self.msg = msg
+
+
+class InvalidInput(ApiError):
+    """A parameter is missing or breaks a rule: `<field>: <rule>`."""
+
+    def __init__(self, field: str, rule: str):
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+
+
+class BadEnum(InvalidInput):
+    code = "0003"
+
+
+class NotFound(ApiError):
+    code = "0001"
+
+
+class Unauthorized(ApiError):
+    code = "0401"
+    http_status = 401
+
+
+class KeyDisabled(ApiError):
+    code = "0403"
+    http_status = 403
+
+
+class PermissionDenied(ApiError):
+    code = "9009"
+    http_status = 403
+
+
+class StorageFull(ApiError):
+    code = "5000"
+    http_status = 507

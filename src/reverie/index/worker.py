@@ -1,0 +1,135 @@
+"""Indexing workers: claim a job, run its pipeline, store the facts and the outcome in one transaction.
+
+Runs as threads inside `reverie serve` or as `reverie worker` processes; both share the job table, so any
+mix of them can run against one data folder. Work is idempotent (derived blobs have fixed keys, the row
+update overwrites), so a job redone after a crash changes nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+
+from ..store import Store
+from ..store import images as image_rows
+from ..store import jobs as job_queue
+from ..store.db import now_ms
+from ..store.schema import images
+from .image import CorruptImage, facts_to_columns, index_image
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (our lease ran out); its result wins."""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    def __init__(self, store: Store, name: str | None = None):
+        self.store = store
+        self.name = name or worker_name()
+        self.settings = store.settings
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("worker %s started", self.name)
+        while not stop.is_set():
+            try:
+                if not self.run_one():
+                    self.store.jobs_waiting.clear()
+                    if not self.run_one():  # a job queued between the empty claim and the clear
+                        self.store.jobs_waiting.wait(POLL_SECONDS)
+            except Exception:  # the database went away for a moment: keep the worker alive
+                log.exception("worker %s: unexpected error; retrying in %ss", self.name, POLL_SECONDS)
+                stop.wait(POLL_SECONDS)
+        log.info("worker %s stopped", self.name)
+
+    def run_one(self) -> bool:
+        """Claim and run one job. False when there was nothing to do."""
+        job = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds)
+        if job is None:
+            return False
+        if job.kind != job_queue.IMAGE_INDEX:
+            self._give_up(job, f"no pipeline for job kind {job.kind!r}")
+            return True
+        if job.attempts > self.settings.job_max_attempts:
+            # It got here by lease expiry: it crashed or hung its worker every time.
+            self._give_up(job, f"indexing did not finish after {job.attempts - 1} attempts")
+            return True
+        self._index(job)
+        return True
+
+    def _index(self, job: job_queue.Job) -> None:
+        started = time.monotonic()
+        with self.store.db.read() as conn:
+            row = image_rows.get_any(conn, job.subject_id)
+        if row is None:  # deleted while queued
+            with self.store.db.write() as conn:
+                job_queue.finish(conn, job)
+            return
+        try:
+            facts = index_image(self.store, row.id, row.sha256)
+        except CorruptImage as exc:
+            self._give_up(job, str(exc))
+            return
+        except Exception as exc:
+            self._retry(job, exc)
+            return
+        try:
+            with self.store.db.write() as conn:
+                current = image_rows.get_any(conn, row.id)
+                if current is None:
+                    job_queue.finish(conn, job)
+                elif not job_queue.finish(conn, job):
+                    raise LeaseLost()
+                else:
+                    conn.execute(
+                        images.update()
+                        .where(images.c.id == row.id)
+                        .values(status="PARSE", cause=None, indexed_ms=now_ms(), **facts_to_columns(facts, current))
+                    )
+        except LeaseLost:
+            log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, row.id)
+            return
+        if current is None:  # deleted while we worked: drop what we derived
+            for key in facts.derived.values():
+                self.store.blobs.delete(key)
+        log.debug("indexed image %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)
+
+    def _give_up(self, job: job_queue.Job, cause: str) -> None:
+        log.warning("image %s FAILED: %s", job.subject_id, cause)
+        with self.store.db.write() as conn:
+            if job_queue.fail(conn, job, cause):
+                conn.execute(
+                    images.update().where(images.c.id == job.subject_id).values(status="FAILED", cause=cause)
+                )
+
+    def _retry(self, job: job_queue.Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        if job.attempts >= self.settings.job_max_attempts:
+            self._give_up(job, f"indexing failed {job.attempts} times; last error: {error}")
+            return
+        delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS ** job.attempts)
+        log.warning("job %s (image %s) attempt %s failed: %s; retry in %.0fs", job.id, job.subject_id, job.attempts, error, delay)
+        job_queue.retry_later(self.store.db, job, error, delay)
+
+
+def start_threads(store: Store, count: int, stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for i in range(count):
+        w = Worker(store, name=f"{worker_name()}-t{i}")
+        t = threading.Thread(target=w.run, args=(stop,), name=f"reverie-worker-{i}", daemon=True)
+        t.start()
+        threads.append(t)
+    return threads

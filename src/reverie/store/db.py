@@ -1,0 +1,99 @@
+"""The metadata database: engine set-up, transactions, migrations.
+
+Writes on SQLite take the write lock at BEGIN (BEGIN IMMEDIATE), so a read-then-write inside `write()`
+cannot be overtaken by another writer; with WAL, readers never wait for it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine = self._create_engine(url)
+
+    def _create_engine(self, url: str) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(url, pool_pre_ping=True)
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            # The driver's own transaction handling is switched off; `_begin` below issues BEGIN itself.
+            connect_args={"check_same_thread": False, "timeout": 30, "isolation_level": None},
+            pool_size=8,
+            max_overflow=16,
+        )
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record):  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before the upload is acknowledged (WAL + NORMAL can lose the
+            # last commits on power loss, which would break "every acknowledged upload survives").
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            immediate = conn.get_execution_options().get("sqlite_immediate", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that holds the write lock from its first statement; commits on exit."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def migrate(db: Database, lock_dir: Path | None = None) -> None:
+    """Bring the schema to the newest revision. Safe to call from several processes at once."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    lock = None
+    if db.is_sqlite and lock_dir is not None:
+        lock_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(lock_dir / "migrate.lock", "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        with db.engine.connect() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+            if conn.in_transaction():
+                conn.commit()
+    finally:
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            lock.close()

@@ -1,0 +1,111 @@
+"""Image rows: insert, read, list with filters, delete with everything derived from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Row, and_, exists, func, select
+
+from . import jobs as job_queue
+from .db import now_ms
+from .schema import image_tags, images, namespaces
+
+STATUSES = ("UNPARSE", "PARSE", "FAILED")
+
+
+def ensure_namespace(conn: Connection, account_id: int, name: str) -> None:
+    found = conn.execute(
+        select(namespaces.c.name).where(namespaces.c.account_id == account_id, namespaces.c.name == name)
+    ).first()
+    if found is None:
+        conn.execute(namespaces.insert().values(account_id=account_id, name=name, created_ms=now_ms()))
+
+
+def list_namespaces(conn: Connection, account_id: int) -> list[str]:
+    q = select(namespaces.c.name).where(namespaces.c.account_id == account_id).order_by(namespaces.c.name)
+    return list(conn.execute(q).scalars())
+
+
+def insert(conn: Connection, rows: list[dict], tags: list[str]) -> None:
+    conn.execute(images.insert(), rows)
+    if tags:
+        conn.execute(image_tags.insert(), [dict(image_id=r["id"], tag=t, position=i) for r in rows for i, t in enumerate(tags)])
+
+
+def get(conn: Connection, account_id: int, image_id: int) -> Row | None:
+    return conn.execute(
+        select(images).where(images.c.id == image_id, images.c.account_id == account_id)
+    ).first()
+
+
+def get_any(conn: Connection, image_id: int) -> Row | None:
+    """For the indexer, which works on behalf of whichever account owns the image."""
+    return conn.execute(select(images).where(images.c.id == image_id)).first()
+
+
+def tags_of(conn: Connection, image_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {i: [] for i in image_ids}
+    if image_ids:
+        q = (
+            select(image_tags.c.image_id, image_tags.c.tag)
+            .where(image_tags.c.image_id.in_(image_ids))
+            .order_by(image_tags.c.image_id, image_tags.c.position)
+        )
+        for image_id, tag in conn.execute(q):
+            out[image_id].append(tag)
+    return out
+
+
+@dataclass
+class ImageFilter:
+    unique_id: str
+    tags_any: list[str] = field(default_factory=list)
+    camera_model: str | None = None
+    taken_from_ms: int | None = None
+    taken_to_ms: int | None = None
+    statuses: list[str] = field(default_factory=list)
+
+
+def _where(account_id: int, f: ImageFilter):
+    cond = [images.c.account_id == account_id, images.c.unique_id == f.unique_id]
+    if f.tags_any:
+        cond.append(
+            exists().where(image_tags.c.image_id == images.c.id, image_tags.c.tag.in_(f.tags_any))
+        )
+    if f.camera_model is not None:
+        cond.append(images.c.camera_model == f.camera_model)
+    if f.taken_from_ms is not None:
+        cond.append(images.c.datetime_taken_ms >= f.taken_from_ms)
+    if f.taken_to_ms is not None:
+        cond.append(images.c.datetime_taken_ms <= f.taken_to_ms)
+    if f.statuses:
+        cond.append(images.c.status.in_(f.statuses))
+    return and_(*cond)
+
+
+def page(conn: Connection, account_id: int, f: ImageFilter, page_no: int, size: int) -> tuple[int, list[Row]]:
+    where = _where(account_id, f)
+    total = conn.execute(select(func.count()).select_from(images).where(where)).scalar_one()
+    rows = conn.execute(
+        select(images).where(where).order_by(images.c.id.desc()).offset((page_no - 1) * size).limit(size)
+    ).all()
+    return total, rows
+
+
+def delete(conn: Connection, account_id: int, unique_id: str, image_ids: list[int]) -> list[Row]:
+    """Delete rows, tags and jobs; returns the deleted rows so the caller can remove their blobs."""
+    rows = conn.execute(
+        select(images).where(
+            images.c.account_id == account_id, images.c.unique_id == unique_id, images.c.id.in_(image_ids)
+        )
+    ).all()
+    ids = [r.id for r in rows]
+    if ids:
+        conn.execute(image_tags.delete().where(image_tags.c.image_id.in_(ids)))
+        job_queue.delete_for(conn, ids)
+        conn.execute(images.delete().where(images.c.id.in_(ids)))
+    return rows
+
+
+def sha_in_use(conn: Connection, sha256: str) -> bool:
+    return conn.execute(select(images.c.id).where(images.c.sha256 == sha256).limit(1)).first() is not None

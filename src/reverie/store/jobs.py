@@ -1,0 +1,106 @@
+"""The indexing job queue: a table in the metadata database.
+
+A claim is one UPDATE…RETURNING inside a write transaction, so two workers never get the same job.
+A claimed job carries a lease; a worker killed mid-job leaves it `running` with a lease in the past,
+and the next claim picks it up again. A job that keeps crashing its worker stops after max attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, and_, func, or_, select
+
+from .db import Database, now_ms
+from .schema import jobs
+
+IMAGE_INDEX = "image.index"
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    subject_id: int
+    attempts: int
+    owner: str
+
+
+def enqueue(conn: Connection, kind: str, subject_ids: list[int]) -> None:
+    t = now_ms()
+    conn.execute(
+        jobs.insert(),
+        [
+            dict(kind=kind, subject_id=s, state="queued", attempts=0, run_after_ms=t, created_ms=t, updated_ms=t)
+            for s in subject_ids
+        ],
+    )
+
+
+def claim(db: Database, owner: str, lease_seconds: int) -> Job | None:
+    t = now_ms()
+    claimable = or_(
+        and_(jobs.c.state == "queued", jobs.c.run_after_ms <= t),
+        and_(jobs.c.state == "running", jobs.c.lease_until_ms < t),
+    )
+    pick = select(jobs.c.id).where(claimable).order_by(jobs.c.run_after_ms, jobs.c.id).limit(1)
+    if not db.is_sqlite:
+        pick = pick.with_for_update(skip_locked=True)
+    stmt = (
+        jobs.update()
+        .where(jobs.c.id == pick.scalar_subquery())
+        .values(
+            state="running",
+            attempts=jobs.c.attempts + 1,
+            lease_owner=owner,
+            lease_until_ms=t + lease_seconds * 1000,
+            updated_ms=t,
+        )
+        .returning(jobs.c.id, jobs.c.kind, jobs.c.subject_id, jobs.c.attempts)
+    )
+    with db.write() as conn:
+        row = conn.execute(stmt).first()
+    return None if row is None else Job(row.id, row.kind, row.subject_id, row.attempts, owner)
+
+
+def _mine(job: Job):
+    return and_(jobs.c.id == job.id, jobs.c.lease_owner == job.owner, jobs.c.state == "running")
+
+
+def finish(conn: Connection, job: Job) -> bool:
+    """Remove a done job (the image's status keeps the outcome). False if the lease was lost."""
+    return conn.execute(jobs.delete().where(_mine(job))).rowcount == 1
+
+
+def fail(conn: Connection, job: Job, error: str) -> bool:
+    res = conn.execute(
+        jobs.update().where(_mine(job)).values(state="failed", last_error=error[:2000], updated_ms=now_ms())
+    )
+    return res.rowcount == 1
+
+
+def retry_later(db: Database, job: Job, error: str, delay_seconds: float) -> None:
+    t = now_ms()
+    with db.write() as conn:
+        conn.execute(
+            jobs.update()
+            .where(_mine(job))
+            .values(
+                state="queued",
+                run_after_ms=t + int(delay_seconds * 1000),
+                lease_owner=None,
+                lease_until_ms=None,
+                last_error=error[:2000],
+                updated_ms=t,
+            )
+        )
+
+
+def delete_for(conn: Connection, subject_ids: list[int]) -> None:
+    conn.execute(jobs.delete().where(jobs.c.subject_id.in_(subject_ids)))
+
+
+def counts(db: Database) -> dict[str, int]:
+    with db.read() as conn:
+        rows = conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).all()
+    return {state: n for state, n in rows}

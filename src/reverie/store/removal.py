@@ -1,0 +1,89 @@
+"""Deleting images with everything derived from them, and sweeping what a crash left behind.
+
+Originals are shared by every upload of the same bytes, so an original goes only when its last row goes.
+It is moved to `trash/` inside the write transaction (an upload of the same bytes, waiting for the lock,
+then sees it gone and stores its own copy) and removed for good after the commit. A crash between the two
+leaves a trash entry that `sweep` restores or removes by looking at the rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+from sqlalchemy import select
+
+from . import Store
+from . import images as image_rows
+from .blobs import original_key
+from .schema import images
+
+log = logging.getLogger(__name__)
+
+TRASH = "trash"
+GRACE_SECONDS = 600  # leave alone what a live upload or delete in another process may still own
+
+
+def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list[int]) -> int:
+    trashed: list[str] = []
+    with store.db.write() as conn:
+        rows = image_rows.delete(conn, account_id, unique_id, image_ids)
+        for sha in {r.sha256 for r in rows}:
+            if not image_rows.sha_in_use(conn, sha):
+                trash_key = f"{TRASH}/{sha}.{secrets.token_hex(4)}"
+                if store.blobs.move(original_key(sha), trash_key):
+                    trashed.append(trash_key)
+    for key in trashed:
+        store.blobs.delete(key)
+    for r in rows:
+        for key in (r.thumbnail_key, r.preview_key):
+            if key:
+                store.blobs.delete(key)
+    return len(rows)
+
+
+def _age_seconds(store: Store, key: str) -> float:
+    path = store.blobs.local_path(key)
+    return time.time() - path.stat().st_mtime if path is not None else float("inf")
+
+
+def sweep(store: Store) -> dict[str, int]:
+    """Repair what crashes left: staged uploads never committed, trash never emptied, orphan blobs."""
+    report = {"staged": 0, "restored": 0, "trashed": 0, "orphans": 0}
+    staging = store.settings.staging_dir
+    if staging.exists():
+        for p in staging.iterdir():
+            if time.time() - p.stat().st_mtime > GRACE_SECONDS:
+                p.unlink(missing_ok=True)
+                report["staged"] += 1
+    for key in store.blobs.keys(TRASH):
+        if _age_seconds(store, key) < GRACE_SECONDS:
+            continue
+        sha = key.rsplit("/", 1)[-1].split(".", 1)[0]
+        with store.db.write() as conn:
+            if image_rows.sha_in_use(conn, sha) and not store.blobs.exists(original_key(sha)):
+                store.blobs.move(key, original_key(sha))
+                report["restored"] += 1
+                continue
+        store.blobs.delete(key)
+        report["trashed"] += 1
+    with store.db.read() as conn:
+        known_ids = set(conn.execute(select(images.c.id)).scalars())
+        known_shas = set(conn.execute(select(images.c.sha256)).scalars())
+    for key in store.blobs.keys("originals"):
+        sha = key.rsplit("/", 1)[-1]
+        if sha not in known_shas and _age_seconds(store, key) > GRACE_SECONDS:
+            with store.db.write() as conn:  # re-check under the lock: an upload may have just used it
+                if not image_rows.sha_in_use(conn, sha):
+                    store.blobs.delete(key)
+                    report["orphans"] += 1
+    for prefix in ("thumbnails", "previews"):
+        for key in store.blobs.keys(prefix):
+            stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
+            if stem.isdigit() and int(stem) not in known_ids and _age_seconds(store, key) > GRACE_SECONDS:
+                store.blobs.delete(key)
+                report["orphans"] += 1
+    if any(report.values()):
+        log.info("sweep repaired %s", report)
+    return report
