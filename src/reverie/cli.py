@@ -57,7 +57,9 @@ def _logging(level: str) -> None:
 def main() -> None:
     """Reverie: self-hosted visual search over your own photos, speaking the memories.ai API v1.
 
-    Start with `reverie keys create --name me`, then `reverie serve`.
+    Start with `reverie keys create --name me`, then `reverie serve`. Every option of every command can
+    also be set as an environment variable REVERIE_<OPTION> (e.g. REVERIE_DATA, REVERIE_PORT); each
+    command's --help lists them.
     """
 
 

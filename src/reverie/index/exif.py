@@ -64,10 +64,13 @@ def _degrees(value, ref) -> float | None:
 
 
 def _camera(make: str | None, model: str | None) -> str | None:
+    """`NIKON COOLPIX P6000`, `Canon EOS 40D`, `CASIO EX-Z750`: the maker's first word, unless the model
+    already starts with it (makers write `CASIO COMPUTER CO.,LTD` as the make)."""
     if not model:
         return make
-    if make and not model.lower().startswith(make.split()[0].lower()):
-        return f"{make} {model}"
+    brand = make.split()[0].rstrip(",.") if make and make.split() else ""
+    if brand and not model.lower().startswith(brand.lower()):
+        return f"{brand} {model}"
     return model
 
 

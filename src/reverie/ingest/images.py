@@ -19,6 +19,7 @@ from .multipart import FilePart, Form
 ALLOWED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
 # Pillow's names for what we accept; MPO is the multi-picture JPEG many phones write.
 SNIFFED_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "GIF": "GIF", "BMP": "BMP", "WEBP": "WEBP"}
+OPENERS = ["JPEG", "PNG", "GIF", "BMP", "WEBP"]  # the JPEG opener also yields MPO
 FILE_FIELDS = ("files", "files.items", "files[]")
 MAX_TAGS = 50
 MAX_FILENAME = 255
@@ -60,7 +61,7 @@ def _sniff(part: FilePart, label: str, max_pixels: int) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(part.path, formats=list(SNIFFED_FORMATS)) as im:
+            with Image.open(part.path, formats=OPENERS) as im:
                 fmt, (w, h) = im.format, im.size
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InvalidInput(label, f"declares more than {max_pixels} pixels (decompression bomb guard)") from None

@@ -20,7 +20,7 @@ class Store:
 
     @classmethod
     def open(cls, settings: Settings) -> "Store":
-        settings.data.mkdir(parents=True, exist_ok=True)
+        settings.staging_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         migrate(db, lock_dir=settings.data)
         return cls(settings=settings, db=db, blobs=FileBlobStore(settings.blob_dir))

@@ -1,0 +1,132 @@
+"""Restarts, kill -9, separate worker processes, job leases and retries, and the crash sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, blob_files, create_key, db_rows, jpeg, reverie
+from reverie.config import Settings
+from reverie.index.worker import Worker
+from reverie.store import Store, jobs
+from reverie.store.blobs import original_key
+
+
+def _contents(n: int) -> list[bytes]:
+    return [jpeg(color=(i * 7 % 256, i * 13 % 256, 77)) for i in range(n)]
+
+
+def test_acknowledged_uploads_survive_kill_9_and_get_indexed_after_restart(fresh_server, tmp_path):
+    server = fresh_server("--no-workers")
+    client = server.client(create_key(server.data, "survivor"))
+    contents = _contents(6)
+    ids = client.upload_ok([(f"{i}.jpg", c, "image/jpeg") for i, c in enumerate(contents)], {"tags": ["keep"]})
+    server.stop(signal.SIGKILL)
+
+    again = fresh_server(data=server.data)  # with in-process workers this time
+    client = again.client(client.session.headers["Authorization"])
+    for image_id, content in zip(ids, contents):
+        meta = client.wait_indexed(image_id)
+        assert meta["status"] == "PARSE" and meta["tags"] == ["keep", "api"]
+        res = client.get("/download", params={"bucket": meta["bucket"], "blob": meta["blob"]})
+        assert hashlib.sha256(res.content).hexdigest() == hashlib.sha256(content).hexdigest()
+    assert db_rows(again.data, "PRAGMA integrity_check") == [("ok",)]
+    assert db_rows(again.data, "SELECT count(*) FROM jobs") == [(0,)]
+
+
+def test_a_separate_worker_process_indexes_what_the_server_accepted(fresh_server):
+    server = fresh_server("--no-workers")
+    client = server.client(create_key(server.data, "split"))
+    ids = client.upload_ok([(f"{i}.jpg", c, "image/jpeg") for i, c in enumerate(_contents(4))])
+    time.sleep(0.5)
+    assert {client.metadata(i)["status"] for i in ids} == {"UNPARSE"}
+    worker = subprocess.Popen([str(BIN / "reverie"), "worker", "--data", str(server.data)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert {client.wait_indexed(i)["status"] for i in ids} == {"PARSE"}
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+
+
+@pytest.fixture
+def store_with_jobs(fresh_server):
+    """A data folder holding uploads that no worker has touched, opened directly with short leases."""
+
+    def make(n: int, **settings):  # noqa: ANN003
+        server = fresh_server("--no-workers")
+        client = server.client(create_key(server.data, "jobs"))
+        ids = client.upload_ok([(f"{i}.jpg", c, "image/jpeg") for i, c in enumerate(_contents(n))])
+        server.stop()
+        store = Store.open(Settings(data=server.data, **settings))
+        return store, ids, client, server
+
+    return make
+
+
+def test_a_job_held_by_a_dead_worker_is_claimed_again_after_its_lease(store_with_jobs):
+    store, (image_id,), _, _ = store_with_jobs(1, job_lease_seconds=1)
+    first = jobs.claim(store.db, "worker-a", lease_seconds=1)
+    assert first is not None and first.subject_id == image_id and first.attempts == 1
+    assert jobs.claim(store.db, "worker-b", lease_seconds=1) is None  # leased: nobody else gets it
+    time.sleep(1.1)
+    second = jobs.claim(store.db, "worker-b", lease_seconds=60)
+    assert second is not None and second.id == first.id and second.attempts == 2
+    with store.db.write() as conn:
+        assert jobs.finish(conn, first) is False  # the dead worker's late result is not taken
+        assert jobs.finish(conn, second) is True
+
+
+def test_a_job_that_keeps_killing_its_worker_is_given_up(store_with_jobs):
+    store, (image_id,), _, _ = store_with_jobs(1, job_lease_seconds=1, job_max_attempts=2)
+    for _ in range(2):  # two workers die holding it
+        assert jobs.claim(store.db, "doomed", lease_seconds=0) is not None
+        time.sleep(0.01)
+    assert Worker(store, "survivor").run_one() is True
+    (status, cause), = db_rows(store.settings.data, "SELECT status, cause FROM images WHERE id=?", image_id)
+    assert status == "FAILED" and cause == "indexing did not finish after 2 attempts"
+    assert Worker(store, "survivor").run_one() is False
+
+
+def test_transient_errors_are_retried_with_backoff_then_fail_with_the_last_error(store_with_jobs):
+    store, (image_id,), _, _ = store_with_jobs(1, job_max_attempts=2)
+    (sha,), = db_rows(store.settings.data, "SELECT sha256 FROM images WHERE id=?", image_id)
+    blob = store.blobs.local_path(original_key(sha))
+    saved = blob.read_bytes()
+    blob.unlink()  # a disk that lost the file: reading it fails
+    worker = Worker(store, "w")
+    assert worker.run_one() is True
+    (state, attempts, run_after), = db_rows(store.settings.data, "SELECT state, attempts, run_after_ms FROM jobs")
+    assert state == "queued" and attempts == 1 and run_after > time.time() * 1000 + 1000  # 2 s backoff
+    assert worker.run_one() is False  # not yet due
+    blob.write_bytes(saved)  # the disk came back
+    time.sleep(2.1)
+    assert worker.run_one() is True
+    assert db_rows(store.settings.data, "SELECT status FROM images WHERE id=?", image_id) == [("PARSE",)]
+
+
+def test_sweep_repairs_what_a_crash_left_behind(store_with_jobs):
+    store, ids, _, _ = store_with_jobs(2)
+    data = store.settings.data
+    old = time.time() - 3600
+    stale = data / "staging" / "up-stale"
+    stale.write_bytes(b"half an upload")
+    orphan = data / "blobs" / original_key("ab" * 32)
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"committed never")
+    (sha,), = db_rows(data, "SELECT sha256 FROM images WHERE id=?", ids[0])
+    live = store.blobs.local_path(original_key(sha))
+    trashed = data / "blobs" / "trash" / f"{sha}.dead"  # a delete that crashed before its commit
+    trashed.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(live, trashed)
+    for p in (stale, orphan, trashed):
+        os.utime(p, (old, old))
+    out = reverie("sweep", "--data", str(data)).stdout
+    assert "staged=1 restored=1 trashed=0 orphans=1" in out
+    assert not stale.exists() and not orphan.exists() and live.exists() and not trashed.exists()
+    assert len(blob_files(data)) == 2
