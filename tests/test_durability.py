@@ -93,7 +93,7 @@ def test_a_job_that_keeps_killing_its_worker_is_given_up(store_with_jobs):
     assert Worker(store, "survivor").run_one() is False
 
 
-def test_transient_errors_are_retried_with_backoff_then_fail_with_the_last_error(store_with_jobs):
+def test_transient_errors_are_retried_with_backoff_until_they_succeed(store_with_jobs):
     store, (image_id,), _, _ = store_with_jobs(1, job_max_attempts=2)
     (sha,), = db_rows(store.settings.data, "SELECT sha256 FROM images WHERE id=?", image_id)
     blob = store.blobs.local_path(original_key(sha))
@@ -130,3 +130,16 @@ def test_sweep_repairs_what_a_crash_left_behind(store_with_jobs):
     assert "staged=1 restored=1 trashed=0 orphans=1" in out
     assert not stale.exists() and not orphan.exists() and live.exists() and not trashed.exists()
     assert len(blob_files(data)) == 2
+
+
+def test_errors_that_persist_fail_the_image_with_the_last_error(store_with_jobs):
+    store, (image_id,), _, _ = store_with_jobs(1, job_max_attempts=2)
+    (sha,), = db_rows(store.settings.data, "SELECT sha256 FROM images WHERE id=?", image_id)
+    store.blobs.local_path(original_key(sha)).unlink()
+    worker = Worker(store, "w")
+    assert worker.run_one() is True
+    time.sleep(2.1)
+    assert worker.run_one() is True
+    (status, cause), = db_rows(store.settings.data, "SELECT status, cause FROM images WHERE id=?", image_id)
+    assert status == "FAILED" and cause.startswith("indexing failed 2 times; last error: FileNotFoundError")
+    assert db_rows(store.settings.data, "SELECT state FROM jobs") == [("failed",)]

@@ -1,12 +1,15 @@
 """The metadata database: engine set-up, transactions, migrations.
 
 Writes on SQLite take the write lock at BEGIN (BEGIN IMMEDIATE), so a read-then-write inside `write()`
-cannot be overtaken by another writer; with WAL, readers never wait for it.
+cannot be overtaken by another writer; with WAL, readers never wait for it. Writers of one process also
+queue on a Python lock first: SQLite's own busy handler sleeps in growing steps (up to 100 ms), which
+turned lock contention between upload threads into second-long latency tails.
 """
 
 from __future__ import annotations
 
 import fcntl
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +32,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.engine = self._create_engine(url)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
 
     def _create_engine(self, url: str) -> Engine:
         if not self.is_sqlite:
@@ -68,9 +72,12 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that holds the write lock from its first statement; commits on exit."""
-        with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = conn.execution_options(sqlite_immediate=True)
+        if self._write_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+            return
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(sqlite_immediate=True)
             with conn.begin():
                 yield conn
 
