@@ -13,8 +13,12 @@ $(BIN)/python:
 	$(BIN)/pip install --upgrade pip
 
 # The stamp makes `make run` cheap after the first install, and redoes it when the deps change.
+# torch first and pinned in every command: the 2.13.0 CPU wheel lies on disk, an unpinned torch pulls
+# gigabytes of CUDA. timm comes without its dependencies: only its ImageNet label files are read.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[test]'
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install torch==2.13.0 -e '.[test]'
+	$(BIN)/pip install --no-deps timm==1.0.31
 	touch $@
 
 install: $(VENV)/.installed

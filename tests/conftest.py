@@ -21,6 +21,9 @@ SHARED = REPO.parent / "shared"
 EVAL = SHARED / "eval"
 BIN = Path(sys.executable).parent
 API = "/serve/api/v1"
+# One ONNX export of the bundled models for every server the tests start (each data folder would
+# otherwise export its own copy).
+os.environ.setdefault("REVERIE_MODEL_DIR", str(REPO / ".model-cache"))
 
 
 def free_port() -> int:

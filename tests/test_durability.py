@@ -13,6 +13,7 @@ import pytest
 from conftest import BIN, blob_files, create_key, db_rows, jpeg, reverie
 from reverie.config import Settings
 from reverie.index.worker import Worker
+from reverie.models import Models
 from reverie.store import Store, jobs
 from reverie.store.blobs import original_key
 
@@ -87,10 +88,10 @@ def test_a_job_that_keeps_killing_its_worker_is_given_up(store_with_jobs):
     for _ in range(2):  # two workers die holding it
         assert jobs.claim(store.db, "doomed", lease_seconds=0) is not None
         time.sleep(0.01)
-    assert Worker(store, "survivor").run_one() is True
+    assert Worker(store, Models(store.settings), "survivor").run_one() is True
     (status, cause), = db_rows(store.settings.data, "SELECT status, cause FROM images WHERE id=?", image_id)
     assert status == "FAILED" and cause == "indexing did not finish after 2 attempts"
-    assert Worker(store, "survivor").run_one() is False
+    assert Worker(store, Models(store.settings), "survivor").run_one() is False
 
 
 def test_transient_errors_are_retried_with_backoff_until_they_succeed(store_with_jobs):
@@ -99,7 +100,7 @@ def test_transient_errors_are_retried_with_backoff_until_they_succeed(store_with
     blob = store.blobs.local_path(original_key(sha))
     saved = blob.read_bytes()
     blob.unlink()  # a disk that lost the file: reading it fails
-    worker = Worker(store, "w")
+    worker = Worker(store, Models(store.settings), "w")
     assert worker.run_one() is True
     (state, attempts, run_after), = db_rows(store.settings.data, "SELECT state, attempts, run_after_ms FROM jobs")
     assert state == "queued" and attempts == 1 and run_after > time.time() * 1000 + 1000  # 2 s backoff
@@ -136,7 +137,7 @@ def test_errors_that_persist_fail_the_image_with_the_last_error(store_with_jobs)
     store, (image_id,), _, _ = store_with_jobs(1, job_max_attempts=2)
     (sha,), = db_rows(store.settings.data, "SELECT sha256 FROM images WHERE id=?", image_id)
     store.blobs.local_path(original_key(sha)).unlink()
-    worker = Worker(store, "w")
+    worker = Worker(store, Models(store.settings), "w")
     assert worker.run_one() is True
     time.sleep(2.1)
     assert worker.run_one() is True

@@ -82,12 +82,13 @@ def serve(no_workers: bool, **values) -> None:
 
 
 @main.command()
-@settings_options(("data", "database_url", "log_level", "max_image_pixels", "job_lease_seconds", "job_max_attempts", "workers"))
+@settings_options()
 def worker(**values) -> None:
     """Index uploads in a separate process, against the same data folder or database as `serve`."""
     from PIL import Image
 
     from .index.worker import start_threads
+    from .models import Models
     from .store import Store
 
     settings = _settings(values)
@@ -97,7 +98,7 @@ def worker(**values) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    threads = start_threads(store, max(1, settings.workers), stop)
+    threads = start_threads(store, Models(settings), max(1, settings.workers), stop)
     click.echo(f"worker: {len(threads)} thread(s) indexing {settings.data}; Ctrl-C to stop", err=True)
     while not stop.wait(1.0):
         pass
@@ -174,6 +175,58 @@ def keys_disable(key_id: int, **values) -> None:
     if not disable_key(_open(values).db, key_id):
         raise click.ClickException(f"no active key with id {key_id}; see `reverie keys list`")
     click.echo(f"key {key_id} disabled")
+
+
+@main.command("eval")
+@click.option("--eval-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("../shared/eval"),
+              show_default=True, envvar=env_name("eval_dir"), show_envvar=True, help="The evaluation data.")
+@click.option("--url", default=None, envvar=env_name("eval_url"), show_envvar=True,
+              help="A running server to measure (default: start one on a temporary data folder).")
+@click.option("--key", default=None, envvar=env_name("eval_key"), show_envvar=True, help="API key for --url.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of a table.")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Data folder of the started server (default: a new temporary one); kept afterwards.")
+@settings_options(("model_dir", "visual_model", "clip_path", "workers"))
+def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool, data: Path | None, **values) -> None:
+    """Retrieval quality on the evaluation data, through the HTTP API: text->image, image->image, OCR."""
+    import json as jsonlib
+    import socket
+    import subprocess
+    import tempfile
+    import time as timelib
+
+    from .evaluation import run, table
+
+    proc = None
+    if url is None:
+        data = data or Path(tempfile.mkdtemp(prefix="reverie-eval-"))
+        key = subprocess.run([sys.executable, "-m", "reverie.cli", "keys", "create", "--name", "eval", "--data", str(data)],
+                             capture_output=True, text=True, check=True).stdout.split()[-1]
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        args = [sys.executable, "-m", "reverie.cli", "serve", "--data", str(data), "--port", str(port), "--log-level", "warning",
+                "--workers", str(values["workers"]), "--visual-model", values["visual_model"]]
+        if values["clip_path"]:
+            args += ["--clip-path", values["clip_path"]]
+        if str(values["model_dir"]) not in ("", "."):
+            args += ["--model-dir", str(values["model_dir"])]
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        click.echo(f"started a server on {url} with data in {data}", err=True)
+        for _ in range(600):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                timelib.sleep(0.1)
+    try:
+        result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k))
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=60)
+    click.echo(jsonlib.dumps(result, indent=2) if as_json else table(result))
 
 
 @main.command()

@@ -18,7 +18,7 @@ class Settings:
     database_url: str = _opt("", "SQLAlchemy URL of the metadata database; empty means DATA/reverie.db (SQLite).")
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(8080, "Port to listen on.")
-    workers: int = _opt(1, "Indexing threads that `serve` runs in-process (0 = none; see `reverie worker`).")
+    workers: int = _opt(2, "Indexing threads that `serve` runs in-process (0 = none; see `reverie worker`).")
     public_url: str = _opt("", "Base URL put in signed links (img_url); empty means the Host of each request.")
     max_file_bytes: int = _opt(20 * MB, "Largest image file accepted by upload_img, in bytes.")
     max_batch_files: int = _opt(50, "Most files accepted in one upload_img request.")
@@ -27,6 +27,11 @@ class Settings:
     job_lease_seconds: int = _opt(300, "Seconds before a job held by a silent worker is handed to another.")
     job_max_attempts: int = _opt(5, "Attempts before an indexing job is given up and the image marked FAILED.")
     log_level: str = _opt("info", "debug, info, warning or error.")
+    model_dir: Path = _opt(Path(""), "Where the ONNX exports of the bundled models are cached; empty means DATA/models.")
+    model_threads: int = _opt(1, "CPU threads each model inference may use (per indexing thread).")
+    visual_model: str = _opt("conse", "conse (bundled EfficientNet-Lite0 + MiniLM) or clip (ONNX export on disk, see --clip-path).")
+    clip_path: str = _opt("", "Folder of a CLIP-family model exported to ONNX (used with --visual-model clip).")
+    ocr: str = _opt("on", "on: read text in images (only where the detector sees some); off: never.")
 
     # Derived paths, so that no module has to know the folder layout.
     blob_dir: Path = field(init=False)
@@ -37,6 +42,14 @@ class Settings:
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "blob_dir", data / "blobs")
         object.__setattr__(self, "staging_dir", data / "staging")
+        if str(self.model_dir) in ("", "."):
+            object.__setattr__(self, "model_dir", data / "models")
+        else:
+            object.__setattr__(self, "model_dir", Path(self.model_dir).expanduser().resolve())
+        if self.visual_model not in ("conse", "clip"):
+            raise ValueError(f"visual_model must be conse or clip, got {self.visual_model!r}")
+        if self.visual_model == "clip" and not self.clip_path:
+            raise ValueError("visual_model clip needs clip_path (a folder with visual.onnx, textual.onnx, ...)")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data / 'reverie.db'}")
 

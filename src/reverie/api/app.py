@@ -12,9 +12,11 @@ from PIL import Image
 from .. import __version__
 from ..config import Settings
 from ..index.worker import start_threads
+from ..models import Models
+from ..search.images import Searcher
 from ..store import Store
 from ..store.removal import sweep
-from . import envelope, files, images
+from . import envelope, files, images, search
 from .request_id import RequestIdMiddleware
 from .signed_urls import load_secret
 
@@ -37,8 +39,11 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         store = Store.open(settings)
         app.state.store = store
         app.state.signing_secret = load_secret(store)
+        models = Models(settings)
+        app.state.models = models
+        app.state.searcher = Searcher.create(store, models)
         stop = threading.Event()
-        threads = start_threads(store, workers, stop)
+        threads = start_threads(store, models, workers, stop)
         threading.Thread(target=_sweep_quietly, args=(store,), name="reverie-sweep", daemon=True).start()
         log.info("serving data in %s with %d in-process worker(s)", settings.data, workers)
         try:
@@ -63,6 +68,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     )
     envelope.install(app)
     app.include_router(images.router, prefix=BASE, tags=["images"])
+    app.include_router(search.router, prefix=BASE, tags=["search"])
     app.include_router(files.router, prefix=BASE, tags=["files"])
     app.add_middleware(RequestIdMiddleware)
     return app

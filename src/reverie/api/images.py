@@ -150,8 +150,9 @@ def get_img_metadata(
         height=row.height,
         orientation=row.orientation,
         exif=json.loads(row.exif_json) if row.exif_json else None,
-        labels=[],  # filled by the image-understanding models
-        ocr_text=None,
+        labels=[{"name": n, "score": p} for n, p in json.loads(row.labels_json)] if row.labels_json else [],
+        ocr_text=row.ocr_text,
+        place=row.place,
         indexed_time=row.indexed_ms,
     )
     for bucket, name in ((pointers.THUMBNAILS, "thumbnail"), (pointers.PREVIEWS, "preview")):

@@ -1,5 +1,6 @@
-"""The image pipeline: decode and verify, EXIF, thumbnail and preview. Each step turns the image into facts;
-`index_image` runs them and returns the facts to store. Model steps (labels, vectors, OCR) join here."""
+"""The image pipeline: decode and verify, EXIF, thumbnail and preview, then the models: labels and vectors,
+OCR where the detector sees text, and a place name from the GPS position. Each step turns the image into
+facts; `index_image` runs them and `facts_to_columns` says what is stored."""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image, ImageOps
 
+import numpy as np
+
+from ..models import Models
 from ..store import Store
 from ..store.blobs import derived_key, original_key
 from .exif import ExifFacts, read_exif
+from .places import place_name
 
 THUMBNAIL_SIDE = 320
 PREVIEW_SIDE = 1280
@@ -29,6 +34,11 @@ class ImageFacts:
     height: int
     exif: ExifFacts
     derived: dict[str, str] = field(default_factory=dict)  # kind -> blob key
+    labels: list[tuple[str, float]] = field(default_factory=list)
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)  # space -> vector
+    model: str = ""
+    ocr_lines: list[str] = field(default_factory=list)
+    place: str | None = None
 
 
 def decode(data: bytes, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
@@ -76,15 +86,25 @@ def make_derivatives(store: Store, image_id: int, im: Image.Image) -> dict[str, 
     return keys
 
 
-def index_image(store: Store, image_id: int, sha256: str) -> ImageFacts:
-    with store.blobs.open(original_key(sha256)) as f:
+def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN001
+    with store.blobs.open(original_key(row.sha256)) as f:
         data = f.read()
     im, (width, height) = decode(data, store.settings.max_image_pixels)
     exif = read_exif(im)
     if exif.orientation in (5, 6, 7, 8):  # stored sideways: people see it the other way round
         width, height = height, width
-    derived = make_derivatives(store, image_id, upright_rgb(im))
-    return ImageFacts(width=width, height=height, exif=exif, derived=derived)
+    upright = upright_rgb(im)
+    facts = ImageFacts(width=width, height=height, exif=exif, derived=make_derivatives(store, row.id, upright))
+    analysis = models.visual.analyse([upright])[0]
+    facts.labels = analysis.labels
+    facts.vectors = {"visual": analysis.vector, "features": analysis.features}
+    facts.model = models.visual.name
+    if store.settings.ocr == "on":
+        facts.ocr_lines = [text for text, _score in models.ocr.read(upright)]
+    lat, lon = (row.latitude, row.longitude) if row.latitude is not None else (exif.latitude, exif.longitude)
+    if lat is not None and lon is not None:
+        facts.place = place_name(lat, lon)
+    return facts
 
 
 def facts_to_columns(facts: ImageFacts, row) -> dict:  # noqa: ANN001
@@ -97,6 +117,9 @@ def facts_to_columns(facts: ImageFacts, row) -> dict:  # noqa: ANN001
         exif_json=json.dumps(e.as_dict()),
         thumbnail_key=facts.derived.get("thumbnails"),
         preview_key=facts.derived.get("previews"),
+        labels_json=json.dumps([[name, round(p, 4)] for name, p in facts.labels]),
+        ocr_text="\n".join(facts.ocr_lines) or None,
+        place=facts.place,
     )
     if row.datetime_taken_ms is None and e.datetime_taken_ms is not None:
         cols["datetime_taken_ms"] = e.datetime_taken_ms

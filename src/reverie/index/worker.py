@@ -14,8 +14,10 @@ import threading
 import time
 import uuid
 
+from ..models import Models
 from ..store import Store
 from ..store import images as image_rows
+from ..store import search_index
 from ..store import jobs as job_queue
 from ..store.db import now_ms
 from ..store.schema import images
@@ -37,8 +39,9 @@ def worker_name() -> str:
 
 
 class Worker:
-    def __init__(self, store: Store, name: str | None = None):
+    def __init__(self, store: Store, models: Models, name: str | None = None):
         self.store = store
+        self.models = models
         self.name = name or worker_name()
         self.settings = store.settings
 
@@ -79,7 +82,7 @@ class Worker:
                 job_queue.finish(conn, job)
             return
         try:
-            facts = index_image(self.store, row.id, row.sha256)
+            facts = index_image(self.store, self.models, row)
         except CorruptImage as exc:
             self._give_up(job, str(exc))
             return
@@ -99,6 +102,8 @@ class Worker:
                         .where(images.c.id == row.id)
                         .values(status="PARSE", cause=None, indexed_ms=now_ms(), **facts_to_columns(facts, current))
                     )
+                    tags = image_rows.tags_of(conn, [row.id])[row.id]
+                    search_index.write(conn, current, facts, tags, self.store.db.is_sqlite)
         except LeaseLost:
             log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, row.id)
             return
@@ -125,10 +130,10 @@ class Worker:
         job_queue.retry_later(self.store.db, job, error, delay)
 
 
-def start_threads(store: Store, count: int, stop: threading.Event) -> list[threading.Thread]:
+def start_threads(store: Store, models: Models, count: int, stop: threading.Event) -> list[threading.Thread]:
     threads = []
     for i in range(count):
-        w = Worker(store, name=f"{worker_name()}-t{i}")
+        w = Worker(store, models, name=f"{worker_name()}-t{i}")
         t = threading.Thread(target=w.run, args=(stop,), name=f"reverie-worker-{i}", daemon=True)
         t.start()
         threads.append(t)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Row, and_, exists, func, select
 
 from . import jobs as job_queue
+from . import search_index
 from .db import now_ms
 from .schema import image_tags, images, namespaces
 
@@ -103,6 +104,7 @@ def delete(conn: Connection, account_id: int, unique_id: str, image_ids: list[in
     if ids:
         conn.execute(image_tags.delete().where(image_tags.c.image_id.in_(ids)))
         job_queue.delete_for(conn, ids)
+        search_index.remove(conn, ids, conn.dialect.name == "sqlite")
         conn.execute(images.delete().where(images.c.id.in_(ids)))
     return rows
 

@@ -7,6 +7,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -76,6 +77,10 @@ images = Table(
     Column("exif_json", Text),
     Column("thumbnail_key", String(255)),
     Column("preview_key", String(255)),
+    # Facts the models derive (see index/image.py).
+    Column("labels_json", Text),  # [[name, probability], ...] best first
+    Column("ocr_text", Text),
+    Column("place", Text),  # "Arezzo, Tuscany, Italy" from the GPS position
     Column("created_ms", BigInteger, nullable=False),
     Column("indexed_ms", BigInteger),
     Index("ix_images_account_ns_id", "account_id", "unique_id", "id"),
@@ -106,6 +111,19 @@ jobs = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Index("ix_jobs_claim", "state", "run_after_ms"),
     Index("ix_jobs_subject", "subject_id"),
+)
+
+# Vectors per image and space ("visual": shared with text queries; "features": image-to-image).
+# `seq` grows with every write, so an in-memory index catches up by reading rows past the last seq it saw.
+image_vectors = Table(
+    "image_vectors",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("image_id", BigInteger, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("space", String(16), nullable=False),
+    Column("model", String(32), nullable=False),
+    Column("vector", LargeBinary, nullable=False),  # float32, little-endian
+    Index("ux_image_vectors_image_space", "image_id", "space", unique=True),
 )
 
 # Server-wide values that every process must agree on (the signing secret).

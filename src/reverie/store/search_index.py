@@ -1,0 +1,145 @@
+"""What search reads besides the image rows: vectors per space, and the full-text index (SQLite FTS5 with
+trigram tokens). Written by the indexer in the same transaction as the image's PARSE status."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+from sqlalchemy import Connection, delete, select, text
+
+from .schema import image_vectors, images
+
+SPACES = ("visual", "features")
+
+# Words that say nothing about a picture; dropped from lexical queries (the vector side still reads them).
+STOPWORDS = frozenset(
+    "a an the and or of to in on at by for with from into onto over under near is are was were be been "
+    "being this that these those it its his her their our your my some any all each every no not there "
+    "here very just than then as up down out off who whom which what when where while how photo picture "
+    "image shot showing shows show".split()
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def write(conn: Connection, row, facts, tags: list[str], is_sqlite: bool) -> None:  # noqa: ANN001
+    conn.execute(delete(image_vectors).where(image_vectors.c.image_id == row.id))
+    conn.execute(
+        image_vectors.insert(),
+        [
+            dict(image_id=row.id, space=space, model=facts.model, vector=np.asarray(vec, "<f4").tobytes())
+            for space, vec in facts.vectors.items()
+        ],
+    )
+    if is_sqlite:
+        conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": row.id})
+        conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": row.id})
+        if facts.ocr_lines:
+            conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
+                         dict(id=row.id, ocr="\n".join(facts.ocr_lines)))
+        conn.execute(
+            text("INSERT INTO image_fts(rowid, ocr, tags, labels, place, camera, name) VALUES (:id, :ocr, :tags, :labels, :place, :camera, :name)"),
+            dict(
+                id=row.id,
+                ocr="\n".join(facts.ocr_lines),
+                tags=" ".join(tags),
+                labels=" ".join(name for name, _ in facts.labels),
+                place=facts.place or "",
+                camera=row.camera_model or facts.exif.camera_model or "",
+                name=row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " "),
+            ),
+        )
+
+
+def remove(conn: Connection, image_ids: list[int], is_sqlite: bool) -> None:
+    conn.execute(delete(image_vectors).where(image_vectors.c.image_id.in_(image_ids)))
+    if is_sqlite:
+        for i in image_ids:
+            conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": i})
+            conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": i})
+
+
+def query_terms(query: str) -> list[str]:
+    """Distinct words of 3+ characters that carry meaning (trigram matching needs 3)."""
+    seen: dict[str, None] = {}
+    for w in _WORD.findall(query.lower()):
+        if len(w) >= 3 and w not in STOPWORDS:
+            seen[w] = None
+    return list(seen)
+
+
+# bm25 column weights: ocr, tags, labels, place, camera, name
+_WEIGHTS = "bm25(image_fts, 1.0, 3.0, 1.0, 2.0, 2.0, 1.5)"
+COLUMNS = ("ocr", "tags", "labels", "place", "camera", "name")
+MIN_TRIGRAM_TERM = 4  # shorter words match inside too many unrelated OCR strings
+TRIGRAM_WEIGHT = 0.5
+
+
+def _match(terms: list[str]) -> str:
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def compact(text_: str) -> str:
+    """Lower case, letters and digits only: "Taman Daya" and OCR's "TAMANDAYA" compare equal."""
+    return "".join(ch for ch in text_.lower() if ch.isalnum())
+
+
+def trigrams(text_: str) -> set[str]:
+    return {text_[i : i + 3] for i in range(len(text_) - 2)}
+
+
+def coverage(phrase: str, field_text: str) -> float:
+    """Share of the phrase's letter trigrams found in the text, spaces and punctuation aside: 1.0 when the
+    whole phrase is there, still high when OCR misread a letter or two."""
+    wanted = trigrams(compact(phrase))
+    return len(wanted & trigrams(compact(field_text))) / len(wanted) if wanted else 0.0
+
+
+def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str], limit: int,
+            phrase: str = "") -> list[tuple[int, float, str, float]]:
+    """(image id, bm25 strength as a positive number, matched fields, phrase coverage) best first: bm25
+    over words, plus half the bm25 of substring (trigram) matches in OCR text (text read without its
+    spaces); the coverage says how much of the whole query phrase one field holds."""
+    if not terms:
+        return []
+    scope = "JOIN images ON images.id = {t}.rowid WHERE {t} MATCH :match AND images.account_id = :account AND images.unique_id = :ns"
+    params = dict(account=account_id, ns=unique_id, limit=limit)
+    hits: dict[int, list] = {}
+    words = conn.execute(text(
+        f"SELECT image_fts.rowid, -{_WEIGHTS}, " + ", ".join(f"image_fts.{c}" for c in COLUMNS)
+        + " FROM image_fts " + scope.format(t="image_fts") + f" ORDER BY {_WEIGHTS} LIMIT :limit"
+    ), dict(params, match=_match(terms)))
+    for r in words:
+        stems = [t[:5] for t in terms]  # porter stems share a prefix with the word
+        matched = [c for c, value in zip(COLUMNS, r[2:]) if value and any(s in value.lower() for s in stems)]
+        hits[r[0]] = [float(r[1]), matched]
+    long_terms = [t for t in terms if len(t) >= MIN_TRIGRAM_TERM]
+    if long_terms:
+        grams = conn.execute(text(
+            "SELECT image_ocr_trigrams.rowid, -bm25(image_ocr_trigrams) FROM image_ocr_trigrams "
+            + scope.format(t="image_ocr_trigrams") + " ORDER BY bm25(image_ocr_trigrams) LIMIT :limit"
+        ), dict(params, match=_match(long_terms)))
+        for image_id, score in grams:
+            hit = hits.setdefault(image_id, [0.0, []])
+            hit[0] += TRIGRAM_WEIGHT * float(score)
+            if "ocr" not in hit[1]:
+                hit[1].append("ocr")
+    ranked = sorted(hits.items(), key=lambda kv: -kv[1][0])[:limit]
+    cover: dict[int, float] = {}
+    if len(compact(phrase)) >= 6 and ranked:
+        ids = ",".join(str(int(i)) for i, _ in ranked)
+        for row in conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")):
+            cover[row[0]] = max(coverage(phrase, value or "") for value in row[1:])
+    return [(i, score, ",".join(cols), cover.get(i, 0.0)) for i, (score, cols) in ranked]
+
+
+def load_vectors(conn: Connection, space: str, after_seq: int):  # noqa: ANN201
+    """Rows written since `after_seq`: (seq, image_id, account_id, unique_id, model, vector bytes)."""
+    q = (
+        select(image_vectors.c.seq, image_vectors.c.image_id, images.c.account_id, images.c.unique_id,
+               image_vectors.c.model, image_vectors.c.vector)
+        .join(images, images.c.id == image_vectors.c.image_id)
+        .where(image_vectors.c.space == space, image_vectors.c.seq > after_seq)
+        .order_by(image_vectors.c.seq)
+    )
+    return conn.execute(q).all()

@@ -1,0 +1,216 @@
+"""Image understanding and search with the real models on real images from ../shared/eval."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from conftest import EVAL, Server, create_key, jpeg
+
+CALTECH = EVAL / "caltech101"
+COCO = EVAL / "coco" / "images"
+RECEIPT = EVAL / "sroie" / "img" / "000.jpg"  # BOOK TA .K (TAMAN DAYA) SDN BHD
+GPS_PHOTO = EVAL / "exif" / "jpg" / "gps" / "DSCN0010.jpg"  # near Arezzo, Tuscany
+
+GALLERY = {
+    "leopard": CALTECH / "Leopards" / "image_0001.jpg",
+    "leopard2": CALTECH / "Leopards" / "image_0002.jpg",
+    "motorbike": CALTECH / "Motorbikes" / "image_0001.jpg",
+    "motorbike2": CALTECH / "Motorbikes" / "image_0002.jpg",
+    "accordion": CALTECH / "accordion" / "image_0001.jpg",
+    "skier": COCO / "000000030752.jpg",  # a man cross-country skiing with his dog
+    "receipt": RECEIPT,
+    "tuscany": GPS_PHOTO,
+}
+EXTRA = {  # upload fields per image, for the filters
+    "leopard": {"tags": ["zoo", "cats"], "camera_model": "Nikon D70", "datetime_taken": "2020-05-01 10:00:00"},
+    "leopard2": {"tags": ["zoo"], "datetime_taken": "2021-05-01 10:00:00", "latitude": "48.8566", "longitude": "2.3522"},
+    "motorbike": {"tags": ["road"], "camera_model": "Nikon D70", "datetime_taken": "2022-05-01 10:00:00",
+                  "latitude": "48.9", "longitude": "2.4"},  # ~6 km from leopard2
+}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("search") / "data", "--workers", "2").start()
+    client = server.client(create_key(server.data, "searcher"))
+    ids = {}
+    for name, path in GALLERY.items():
+        (ids[name],) = client.upload_ok([(f"{name}.jpg", path.read_bytes(), "image/jpeg")], EXTRA.get(name, {}))
+    for i in ids.values():
+        assert client.wait_indexed(i, timeout=120)["status"] == "PARSE"
+    yield client, ids
+    server.stop()
+
+
+def search(client, query: str, **extra) -> list[dict]:  # noqa: ANN001
+    body = client.post("/search", json={"search_param": query, "search_type": "BY_IMAGE", "top_k": 20, **extra}).json()
+    assert body["code"] == "0000", body
+    return body["data"]["item"]
+
+
+def names(items: list[dict]) -> list[str]:
+    return [it["name"] for it in items]
+
+
+def test_labels_are_stored_with_probabilities(library):
+    client, ids = library
+    meta = client.metadata(ids["leopard"])
+    labels = meta["labels"]
+    assert 1 <= len(labels) <= 5
+    assert labels[0]["name"] in ("leopard", "jaguar", "cheetah", "snow leopard")
+    scores = [l["score"] for l in labels]
+    assert scores == sorted(scores, reverse=True) and 0 < scores[0] <= 1
+
+
+def test_ocr_reads_text_only_where_there_is_some(library):
+    client, ids = library
+    text = client.metadata(ids["receipt"])["ocr_text"]
+    assert "TAMAN" in text.upper().replace(" ", "")
+    assert client.metadata(ids["leopard"])["ocr_text"] is None
+
+
+def test_place_name_from_gps(library):
+    client, ids = library
+    assert client.metadata(ids["tuscany"])["place"] == "Arezzo, Tuscany, Italy"
+    assert client.metadata(ids["leopard2"])["place"].endswith("France")
+    assert client.metadata(ids["accordion"])["place"] is None
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [("a leopard", {"leopard", "leopard2"}), ("a motorcycle", {"motorbike", "motorbike2"}),
+     ("an accordion", {"accordion"}), ("a man skiing in the snow with his dog", {"skier"})],
+)
+def test_text_query_finds_what_is_in_the_picture(library, query, expected):
+    client, _ = library
+    hits = search(client, query)
+    assert names(hits)[0] in expected, names(hits)
+    assert "visual" in hits[0]["matched"] or "labels" in hits[0]["matched"]
+
+
+def test_text_inside_an_image_is_searchable(library):
+    client, _ = library
+    hits = search(client, "TAMAN DAYA")
+    assert names(hits)[0] == "receipt" and "ocr" in hits[0]["matched"]
+
+
+def test_place_names_and_tags_are_searchable(library):
+    client, _ = library
+    hits = search(client, "Arezzo Tuscany")
+    assert names(hits)[0] == "tuscany" and "place" in hits[0]["matched"]
+    hits = search(client, "zoo")
+    assert set(names(hits)[:2]) == {"leopard", "leopard2"} and "tags" in hits[0]["matched"]
+
+
+def test_scores_are_calibrated_probabilities_in_order(library):
+    client, _ = library
+    hits = search(client, "a leopard")
+    scores = [h["score"] for h in hits]
+    assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+    assert {"id", "name", "img_url", "score", "bucket", "blob", "matched"} <= hits[0].keys()
+
+
+def test_filtering_levels_nest_and_cut_at_their_thresholds(library):
+    client, _ = library
+    by_level = {lvl: search(client, "a leopard", filtering_level=lvl) for lvl in ("low", "medium", "high")}
+    everything = search(client, "a leopard")
+    assert len(everything) >= len(by_level["low"]) >= len(by_level["medium"]) >= len(by_level["high"])
+    for lvl, cut in (("low", 0.15), ("medium", 0.225), ("high", 0.4)):
+        assert all(h["score"] >= cut for h in by_level[lvl])
+        assert names(by_level[lvl]) == [h["name"] for h in everything if h["score"] >= cut]
+
+
+def test_filters_narrow_without_losing_matches(library):
+    client, _ = library
+    assert set(names(search(client, "an animal", tag="zoo"))) == {"leopard", "leopard2"}
+    assert set(names(search(client, "an animal", tags=["road", "cats"]))) == {"leopard", "motorbike"}
+    assert set(names(search(client, "an animal", camera_tag="Nikon D70"))) == {"leopard", "motorbike"}
+    assert set(names(search(client, "an animal", datetime_taken="2021-01-01 00:00:00"))) == {"leopard2", "motorbike"}
+    assert set(names(search(client, "an animal", datetime_from="2020-01-01 00:00:00", datetime_to="2021-12-31 00:00:00"))) == {"leopard", "leopard2"}
+    near_paris = search(client, "a motorcycle", latitude=48.8566, longitude=2.3522)  # default radius 20 km
+    assert set(names(near_paris)) == {"leopard2", "motorbike"}
+    assert names(search(client, "a motorcycle", latitude=48.8566, longitude=2.3522, radius_km=1)) == ["leopard2"]
+    assert search(client, "a leopard", tag="no-such-tag") == []
+
+
+def test_pagination_over_the_hits(library):
+    client, _ = library
+    body = client.post("/search", json={"search_param": "a leopard", "search_type": "BY_IMAGE", "top_k": 5, "page": 2, "page_size": 2}).json()
+    data = body["data"]
+    assert data["current_page"] == 2 and data["page_size"] == 2 and data["total_count"] == 5
+    first = search(client, "a leopard", top_k=5)
+    assert names(data["item"]) == names(first)[2:4]
+
+
+@pytest.mark.parametrize(
+    "body,code,prefix",
+    [
+        ({"search_param": "x", "search_type": "BY_PHOTO"}, "0003", "search_type: must be one of"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "filtering_level": "extreme"}, "0003", "filtering_level: must be one of"),
+        ({"search_param": "", "search_type": "BY_IMAGE"}, "0001", "search_param: required"),
+        ({"search_type": "BY_IMAGE"}, "0001", "search_param: required"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "top_k": 0}, "0001", "top_k: must be between 1 and 1000"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "top_k": 1001}, "0001", "top_k: must be between 1 and 1000"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "top_k": "5"}, "0001", "top_k: must be an integer"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "latitude": 10}, "0001", "longitude: latitude and longitude"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "radius_km": 5}, "0001", "radius_km: needs latitude"),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "datetime_taken": "2020-13-01 00:00:00"}, "0001", "datetime_taken: "),
+        ({"search_param": "x", "search_type": "BY_IMAGE", "tags": "zoo"}, "0001", "tags: must be an array"),
+    ],
+)
+def test_bad_search_requests_name_the_field(library, body, code, prefix):
+    client, _ = library
+    res = client.post("/search", json=body).json()
+    assert res["code"] == code and res["msg"].startswith(prefix) and res["data"] is None, res
+
+
+def test_query_by_example_image(library):
+    client, ids = library
+    example = (CALTECH / "Leopards" / "image_0003.jpg").read_bytes()  # not in the library
+    res = client.post("/search_similar_imgs", files=[("file", ("q.jpg", example, "image/jpeg"))], data={"top_k": "3"}).json()
+    assert res["code"] == "0000", res
+    hits = res["data"]["item"]
+    assert set(names(hits)[:2]) == {"leopard", "leopard2"}
+    assert all(0 <= h["score"] <= 1 for h in hits)
+    strict = client.post("/search_similar_imgs", files=[("file", ("q.jpg", example, "image/jpeg"))],
+                         data={"top_k": "8", "similarity": str(hits[1]["score"] - 0.0001)}).json()["data"]["item"]
+    assert names(strict) == names(hits)[:2]
+    bad = client.post("/search_similar_imgs", files=[("file", ("q.txt", b"not an image", "image/jpeg"))]).json()
+    assert bad["code"] == "0001" and bad["msg"].startswith("file: not a readable")
+    none = client.post("/search_similar_imgs", files=[("unique_id", (None, "default"))]).json()
+    assert none["code"] == "0001" and none["msg"].startswith("file: an example image file is required")
+
+
+def test_search_is_scoped_to_account_and_namespace(library):
+    client, _ = library
+    server = client.server
+    other = server.client(create_key(server.data, "other-searcher"))
+    assert search(other, "a leopard") == []
+    assert search(client, "a leopard", unique_id="elsewhere") == []
+
+
+def test_deleted_images_leave_the_search(library):
+    client, _ = library
+    (image_id,) = client.upload_ok([("extra.jpg", (CALTECH / "accordion" / "image_0002.jpg").read_bytes(), "image/jpeg")])
+    client.wait_indexed(image_id, timeout=60)
+    assert image_id in [h["id"] for h in search(client, "an accordion")]
+    assert client.post("/delete_imgs", json=[image_id]).json()["code"] == "0000"
+    assert image_id not in [h["id"] for h in search(client, "an accordion")]
+
+
+def test_video_search_types_answer_an_empty_list(library):
+    client, _ = library
+    body = client.post("/search", json={"search_param": "a leopard"}).json()
+    assert body["code"] == "0000" and body["data"] == []
+
+
+def test_a_plain_photo_is_indexed_without_ocr_cost(library):
+    client, _ = library
+    out = io.BytesIO()
+    Image.radial_gradient("L").convert("RGB").save(out, "JPEG")
+    (image_id,) = client.upload_ok([("blank.jpg", out.getvalue(), "image/jpeg")])
+    meta = client.wait_indexed(image_id, timeout=60)
+    assert meta["status"] == "PARSE" and meta["ocr_text"] is None and meta["labels"]
