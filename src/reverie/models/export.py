@@ -1,7 +1,7 @@
 """Export the shipped PyTorch weights to ONNX, once, into the model cache.
 
-Run as `python -m reverie.models.export DIR` in a child process so that serving processes never import
-torch (it alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock.
+`ensure_exported` runs the export in a child process so that serving processes never import torch (it
+alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock.
 """
 
 from __future__ import annotations
@@ -108,11 +108,6 @@ def ensure_exported(cache: Path) -> None:
     if all((cache / name).exists() for name in EXPORTED):
         return
     print(f"reverie: exporting the bundled models to ONNX under {cache} (once; ~20 s)", file=sys.stderr)
-    subprocess.run([sys.executable, "-m", "reverie.models.export", str(cache)], check=True)
-
-
-if __name__ == "__main__":
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    export_all(Path(sys.argv[1]))
+    code = "import sys, warnings; warnings.filterwarnings('ignore'); from pathlib import Path; " \
+           "from reverie.models.export import export_all; export_all(Path(sys.argv[1]))"
+    subprocess.run([sys.executable, "-c", code, str(cache)], check=True)

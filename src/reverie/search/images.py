@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 
 from ..models import Models
 from ..store import Store
 from ..store import search_index
+from ..store.schema import images
 from ..store.vectors import VectorIndex
 from .filters import Filters, allowed_ids
 from .fusion import Candidate, fuse
@@ -28,6 +30,16 @@ class Searcher:
     @classmethod
     def create(cls, store: Store, models: Models) -> "Searcher":
         return cls(store, models, VectorIndex(store.db, "visual"), VectorIndex(store.db, "features"))
+
+    def _searchable(self, hits: list[Candidate], top_k: int) -> list[Candidate]:
+        """The first top_k hits whose image is still there and searchable: another process may have
+        deleted an image whose vector this process still holds."""
+        if not hits:
+            return []
+        with self.store.db.read() as conn:
+            alive = set(conn.execute(select(images.c.id).where(
+                images.c.id.in_([h.image_id for h in hits]), images.c.status == "PARSE")).scalars())
+        return [h for h in hits if h.image_id in alive][:top_k]
 
     def _allowed(self, account_id: int, f: Filters) -> np.ndarray | None:
         if not f.narrows:
@@ -53,13 +65,14 @@ class Searcher:
             vec = self.visual.vector_of(image_id)
             return None if vec is None else float(vec @ qvec)
 
-        return fuse(ids, sims, mean, std, lexical, cosine_of)[:top_k]
+        return self._searchable(fuse(ids, sims, mean, std, lexical, cosine_of), top_k)
 
     def by_example(self, account_id: int, image, f: Filters, top_k: int) -> list[Candidate]:  # noqa: ANN001
         allowed = self._allowed(account_id, f)
         if allowed is not None and len(allowed) == 0:
             return []
         qvec = self.models.visual.analyse([image])[0].features
-        ids, sims, _mean, _std = self.features.search(qvec, account_id, f.unique_id, top_k, allowed)
+        ids, sims, _mean, _std = self.features.search(qvec, account_id, f.unique_id, top_k + VISUAL_POOL // 10, allowed)
         # Cosine of L2-normalised non-negative features lies in [0, 1]: it is the score itself.
-        return [Candidate(i, cosine=s, score=max(0.0, min(1.0, s)), matched=["visual"]) for i, s in zip(ids.tolist(), sims.tolist())]
+        hits = [Candidate(i, cosine=s, score=max(0.0, min(1.0, s)), matched=["visual"]) for i, s in zip(ids.tolist(), sims.tolist())]
+        return self._searchable(hits, top_k)

@@ -2,8 +2,8 @@
 
 The database is the source of truth (table image_vectors); this index loads it at start and catches up
 with what any worker process wrote by reading rows past the last `seq` it saw, before each search. A
-deleted image's vector is dropped as soon as its row is gone (searches re-check candidates against the
-image rows, so a stale vector can never surface).
+deleted image's vector may linger here; search re-checks its candidates against the image rows, so a
+stale vector never surfaces.
 
 Why exact, not ANN: search is always inside one account's namespace, usually with filters, and a
 matrix product over the namespace's rows is exact, keeps full recall under any filter, and measured
@@ -75,15 +75,6 @@ class VectorIndex:
                     self._where[image_id] = (ns, space.count - 1)
                 self._last_seq = max(self._last_seq, seq)
 
-    def forget(self, image_ids: list[int]) -> None:
-        """Drop deleted images (also happens lazily: a search never returns a vanished image)."""
-        with self._lock:
-            for i in image_ids:
-                where = self._where.pop(i, None)
-                if where is not None:
-                    ns, row = where
-                    self._namespaces[ns].ids[row] = 0
-
     def vector_of(self, image_id: int) -> np.ndarray | None:
         with self._lock:
             where = self._where.get(image_id)
@@ -100,12 +91,10 @@ class VectorIndex:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32), 0.0, 0.0
             ids = ns.ids[: ns.count]
             sims = ns.matrix[: ns.count] @ query.astype(np.float32)
-        keep = ids != 0
-        live = sims[keep]
-        mean, std = (float(live.mean()), float(live.std())) if len(live) else (0.0, 0.0)
+        mean, std = float(sims.mean()), float(sims.std())
         if allowed is not None:
-            keep &= np.isin(ids, allowed)
-        ids, sims = ids[keep], sims[keep]
+            keep = np.isin(ids, allowed)
+            ids, sims = ids[keep], sims[keep]
         if len(ids) > k:
             top = np.argpartition(-sims, k - 1)[:k]
             ids, sims = ids[top], sims[top]
