@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from PIL import Image
+from server import serving
 
 BIN = Path(sys.executable).parent
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -43,16 +43,7 @@ def measure(label: str, blobs: list[bytes], threads: int, model_dir: str) -> tup
     key = subprocess.run([str(BIN / "reverie"), "keys", "create", "--name", "b", "--data", str(data)],
                          capture_output=True, text=True, check=True).stdout.split()[-1]
     env = {**os.environ, "REVERIE_MODEL_DIR": model_dir}
-    server = subprocess.Popen([str(BIN / "reverie"), "serve", "--data", str(data), "--port", "8765", "--no-workers",
-                               "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        http = httpx.Client(base_url="http://127.0.0.1:8765/serve/api/v1", headers={"Authorization": key}, timeout=120)
-        for _ in range(300):
-            try:
-                http.get("/list_unique_ids")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(data, key, "--no-workers", env=env) as http:
         for i in range(0, len(blobs), 10):
             files = [("files", (f"{j}.jpg", b, "image/jpeg")) for j, b in enumerate(blobs[i : i + 10])]
             assert http.post("/upload_img", files=files).json()["code"] == "0000"
@@ -72,9 +63,6 @@ def measure(label: str, blobs: list[bytes], threads: int, model_dir: str) -> tup
         failed = db.execute("SELECT count(*) FROM images WHERE status = 'FAILED'").fetchone()[0]
         assert failed == 0, f"{failed} images FAILED"
         return label, len(blobs), elapsed
-    finally:
-        server.terminate()
-        server.wait()
 
 
 def main() -> None:

@@ -15,16 +15,14 @@ import argparse
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
+from server import serving
 
-BIN = Path(sys.executable).parent
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from reverie.config import Settings  # noqa: E402
@@ -76,17 +74,7 @@ def main() -> None:
     args = ap.parse_args()
     data = Path(tempfile.mkdtemp(prefix="reverie-bench-search-"))
     key = fill(data, args.images)
-    env = {**os.environ, "REVERIE_MODEL_DIR": args.model_dir}
-    server = subprocess.Popen([str(BIN / "reverie"), "serve", "--data", str(data), "--port", "8766", "--no-workers",
-                               "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        http = httpx.Client(base_url="http://127.0.0.1:8766/serve/api/v1", headers={"Authorization": key}, timeout=120)
-        for _ in range(600):
-            try:
-                http.get("/list_unique_ids")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with serving(data, key, "--no-workers", env={"REVERIE_MODEL_DIR": args.model_dir}) as http:
         body = lambda q: {"search_param": q, "search_type": "BY_IMAGE", "top_k": 20}  # noqa: E731
         for q in QUERIES:  # warm: models loaded, vectors in memory
             assert http.post("/search", json=body(q)).json()["code"] == "0000"
@@ -96,9 +84,6 @@ def main() -> None:
             res = http.post("/search", json=body(QUERIES[i % len(QUERIES)] + f" {WORDS[i % len(WORDS)]}")).json()
             ms.append((time.perf_counter() - t0) * 1000)
             assert res["code"] == "0000" and len(res["data"]["item"]) == 20
-    finally:
-        server.terminate()
-        server.wait()
     ordered = sorted(ms)
     print(f"machine: {os.cpu_count()} CPUs; library: {args.images} SYNTHETIC images (random vectors and words)")
     print(f"{'queries':<12} {len(ms)}\n{'p50':<12} {statistics.median(ms):.1f} ms\n"
