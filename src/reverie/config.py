@@ -31,6 +31,7 @@ class Settings:
     model_threads: int = _opt(1, "CPU threads each model inference may use (per indexing thread).")
     visual_model: str = _opt("conse", "conse (bundled EfficientNet-Lite0 + MiniLM) or clip (ONNX export on disk, see --clip-path).")
     clip_path: str = _opt("", "Folder of a CLIP-family model exported to ONNX (used with --visual-model clip).")
+    ann_threshold: int = _opt(50_000, "Vectors in a namespace past which search also builds an HNSW graph (exact below).")
     ocr: str = _opt("on", "on: read text in images (only where the detector sees some); off: never.")
 
     # Derived paths, so that no module has to know the folder layout.

@@ -53,6 +53,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
             store.jobs_waiting.set()
             for t in threads:
                 t.join(timeout=10)
+            app.state.searcher.close()
             store.close()
 
     app = FastAPI(

@@ -65,7 +65,8 @@ class ConseEmbedder:
         return vectors
 
     def analyse(self, images: list[Image.Image]) -> list[ImageAnalysis]:
-        squashed = [im.convert("RGB").resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR) for im in images]
+        squashed = [im.convert("RGB").resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
+                    for im in images]
         probs, features = self.classifier.predict(squashed, center_crop=False)
         top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
         weights = np.take_along_axis(probs, top, axis=1)

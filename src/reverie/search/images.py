@@ -29,7 +29,14 @@ class Searcher:
 
     @classmethod
     def create(cls, store: Store, models: Models) -> "Searcher":
-        return cls(store, models, VectorIndex(store.db, "visual"), VectorIndex(store.db, "features"))
+        def index(space: str) -> VectorIndex:
+            return VectorIndex(store.db, space, store.settings.data / "vectors", store.settings.ann_threshold)
+
+        return cls(store, models, index("visual"), index("features"))
+
+    def close(self) -> None:
+        self.visual.save()
+        self.features.save()
 
     def _searchable(self, hits: list[Candidate], top_k: int) -> list[Candidate]:
         """The first top_k hits whose image is still there and searchable: another process may have

@@ -1,0 +1,84 @@
+"""The vector index against the real database: exact search, the HNSW graph past the threshold, its
+incremental updates, and its reload after a restart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reverie.config import Settings
+from reverie.store import Store, search_index
+from reverie.store.vectors import VectorIndex
+
+DIM = 16
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = Store.open(Settings(data=tmp_path / "data"))
+    with s.db.write() as conn:
+        conn.exec_driver_sql("INSERT INTO accounts(id, name, created_ms) VALUES (1, 'a', 0)")
+    yield s
+    s.close()
+
+
+def add_images(store: Store, vectors: np.ndarray, first_id: int, unique_id: str = "default") -> list[int]:
+    ids = list(range(first_id, first_id + len(vectors)))
+    with store.db.write() as conn:
+        for i, v in zip(ids, vectors):
+            conn.exec_driver_sql(
+                "INSERT INTO images(id, account_id, unique_id, name, sha256, size, content_type, format, status, created_ms) "
+                "VALUES (?, 1, ?, 'x.jpg', 'h', 1, 'image/jpeg', 'JPEG', 'PARSE', 0)", (i, unique_id))
+            conn.exec_driver_sql("INSERT INTO image_vectors(image_id, space, model, vector) VALUES (?, 'visual', 't', ?)",
+                                 (i, v.astype("<f4").tobytes()))
+    return ids
+
+
+def unit(rng, n: int) -> np.ndarray:  # noqa: ANN001
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_exact_search_ranks_by_cosine_within_the_namespace_and_filter(store):
+    rng = np.random.default_rng(1)
+    vecs = unit(rng, 50)
+    ids = add_images(store, vecs, 1000)
+    add_images(store, unit(rng, 5), 5000, unique_id="other")
+    index = VectorIndex(store.db, "visual")
+    found, sims, mean, std = index.search(vecs[7], 1, "default", 5)
+    assert found[0] == ids[7] and sims[0] == pytest.approx(1.0, abs=1e-5)
+    assert list(sims) == sorted(sims, reverse=True) and set(found) <= set(ids)
+    expected = np.array(ids)[np.argsort(-(vecs @ vecs[7]))[:5]]
+    assert list(found) == list(expected)
+    assert mean == pytest.approx(float((vecs @ vecs[7]).mean()), abs=1e-5) and std > 0
+    allowed = np.array(ids[20:30])
+    found, _, _, _ = index.search(vecs[7], 1, "default", 3, allowed)
+    assert set(found) <= set(allowed.tolist()) and len(found) == 3
+
+
+def test_the_hnsw_graph_takes_over_past_the_threshold_grows_and_reloads(store, tmp_path):
+    rng = np.random.default_rng(2)
+    vecs = unit(rng, 300)
+    ids = add_images(store, vecs, 1)
+    ann_dir = tmp_path / "vectors"
+    index = VectorIndex(store.db, "visual", ann_dir, ann_threshold=100)
+    found, _, _, _ = index.search(vecs[42], 1, "default", 10)
+    assert found[0] == ids[42]
+    exact = np.array(ids)[np.argsort(-(vecs @ vecs[42]))[:10]]
+    assert len(set(found) & set(exact)) >= 9  # recall@10 of the graph
+    assert list(ann_dir.glob("visual-1-*.hnsw"))  # built and saved
+    # vectors written later (by a worker) reach the graph on the next search
+    more = unit(rng, 20)
+    new_ids = add_images(store, more, 10_000)
+    found, _, _, _ = index.search(more[3], 1, "default", 1)
+    assert found[0] == new_ids[3]
+    index.save()
+    (saved,) = ann_dir.glob("visual-1-*.hnsw")
+    saved_at = saved.stat().st_mtime_ns
+    # a new process loads the saved graph (no rebuild, no save) and catches up from the database
+    reloaded = VectorIndex(store.db, "visual", ann_dir, ann_threshold=100)
+    found, _, _, _ = reloaded.search(more[5], 1, "default", 1)
+    assert found[0] == new_ids[5]
+    graph = reloaded._namespaces[(1, "default")].graph
+    assert graph.index.get_current_count() == 320 and graph.unsaved == 0
+    assert saved.stat().st_mtime_ns == saved_at
