@@ -41,7 +41,7 @@ def _int(body: dict, name: str, default: int, low: int, high: int) -> int:
 def _page(request: Request, who: Caller, hits, page: int, page_size: int) -> dict:  # noqa: ANN001
     window = hits[(page - 1) * page_size : page * page_size]
     with request.app.state.store.db.read() as conn:
-        rows = {r.id: r for r in (image_rows.get(conn, who.account_id, h.image_id) for h in window) if r is not None}
+        rows = image_rows.get_many(conn, who.account_id, [h.image_id for h in window])
         tags = image_rows.tags_of(conn, list(rows))
     links = Links.of(request)
     items = []

@@ -39,6 +39,13 @@ def get(conn: Connection, account_id: int, image_id: int) -> Row | None:
     ).first()
 
 
+def get_many(conn: Connection, account_id: int, image_ids: list[int]) -> dict[int, Row]:
+    if not image_ids:
+        return {}
+    q = select(images).where(images.c.account_id == account_id, images.c.id.in_(image_ids))
+    return {r.id: r for r in conn.execute(q)}
+
+
 def get_any(conn: Connection, image_id: int) -> Row | None:
     """For the indexer, which works on behalf of whichever account owns the image."""
     return conn.execute(select(images).where(images.c.id == image_id)).first()

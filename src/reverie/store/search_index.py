@@ -88,11 +88,10 @@ def trigrams(text_: str) -> set[str]:
     return {text_[i : i + 3] for i in range(len(text_) - 2)}
 
 
-def coverage(phrase: str, field_text: str) -> float:
-    """Share of the phrase's letter trigrams found in the text, spaces and punctuation aside: 1.0 when the
-    whole phrase is there, still high when OCR misread a letter or two."""
-    wanted = trigrams(compact(phrase))
-    return len(wanted & trigrams(compact(field_text))) / len(wanted) if wanted else 0.0
+def coverage(wanted: set[str], text_: str) -> float:
+    """Share of the phrase's letter trigrams (`wanted`) found in the text, spaces and punctuation aside:
+    1.0 when the whole phrase is there, still high when OCR misread a letter or two."""
+    return len(wanted & trigrams(compact(text_))) / len(wanted) if wanted else 0.0
 
 
 def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str], limit: int,
@@ -126,10 +125,12 @@ def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str],
                 hit[1].append("ocr")
     ranked = sorted(hits.items(), key=lambda kv: -kv[1][0])[:limit]
     cover: dict[int, float] = {}
-    if len(compact(phrase)) >= 6 and ranked:
+    wanted = trigrams(compact(phrase))
+    if len(wanted) >= 4 and ranked:
         ids = ",".join(str(int(i)) for i, _ in ranked)
-        for row in conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")):
-            cover[row[0]] = max(coverage(phrase, value or "") for value in row[1:])
+        joined = " || ' ' || ".join(COLUMNS)
+        for image_id, all_text in conn.execute(text(f"SELECT rowid, {joined} FROM image_fts WHERE rowid IN ({ids})")):
+            cover[image_id] = coverage(wanted, all_text or "")
     return [(i, score, ",".join(cols), cover.get(i, 0.0)) for i, (score, cols) in ranked]
 
 
