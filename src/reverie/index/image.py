@@ -102,14 +102,15 @@ def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN00
     exif = read_exif(im)
     if exif.orientation in (5, 6, 7, 8):  # stored sideways: people see it the other way round
         width, height = height, width
-    preview, derived = make_derivatives(store, row.id, upright_rgb(im))
+    upright = upright_rgb(im)
+    preview, derived = make_derivatives(store, row.id, upright)
     facts = ImageFacts(width=width, height=height, exif=exif, derived=derived)
     analysis = models.visual.analyse([preview])[0]
     facts.labels = analysis.labels
     facts.vectors = {"visual": analysis.vector, "features": analysis.features}
     facts.model = models.visual.name
     if store.settings.ocr == "on":
-        facts.ocr_lines = [text for text, _score in models.ocr.read(preview)]
+        facts.ocr_lines = [text for text, _score in models.ocr.read(upright, gate_view=preview)]
     lat, lon = (row.latitude, row.longitude) if row.latitude is not None else (exif.latitude, exif.longitude)
     if lat is not None and lon is not None:
         facts.place = place_name(lat, lon)

@@ -128,9 +128,8 @@ def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str],
     wanted = trigrams(compact(phrase))
     if len(wanted) >= 4 and ranked:
         ids = ",".join(str(int(i)) for i, _ in ranked)
-        joined = " || ' ' || ".join(COLUMNS)
-        for image_id, all_text in conn.execute(text(f"SELECT rowid, {joined} FROM image_fts WHERE rowid IN ({ids})")):
-            cover[image_id] = coverage(wanted, all_text or "")
+        for row in conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")):
+            cover[row[0]] = max(coverage(wanted, value) for value in row[1:] if value) if any(row[1:]) else 0.0
     return [(i, score, ",".join(cols), cover.get(i, 0.0)) for i, (score, cols) in ranked]
 
 
