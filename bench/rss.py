@@ -1,0 +1,59 @@
+"""Peak memory (RSS) of one process holding every default model and using each of them.
+
+    .venv/bin/python bench/rss.py
+
+Loads the ConSE visual model (EfficientNet-Lite0 + MiniLM), the OCR engine and the geocoder, as a
+`reverie worker` does, then analyses and reads 20 photos and 10 receipts from ../shared/eval and embeds
+100 text queries. Prints the peak RSS (getrusage) after each stage.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from reverie.config import Settings  # noqa: E402
+from reverie.index.places import place_name  # noqa: E402
+from reverie.models import Models  # noqa: E402
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    model_dir = os.environ.get("REVERIE_MODEL_DIR", str(Path(__file__).resolve().parents[1] / ".model-cache"))
+    models = Models(Settings(data=Path(tempfile.mkdtemp()), model_dir=Path(model_dir)))
+    rows = [("python + reverie imported", peak_mb())]
+    models.visual
+    models.ocr
+    place_name(43.77, 11.25)
+    rows.append(("all models loaded", peak_mb()))
+    for p in sorted((EVAL / "coco" / "images").glob("*.jpg"))[:20]:
+        im = Image.open(p).convert("RGB")
+        models.visual.analyse([im])
+        models.ocr.read(im)
+    for p in sorted((EVAL / "sroie" / "img").glob("*.jpg"))[:10]:
+        im = Image.open(p).convert("RGB")
+        models.visual.analyse([im])
+        models.ocr.read(im)
+    rows.append(("after 20 photos + 10 receipts", peak_mb()))
+    for i in range(100):
+        models.visual.embed_text([f"a photo of something number {i}"])
+    rows.append(("after 100 text queries", peak_mb()))
+    print(f"machine: {os.cpu_count()} CPUs; peak RSS of one process (MB)")
+    for label, mb in rows:
+        print(f"{label:<32} {mb:8.0f}")
+
+
+if __name__ == "__main__":
+    main()
