@@ -286,3 +286,23 @@ def test_same_bytes_twice_get_two_ids_and_one_stored_blob(fresh_server, tmp_path
 def test_folder_id_is_accepted_and_ignored(account):
     (image_id,) = account.upload_ok([GOOD], {"folder_id": "-1"})
     assert account.metadata(image_id)["unique_id"] == "default"
+
+
+def _peak_rss_kb(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc")
+
+
+def test_upload_bodies_are_streamed_not_held_in_memory(fresh_server):
+    """190 MB in one request must not raise the server's peak memory by anything like 190 MB."""
+    server = fresh_server("--no-workers", "--max-batch-files", "10")
+    client = server.client(create_key(server.data, "streamer"))
+    client.upload_ok([GOOD])  # warm every code path first
+    before = _peak_rss_kb(server.proc.pid)
+    big = jpeg() + b"\0" * (19 * MB)
+    ids = client.upload_ok([(f"big{i}.jpg", big, "image/jpeg") for i in range(10)])
+    assert len(ids) == 10
+    grown_mb = (_peak_rss_kb(server.proc.pid) - before) / 1024
+    assert grown_mb < 60, f"peak RSS grew by {grown_mb:.0f} MB for a 190 MB upload"
