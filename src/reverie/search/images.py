@@ -13,7 +13,7 @@ from ..models import Models
 from ..store import Store
 from ..store import search_index
 from ..store.schema import images
-from ..store.vectors import VectorIndex
+from ..store.vectors import VectorIndex, VectorSearch
 from .filters import Filters, allowed_ids
 from .fusion import Candidate, fuse
 
@@ -26,8 +26,8 @@ _LEXICAL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reverie
 class Searcher:
     store: Store
     models: Models
-    visual: VectorIndex
-    features: VectorIndex
+    visual: VectorSearch
+    features: VectorSearch
 
     @classmethod
     def create(cls, store: Store, models: Models) -> "Searcher":

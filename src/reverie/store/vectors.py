@@ -20,6 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -28,6 +29,18 @@ from .search_index import load_vectors
 
 
 log = logging.getLogger(__name__)
+
+
+class VectorSearch(Protocol):
+    """What search needs from a vector store; PostgreSQL + pgvector will be the other implementation."""
+
+    def search(self, query: np.ndarray, account_id: int, unique_id: str, k: int,
+               allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]: ...
+
+    def vector_of(self, image_id: int) -> np.ndarray | None: ...
+
+    def save(self) -> None: ...
+
 
 SAMPLE_FOR_SPREAD = 4096  # rows that estimate the mean and spread of a query's similarities
 EXACT_BELOW = 20_000  # filtered candidate sets smaller than this are searched exactly
