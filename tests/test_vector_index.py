@@ -82,3 +82,18 @@ def test_the_hnsw_graph_takes_over_past_the_threshold_grows_and_reloads(store, t
     graph = reloaded._namespaces[(1, "default")].graph
     assert graph.index.get_current_count() == 320 and graph.unsaved == 0
     assert saved.stat().st_mtime_ns == saved_at
+
+
+def test_vectors_written_after_a_delete_are_found(store):
+    """Sequence numbers of deleted rows must not come back (they did, before AUTOINCREMENT)."""
+    rng = np.random.default_rng(3)
+    first = add_images(store, unit(rng, 4), 100)
+    index = VectorIndex(store.db, "visual")
+    assert len(index.search(unit(rng, 1)[0], 1, "default", 10)[0]) == 4
+    with store.db.write() as conn:  # delete the newest images, whose vectors hold the highest seq
+        conn.exec_driver_sql("DELETE FROM image_vectors WHERE image_id IN (?, ?)", (first[2], first[3]))
+        conn.exec_driver_sql("DELETE FROM images WHERE id IN (?, ?)", (first[2], first[3]))
+    fresh = unit(rng, 1)
+    (new_id,) = add_images(store, fresh, 500)
+    found, _, _, _ = index.search(fresh[0], 1, "default", 1)
+    assert list(found) == [new_id]

@@ -114,7 +114,8 @@ jobs = Table(
 )
 
 # Vectors per image and space ("visual": shared with text queries; "features": image-to-image).
-# `seq` grows with every write, so an in-memory index catches up by reading rows past the last seq it saw.
+# `seq` grows with every write and is never reused, so an in-memory index catches up by reading rows
+# past the last seq it saw.
 image_vectors = Table(
     "image_vectors",
     metadata,
@@ -124,6 +125,9 @@ image_vectors = Table(
     Column("model", String(32), nullable=False),
     Column("vector", LargeBinary, nullable=False),  # float32, little-endian
     Index("ux_image_vectors_image_space", "image_id", "space", unique=True),
+    # AUTOINCREMENT: without it SQLite hands out the numbers of deleted rows again, and an index that has
+    # read up to seq N would never see a new row numbered N or less.
+    sqlite_autoincrement=True,
 )
 
 # Server-wide values that every process must agree on (the signing secret).

@@ -24,7 +24,8 @@ def upgrade() -> None:
     sa.Column('model', sa.String(length=32), nullable=False),
     sa.Column('vector', sa.LargeBinary(), nullable=False),
     sa.ForeignKeyConstraint(['image_id'], ['images.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('seq')
+    sa.PrimaryKeyConstraint('seq'),
+    sqlite_autoincrement=True,
     )
     op.create_index('ux_image_vectors_image_space', 'image_vectors', ['image_id', 'space'], unique=True)
     if op.get_bind().dialect.name == 'sqlite':
