@@ -114,3 +114,28 @@ def test_rate_limited_calls_are_retried_with_backoff():
         with pytest.raises(ReverieError) as err:
             rv.list_unique_ids()
     assert err.value.code == "0429"
+
+
+def test_search_command_prints_a_table_and_json(shared_server, client):
+    import json
+    import subprocess
+
+    from conftest import BIN
+
+    (image_id,) = client.upload_images([LEOPARD], unique_id="cli", tags=["zoo"])
+    wait_parsed(client, [image_id])
+    key = client.http.headers["Authorization"]
+    base = ["--url", shared_server.base, "--unique-id", "cli"]
+    table = subprocess.run([str(BIN / "reverie"), "search", "a leopard", *base], capture_output=True, text=True,
+                           env={"REVERIE_KEY": key, "PATH": ""}, check=True).stdout
+    lines = table.splitlines()
+    assert lines[0] == "1 of 1 hits for 'a leopard'" and "SCORE" in lines[1]
+    assert str(image_id) in lines[2] and "image_0001" in lines[2]
+    out = subprocess.run([str(BIN / "reverie"), "search", "a leopard", *base, "--key", key, "--json", "--tag", "zoo"],
+                         capture_output=True, text=True, check=True).stdout
+    assert json.loads(out)["item"][0]["id"] == image_id
+    bad = subprocess.run([str(BIN / "reverie"), "search", "x", *base, "--key", key, "--near", "north"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "expected LAT,LON" in bad.stderr
+    wrong = subprocess.run([str(BIN / "reverie"), "search", "x", *base, "--key", "nope"], capture_output=True, text=True)
+    assert wrong.returncode != 0 and "0401" in wrong.stderr

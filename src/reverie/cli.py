@@ -177,6 +177,64 @@ def keys_disable(key_id: int, **values) -> None:
     click.echo(f"key {key_id} disabled")
 
 
+def _client_options(fn):
+    fn = click.option("--key", envvar=env_name("key"), show_envvar=True, required=True,
+                      help="API key (Authorization header).")(fn)
+    fn = click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar=env_name("url"),
+                      show_envvar=True, help="The Reverie server.")(fn)
+    return fn
+
+
+@main.command("search")
+@click.argument("query")
+@_client_options
+@click.option("--unique-id", default=None, help="Namespace (default: default).")
+@click.option("--tag", "tags", multiple=True, help="Only images with this tag (repeat for any of several).")
+@click.option("--camera", default=None, help="Only images from this camera model.")
+@click.option("--from", "date_from", default=None, metavar="'yyyy-MM-dd HH:mm:ss'", help="Taken at or after.")
+@click.option("--to", "date_to", default=None, metavar="'yyyy-MM-dd HH:mm:ss'", help="Taken at or before.")
+@click.option("--near", default=None, metavar="LAT,LON", help="Taken within --radius-km of this point.")
+@click.option("--radius-km", type=float, default=None, help="Radius around --near (server default 20).")
+@click.option("--level", type=click.Choice(["low", "medium", "high"]), default=None, help="Keep only confident hits.")
+@click.option("--top-k", type=int, default=20, show_default=True, help="Most hits to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
+@click.option("--open", "open_top", is_flag=True, help="Open the top hit's image in the default viewer.")
+def search_command(query: str, url: str, key: str, unique_id, tags, camera, date_from, date_to, near, radius_km,  # noqa: ANN001
+                   level, top_k: int, as_json: bool, open_top: bool) -> None:
+    """Search the image library by text and print the hits."""
+    import json as jsonlib
+
+    from .client import Reverie, ReverieError
+
+    filters = {"unique_id": unique_id, "tags": list(tags) or None, "camera_tag": camera, "datetime_from": date_from,
+               "datetime_to": date_to, "filtering_level": level, "radius_km": radius_km}
+    if near:
+        try:
+            lat, lon = (float(x) for x in near.split(","))
+        except ValueError:
+            raise click.BadParameter("expected LAT,LON, e.g. 43.77,11.25", param_hint="--near") from None
+        filters.update(latitude=lat, longitude=lon)
+    try:
+        with Reverie(url, key) as rv:
+            data = rv.search_images(query, page_size=min(top_k, 200), top_k=top_k,
+                                    **{k: v for k, v in filters.items() if v is not None})
+    except ReverieError as err:
+        raise click.ClickException(f"{err.code} {err.msg}") from None
+    if as_json:
+        click.echo(jsonlib.dumps(data, indent=2))
+    else:
+        items = data["item"]
+        click.echo(f"{len(items)} of {data['total_count']} hits for {query!r}")
+        click.echo(f"{'SCORE':>6}  {'ID':<20} {'NAME':<28} {'TAKEN (UTC)':<20} MATCHED")
+        from .ingest.fields import format_datetime
+
+        for it in items:
+            taken = format_datetime(it["datetime_taken"]) if "datetime_taken" in it else ""
+            click.echo(f"{it['score']:>6.3f}  {it['id']:<20} {it['name'][:28]:<28} {taken:<20} {','.join(it.get('matched', []))}")
+    if open_top and data["item"]:
+        click.launch(data["item"][0]["img_url"])
+
+
 @main.command("eval")
 @click.option("--eval-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("../shared/eval"),
               show_default=True, envvar=env_name("eval_dir"), show_envvar=True, help="The evaluation data.")
