@@ -235,6 +235,42 @@ def search_command(query: str, url: str, key: str, unique_id, tags, camera, date
         click.launch(data["item"][0]["img_url"])
 
 
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True)
+@_client_options
+@click.option("--unique-id", default="default", show_default=True, help="Namespace to import into.")
+@click.option("--tag", "tags", multiple=True, help="Tag every imported image (repeatable).")
+@click.option("--jobs", type=int, default=4, show_default=True, help="Uploads in flight at once.")
+@click.option("--dry-run", is_flag=True, help="Say what would be imported and skipped; upload nothing.")
+def import_command(paths: tuple[str, ...], url: str, key: str, unique_id: str, tags: tuple[str, ...], jobs: int,
+                   dry_run: bool) -> None:
+    """Import image files, folders (recursively) and http(s) image URLs into a namespace.
+
+    Files already in the namespace (same bytes) are skipped, so an interrupted import can simply be run
+    again. Ends with a summary: imported, skipped, rejected with the reason for each.
+    """
+    from tqdm import tqdm
+
+    from . import importer
+    from .client import Reverie, ReverieError
+
+    def bar(total: int):  # noqa: ANN202
+        return tqdm(total=total, unit="img", desc="importing", dynamic_ncols=True, file=sys.stderr)
+
+    try:
+        with Reverie(url, key) as rv:
+            report = importer.run(rv, list(paths), unique_id, list(tags), jobs=jobs, dry_run=dry_run, progress=bar)
+    except ReverieError as err:
+        raise click.ClickException(f"{err.code} {err.msg}") from None
+    if dry_run:
+        click.echo(f"dry run: would import {len(report.imported)}, skip {len(report.skipped)} (already there), "
+                   f"not images {report.ignored}")
+        for label, _ in report.imported[:50]:
+            click.echo(f"  would import {label}")
+        return
+    click.echo(report.summary())
+
+
 @main.command("eval")
 @click.option("--eval-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("../shared/eval"),
               show_default=True, envvar=env_name("eval_dir"), show_envvar=True, help="The evaluation data.")

@@ -82,6 +82,7 @@ def image_item(row, tags: list[str], links: Links) -> dict[str, Any]:  # noqa: A
     if tags:
         item["tags"] = tags
     item["create_time"] = row.created_ms
+    item["sha256"] = row.sha256
     return item
 
 
@@ -180,6 +181,8 @@ class ImageListRequest(BaseModel):
     datetime_from: str | int | None = Field(None, description="taken at or after: yyyy-MM-dd HH:mm:ss or ms epoch")
     datetime_to: str | int | None = Field(None, description="taken at or before: yyyy-MM-dd HH:mm:ss or ms epoch")
     status: str | None = Field(None, description="PARSE, UNPARSE or FAILED (FAIL and PARSE_ERROR also accepted)")
+    sha256: list[str] | None = Field(None, max_length=200, description="only images with these content hashes "
+                                     "(how `reverie import` skips what is already there)")
 
 
 def _time_bound(name: str, value: str | int | None) -> int | None:
@@ -209,6 +212,7 @@ def _filter(q: ImageListRequest) -> image_rows.ImageFilter:
         taken_from_ms=max(lower) if lower else None,
         taken_to_ms=_time_bound("datetime_to", q.datetime_to),
         statuses=statuses,
+        sha256_any=[h.lower() for h in q.sha256 or []],
     )
 
 

@@ -74,6 +74,7 @@ class ImageFilter:
     taken_from_ms: int | None = None
     taken_to_ms: int | None = None
     statuses: list[str] = field(default_factory=list)
+    sha256_any: list[str] = field(default_factory=list)
 
 
 def _where(account_id: int, f: ImageFilter):
@@ -90,6 +91,8 @@ def _where(account_id: int, f: ImageFilter):
         cond.append(images.c.datetime_taken_ms <= f.taken_to_ms)
     if f.statuses:
         cond.append(images.c.status.in_(f.statuses))
+    if f.sha256_any:
+        cond.append(images.c.sha256.in_(f.sha256_any))
     return and_(*cond)
 
 
