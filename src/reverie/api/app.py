@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 import threading
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
 from .. import __version__
@@ -23,6 +26,7 @@ from .signed_urls import load_secret
 log = logging.getLogger("reverie")
 
 BASE = "/serve/api/v1"
+WEB = Path(__file__).resolve().parents[1] / "web"  # the web app: static files, no build step
 
 DESCRIPTION = """Self-hosted visual search that speaks the memories.ai Visual Search API v1.
 
@@ -71,6 +75,12 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     app.include_router(images.router, prefix=BASE, tags=["images"])
     app.include_router(search.router, prefix=BASE, tags=["search"])
     app.include_router(files.router, prefix=BASE, tags=["files"])
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def web_app() -> FileResponse:
+        return FileResponse(WEB / "index.html")
+
     app.add_middleware(RequestIdMiddleware)
     return app
 

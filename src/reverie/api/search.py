@@ -24,7 +24,9 @@ from .links import Links
 
 router = APIRouter(dependencies=[Depends(api_key_scheme)])
 
-SEARCH_TYPES = ("BY_CLIP", "BY_VIDEO", "BY_AUDIO", "BY_IMAGE", "BY_CAPTION")
+SEARCH_TYPES = ("BY_CLIP", "BY_VIDEO", "BY_AUDIO", "BY_IMAGE", "BY_CAPTION", "ALL")
+# ALL (extension) is one ranked list over everything; until the video library exists, that is the images.
+LIBRARY_OF = {"BY_IMAGE": "images", "ALL": "everything"}
 
 
 def _int(body: dict, name: str, default: int, low: int, high: int) -> int:
@@ -58,7 +60,8 @@ def _page(request: Request, who: Caller, hits, page: int, page_size: int) -> dic
 
 SEARCH_BODY = {
     "search_param": "what to find, in words",
-    "search_type": "BY_IMAGE searches the image library; BY_CLIP (default), BY_VIDEO, BY_AUDIO, BY_CAPTION the video library",
+    "search_type": "BY_IMAGE searches the image library; BY_CLIP (default), BY_VIDEO, BY_AUDIO, BY_CAPTION the video "
+                   "library; ALL (extension) both in one ranked list, each item with its `kind`",
     "unique_id": "namespace, default 'default'",
     "top_k": "1..1000 hits at most (default 100)",
     "filtering_level": "low / medium / high: keep scores >= 0.15 / 0.225 / 0.4",
@@ -87,12 +90,16 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     page = _int(body, "page", 1, 1, 1000)
     page_size = _int(body, "page_size", 20, 1, 200)
     f = search_filters.parse(body)
-    if search_type != "BY_IMAGE":
+    if search_type not in LIBRARY_OF:
         return ok([])  # the video library has no videos until video upload is served
     hits = request.app.state.searcher.by_text(who.account_id, query.strip(), f, top_k)
     if level:
         hits = [h for h in hits if h.score >= LEVELS[level]]
-    return ok(_page(request, who, hits, page, page_size))
+    data = _page(request, who, hits, page, page_size)
+    if search_type == "ALL":
+        for item in data["item"]:
+            item["kind"] = "image"
+    return ok(data)
 
 
 SIMILAR_FORM = {

@@ -1,0 +1,101 @@
+"""The web app end to end in headless Chromium (Debian's, driven by Playwright): sign in, upload,
+wait for indexing, search, open the hit, query by example, delete. Screenshots land in the test's
+folder and are checked."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import EVAL, Server, create_key
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+
+LEOPARD = EVAL / "caltech101" / "Leopards" / "image_0001.jpg"
+RECEIPT = EVAL / "sroie" / "img" / "000.jpg"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def browser_page(tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def shot(page, path) -> None:  # noqa: ANN001
+    page.screenshot(path=str(path), full_page=True)
+    assert path.exists() and path.stat().st_size > 10_000  # a real rendering, not an empty page
+
+
+def test_upload_index_search_open_delete(tmp_path, browser_page):
+    server = Server(tmp_path / "data").start()
+    try:
+        key = create_key(server.data, "web")
+        page = browser_page
+        page.goto(server.base + "/")
+        page.fill("#key", "sk-reverie-wrong")
+        page.click("#signin-form button")
+        page.wait_for_selector("#signin-error:has-text('0401')")
+        page.fill("#key", key)
+        page.click("#signin-form button")
+        page.wait_for_selector("#app:not([hidden])")
+        page.wait_for_selector("#status:has-text('No images')")
+        shot(page, tmp_path / "1-empty.png")
+
+        page.set_input_files("#files", [str(LEOPARD), str(RECEIPT)])
+        page.wait_for_function("[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed').length === 2",
+                               timeout=120_000)
+        page.wait_for_selector(".tile img", state="attached")
+        assert page.locator(".tile").count() == 2
+        shot(page, tmp_path / "2-gallery.png")
+
+        page.fill("#query", "a leopard")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector("#status:has-text(' for ')")
+        first = page.locator(".tile").first
+        assert first.get_attribute("title") == "image_0001"
+        assert "visual" in first.locator(".score").inner_text() or "labels" in first.locator(".score").inner_text()
+        shot(page, tmp_path / "3-search.png")
+
+        first.click()
+        page.wait_for_selector("#detail[open] h2:has-text('image_0001.jpg')")
+        assert page.locator("#detail .labels .chip").count() >= 1
+        shot(page, tmp_path / "4-detail.png")
+        page.click("#detail .close")
+
+        page.fill("#query", "taman daya")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector("#status:has-text(' for ')")
+        page.locator(".tile").first.click()
+        page.wait_for_selector("#detail[open] h2:has-text('000.jpg')")
+        assert "TAMAN" in page.locator("#detail .ocr").inner_text().upper()
+        page.click("#detail .close")
+
+        page.set_input_files("#example", str(EVAL / "caltech101" / "Leopards" / "image_0002.jpg"))
+        page.wait_for_selector("#status:has-text('images like image_0002.jpg')")
+        assert page.locator(".tile").first.get_attribute("title") == "image_0001"
+
+        page.locator(".tile").first.click()
+        page.wait_for_selector("#detail[open]")
+        page.once("dialog", lambda d: d.accept())
+        page.click("#detail .delete")
+        page.wait_for_selector("#status:has-text('Deleted image_0001.jpg')")
+        page.fill("#query", "")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector("#status:has-text('1 image in')")
+        shot(page, tmp_path / "5-after-delete.png")
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the side
+        shot(page, tmp_path / "6-phone.png")
+        assert sorted(p.name for p in tmp_path.glob("*.png")) == [
+            "1-empty.png", "2-gallery.png", "3-search.png", "4-detail.png", "5-after-delete.png", "6-phone.png"]
+    finally:
+        server.stop()
