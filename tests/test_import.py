@@ -7,6 +7,7 @@ import http.server
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -74,3 +75,28 @@ def test_import_image_urls(shared_server, tmp_path):
 def test_import_with_a_wrong_key_says_so(shared_server, photo_tree):
     out = run_import(shared_server, "sk-reverie-nope", photo_tree)
     assert out.returncode != 0 and "0401" in out.stderr
+
+
+def test_import_straight_into_a_data_folder_then_serve_it(tmp_path, photo_tree, fresh_server):
+    from reverie.client import Reverie
+
+    data = tmp_path / "library"
+    key = create_key(data, "me", account="family")
+    args = [str(BIN / "reverie"), "import", str(photo_tree), "--data", str(data), "--account", "family", "--unique-id", "home"]
+    out = subprocess.run(args, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0] == "imported 3, skipped 1 (already there), rejected 1, not images 1"
+    again = subprocess.run(args, capture_output=True, text=True)
+    assert again.stdout.splitlines()[0] == "imported 0, skipped 4 (already there), rejected 1, not images 1"
+    nobody = subprocess.run([*args[:-4], "--account", "nobody"], capture_output=True, text=True)
+    assert nobody.returncode != 0 and "no account 'nobody'" in nobody.stderr
+    server = fresh_server(data=data)  # a server on that folder indexes what was imported
+    with Reverie(server.base, key) as rv:
+        items = list(rv.iter_images(unique_id="home"))
+        assert sorted(it["name"] for it in items) == ["bike", "chart", "leopard"]
+        for it in items:
+            for _ in range(300):
+                if rv.get_image(it["id"])["status"] != "UNPARSE":
+                    break
+                time.sleep(0.1)
+            assert rv.get_image(it["id"])["status"] == "PARSE"

@@ -237,14 +237,20 @@ def search_command(query: str, url: str, key: str, unique_id, tags, camera, date
 
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True)
-@_client_options
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar=env_name("url"), show_envvar=True,
+              help="The Reverie server to import into (through its API).")
+@click.option("--key", envvar=env_name("key"), show_envvar=True, help="API key, for --url.")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Import straight into this data folder instead of through a server.")
+@click.option("--account", default="default", show_default=True, help="Account that owns the images, with --data.")
 @click.option("--unique-id", default="default", show_default=True, help="Namespace to import into.")
 @click.option("--tag", "tags", multiple=True, help="Tag every imported image (repeatable).")
 @click.option("--jobs", type=int, default=4, show_default=True, help="Uploads in flight at once.")
 @click.option("--dry-run", is_flag=True, help="Say what would be imported and skipped; upload nothing.")
-def import_command(paths: tuple[str, ...], url: str, key: str, unique_id: str, tags: tuple[str, ...], jobs: int,
-                   dry_run: bool) -> None:
-    """Import image files, folders (recursively) and http(s) image URLs into a namespace.
+def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path | None, account: str, unique_id: str,
+                   tags: tuple[str, ...], jobs: int, dry_run: bool) -> None:
+    """Import image files, folders (recursively) and http(s) image URLs into a namespace, through a running
+    server (--url/--key) or straight into a data folder (--data).
 
     Files already in the namespace (same bytes) are skipped, so an interrupted import can simply be run
     again. Ends with a summary: imported, skipped, rejected with the reason for each.
@@ -258,8 +264,25 @@ def import_command(paths: tuple[str, ...], url: str, key: str, unique_id: str, t
         return tqdm(total=total, unit="img", desc="importing", dynamic_ncols=True, file=sys.stderr)
 
     try:
-        with Reverie(url, key) as rv:
-            report = importer.run(rv, list(paths), unique_id, list(tags), jobs=jobs, dry_run=dry_run, progress=bar)
+        if data is not None:
+            from sqlalchemy import select
+
+            from .store import Store
+            from .store.schema import accounts
+
+            store = Store.open(Settings(data=data))
+            with store.db.read() as conn:
+                account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
+            if account_id is None:
+                raise click.ClickException(f"no account {account!r} in {data}; create it with `reverie keys create --account`")
+            report = importer.run(importer.DataFolderTarget(store, account_id), list(paths), unique_id, list(tags),
+                                  jobs=jobs, dry_run=dry_run, progress=bar)
+        else:
+            if not key:
+                raise click.ClickException("--key (or REVERIE_KEY) is needed to import through a server; or use --data")
+            with Reverie(url, key) as rv:
+                report = importer.run(importer.ApiTarget(rv), list(paths), unique_id, list(tags), jobs=jobs,
+                                      dry_run=dry_run, progress=bar)
     except ReverieError as err:
         raise click.ClickException(f"{err.code} {err.msg}") from None
     if dry_run:

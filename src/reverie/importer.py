@@ -1,9 +1,10 @@
 """`reverie import`: bring folders of photos (or image URLs) into a namespace, resumably.
 
 Sources are files, folders (walked recursively) and http(s) URLs. Each file is hashed first and the
-server is asked which hashes the namespace already holds, so a second run skips what the first one
-imported (and an interrupted run picks up where it stopped). Uploads go through the HTTP API, several
-at a time, one file per request, so that one bad file is reported on its own and rejects nothing else.
+target is asked which hashes the namespace already holds, so a second run skips what the first one
+imported (and an interrupted run picks up where it stopped). The target is a running server (through
+its HTTP API) or a data folder directly. Files go one per upload, several at a time, so that one bad
+file is reported on its own and rejects nothing else.
 """
 
 from __future__ import annotations
@@ -93,17 +94,73 @@ def download(url: str, folder: Path) -> Path:
     return dest
 
 
-def already_there(rv: Reverie, unique_id: str, hashes: list[str]) -> set[str]:
-    present: set[str] = set()
-    for i in range(0, len(hashes), HASH_BATCH):
-        batch = hashes[i : i + HASH_BATCH]
-        for item in rv.iter_images(page_size=200, unique_id=unique_id, sha256=batch):
-            present.add(item["sha256"])
-    return present
+class ApiTarget:
+    """Import through the HTTP API of a running server."""
+
+    def __init__(self, rv: Reverie):
+        self.rv = rv
+
+    def already_there(self, unique_id: str, hashes: list[str]) -> set[str]:
+        present: set[str] = set()
+        for i in range(0, len(hashes), HASH_BATCH):
+            for item in self.rv.iter_images(page_size=200, unique_id=unique_id, sha256=hashes[i : i + HASH_BATCH]):
+                present.add(item["sha256"])
+        return present
+
+    def upload(self, path: Path, unique_id: str, tags: list[str]) -> int:
+        (image_id,) = self.rv.upload_images([path], unique_id=unique_id, tags=tags or None)
+        return image_id
+
+
+class DataFolderTarget:
+    """Import straight into a data folder (no server needed), through the same checks and transaction as
+    upload_img. A running `reverie serve` or `reverie worker` on that folder indexes what arrives."""
+
+    def __init__(self, store, account_id: int):  # noqa: ANN001
+        self.store, self.account_id = store, account_id
+
+    def already_there(self, unique_id: str, hashes: list[str]) -> set[str]:
+        from .store import images as image_rows
+
+        present: set[str] = set()
+        with self.store.db.read() as conn:
+            for i in range(0, len(hashes), HASH_BATCH):
+                f = image_rows.ImageFilter(unique_id=unique_id, sha256_any=hashes[i : i + HASH_BATCH])
+                _, rows = image_rows.page(conn, self.account_id, f, 1, HASH_BATCH)
+                present.update(r.sha256 for r in rows)
+        return present
+
+    def upload(self, path: Path, unique_id: str, tags: list[str]) -> int:
+        import shutil
+
+        from .errors import ApiError
+        from .ingest import images as ingest
+        from .ingest.fields import parse_tags, parse_unique_id, with_server_tag
+        from .ingest.multipart import FilePart, Form
+
+        staged = Path(tempfile.mkstemp(dir=self.store.settings.staging_dir, prefix="import-")[1])
+        shutil.copyfile(path, staged)
+        part = FilePart("files", path.name, ingest_mime(path), staged, staged.stat().st_size, sha256_of(staged))
+        form = Form(files=[part])
+        try:
+            meta = ingest.ImageMeta(parse_unique_id(unique_id), None, None, None, with_server_tag(parse_tags(tags, ingest.MAX_TAGS)))
+            files = ingest.check_files(form, self.store.settings.max_file_bytes, self.store.settings.max_image_pixels)
+            (image_id,) = ingest.store_images(self.store, self.account_id, meta, files)
+            return image_id
+        except ApiError as err:
+            raise ReverieError(err.code, err.msg, 200) from None
+        finally:
+            form.cleanup()
+
+
+def ingest_mime(path: Path) -> str:
+    from .client import MIME
+
+    return MIME.get(path.suffix.lower(), "application/octet-stream")
 
 
 def run(
-    rv: Reverie,
+    target: ApiTarget | DataFolderTarget,
     paths: list[str],
     unique_id: str,
     tags: list[str],
@@ -121,7 +178,7 @@ def run(
                 report.rejected.append((url, f"download failed: {exc}"))
         for s in sources:
             s.sha256 = sha256_of(s.path)
-        present = already_there(rv, unique_id, sorted({s.sha256 for s in sources}))
+        present = target.already_there(unique_id, sorted({s.sha256 for s in sources}))
         todo, seen = [], set(present)
         for s in sources:
             if s.sha256 in seen:
@@ -136,8 +193,7 @@ def run(
 
         def upload(s: Source) -> tuple[Source, int | None, str]:
             try:
-                (image_id,) = rv.upload_images([s.path], unique_id=unique_id, tags=tags or None)
-                return s, image_id, ""
+                return s, target.upload(s.path, unique_id, tags), ""
             except ReverieError as err:
                 # the server names the file part files[0] (name): the source says which file it was
                 return s, None, err.msg.split(": ", 1)[-1] if err.msg.startswith("files[0]") else err.msg
