@@ -97,3 +97,16 @@ def test_vectors_written_after_a_delete_are_found(store):
     (new_id,) = add_images(store, fresh, 500)
     found, _, _, _ = index.search(fresh[0], 1, "default", 1)
     assert list(found) == [new_id]
+
+
+def test_forgotten_vectors_leave_exact_search_and_the_graph(store, tmp_path):
+    rng = np.random.default_rng(4)
+    vecs = unit(rng, 150)
+    ids = add_images(store, vecs, 1)
+    for threshold in (10_000, 100):  # exact, then with the HNSW graph
+        index = VectorIndex(store.db, "visual", tmp_path / f"v{threshold}", ann_threshold=threshold)
+        assert index.search(vecs[9], 1, "default", 1)[0][0] == ids[9]
+        index.forget([ids[9]])
+        found, _, _, _ = index.search(vecs[9], 1, "default", 5)
+        assert ids[9] not in found and len(found) == 5
+        assert index.vector_of(ids[9]) is None

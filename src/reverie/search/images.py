@@ -46,9 +46,13 @@ class Searcher:
         if not hits:
             return []
         with self.store.db.read() as conn:
-            alive = set(conn.execute(select(images.c.id).where(
-                images.c.id.in_([h.image_id for h in hits]), images.c.status == "PARSE")).scalars())
-        return [h for h in hits if h.image_id in alive][:top_k]
+            rows = conn.execute(select(images.c.id, images.c.status).where(images.c.id.in_([h.image_id for h in hits]))).all()
+        status = dict(rows)
+        gone = [h.image_id for h in hits if h.image_id not in status]
+        if gone:
+            self.visual.forget(gone)
+            self.features.forget(gone)
+        return [h for h in hits if status.get(h.image_id) == "PARSE"][:top_k]
 
     def _allowed(self, account_id: int, f: Filters) -> np.ndarray | None:
         if not f.narrows:

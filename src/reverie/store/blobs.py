@@ -57,6 +57,12 @@ class FileBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._tmp = self.root / ".tmp"
         self._tmp.mkdir(exist_ok=True)
+        self._made: set[Path] = set()  # folders known to exist: mkdir is a syscall per blob otherwise
+
+    def _folder(self, path: Path) -> None:
+        if path not in self._made:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made.add(path)
 
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/") or "\x00" in key:
@@ -67,14 +73,14 @@ class FileBlobStore:
         dest = self._path(key)
         if dest.exists():
             return False
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(dest.parent)
         os.replace(staged, dest)
         _fsync_dir(dest.parent)
         return True
 
     def put_bytes(self, key: str, data: bytes) -> None:
         dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(dest.parent)
         tmp = self._tmp / secrets.token_hex(8)
         with open(tmp, "wb") as f:
             f.write(data)
@@ -103,7 +109,7 @@ class FileBlobStore:
 
     def move(self, key: str, new_key: str) -> bool:
         src, dest = self._path(key), self._path(new_key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(dest.parent)
         try:
             os.replace(src, dest)
         except FileNotFoundError:

@@ -2,8 +2,8 @@
 
 The database is the source of truth (table image_vectors); this index loads it at start and catches up
 with what any worker process wrote by reading rows past the last `seq` it saw, before each search. A
-deleted image's vector may linger here; search re-checks its candidates against the image rows, so a
-stale vector never surfaces.
+deleted image's vector may linger until a search meets it: search re-checks its candidates against the
+image rows (so a stale vector never surfaces) and tells the index to forget the dead ones.
 
 Small namespaces, and filters that leave few rows, are searched exactly (one matrix product: 3.4 ms
 for 100,000 vectors here, full recall under any filter). A namespace past `ann_threshold` vectors also
@@ -38,6 +38,8 @@ class VectorSearch(Protocol):
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]: ...
 
     def vector_of(self, image_id: int) -> np.ndarray | None: ...
+
+    def forget(self, image_ids: list[int]) -> None: ...
 
     def save(self) -> None: ...
 
@@ -178,6 +180,25 @@ class VectorIndex:
                 if space.graph is not None and space.graph.unsaved:
                     space.graph.save()
 
+    def forget(self, image_ids: list[int]) -> None:
+        """Drop vectors whose images are gone. Search calls this for the dead hits it meets, so deletions
+        (by any process) leave the index as they are found, the HNSW graph included."""
+        with self._lock:
+            for image_id in image_ids:
+                where = self._where.pop(image_id, None)
+                if where is None:
+                    continue
+                ns, row = where
+                space = self._namespaces[ns]
+                space.ids[row] = 0  # 0 is never an image id; search skips it
+                space.matrix[row] = 0.0
+                if space.graph is not None:
+                    try:
+                        space.graph.index.mark_deleted(image_id)
+                        space.graph.unsaved += 1
+                    except RuntimeError:  # not in the graph (added after its last save and reload)
+                        pass
+
     def vector_of(self, image_id: int) -> np.ndarray | None:
         with self._lock:
             where = self._where.get(image_id)
@@ -206,9 +227,10 @@ class VectorIndex:
                 except RuntimeError:  # the graph could not fill k under this filter: fall back to exact
                     pass
             sims = matrix @ query
+        keep = ids != 0
         if allowed is not None:
-            keep = np.isin(ids, allowed)
-            ids, sims = ids[keep], sims[keep]
+            keep &= np.isin(ids, allowed)
+        ids, sims = ids[keep], sims[keep]
         if len(ids) > k:
             top = np.argpartition(-sims, k - 1)[:k]
             ids, sims = ids[top], sims[top]
