@@ -348,11 +348,13 @@ def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool
 
 @main.command()
 @settings_options(CONNECTION_SETTINGS)
-def sweep(**values) -> None:
+@click.option("--grace-seconds", type=float, default=600, show_default=True,
+              help="Leave younger files alone (another process may own them); 0 only with nothing else running.")
+def sweep(grace_seconds: float, **values) -> None:
     """Repair what a crash left: uncommitted staged uploads, unreferenced blobs. `serve` runs it at start."""
     from .store.removal import sweep as run_sweep
 
-    report = run_sweep(_open(values))
+    report = run_sweep(_open(values), grace_seconds)
     click.echo(" ".join(f"{k}={v}" for k, v in report.items()))
 
 

@@ -48,17 +48,19 @@ def _age_seconds(store: Store, key: str) -> float:
     return time.time() - path.stat().st_mtime if path is not None else float("inf")
 
 
-def sweep(store: Store) -> dict[str, int]:
-    """Repair what crashes left: staged uploads never committed, trash never emptied, orphan blobs."""
+def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
+    """Repair what crashes left: staged uploads never committed, trash never emptied, orphan blobs.
+    Files younger than `grace_seconds` are left alone: a live process elsewhere may still own them (0 is
+    safe only when nothing else runs on the data folder)."""
     report = {"staged": 0, "restored": 0, "trashed": 0, "orphans": 0}
     staging = store.settings.staging_dir
     if staging.exists():
         for p in staging.iterdir():
-            if time.time() - p.stat().st_mtime > GRACE_SECONDS:
+            if time.time() - p.stat().st_mtime >= grace_seconds:
                 p.unlink(missing_ok=True)
                 report["staged"] += 1
     for key in store.blobs.keys(TRASH):
-        if _age_seconds(store, key) < GRACE_SECONDS:
+        if _age_seconds(store, key) < grace_seconds:
             continue
         sha = key.rsplit("/", 1)[-1].split(".", 1)[0]
         with store.db.write() as conn:
@@ -73,7 +75,7 @@ def sweep(store: Store) -> dict[str, int]:
         known_shas = set(conn.execute(select(images.c.sha256)).scalars())
     for key in store.blobs.keys("originals"):
         sha = key.rsplit("/", 1)[-1]
-        if sha not in known_shas and _age_seconds(store, key) > GRACE_SECONDS:
+        if sha not in known_shas and _age_seconds(store, key) >= grace_seconds:
             with store.db.write() as conn:  # re-check under the lock: an upload may have just used it
                 if not image_rows.sha_in_use(conn, sha):
                     store.blobs.delete(key)
@@ -81,7 +83,7 @@ def sweep(store: Store) -> dict[str, int]:
     for prefix in ("thumbnails", "previews"):
         for key in store.blobs.keys(prefix):
             stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
-            if stem.isdigit() and int(stem) not in known_ids and _age_seconds(store, key) > GRACE_SECONDS:
+            if stem.isdigit() and int(stem) not in known_ids and _age_seconds(store, key) >= grace_seconds:
                 store.blobs.delete(key)
                 report["orphans"] += 1
     if any(report.values()):
