@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from ..errors import ApiError, StorageFull
+from ..errors import ApiError
+from ..store.db import FULL
 from .request_id import current_request_id
 
 log = logging.getLogger("reverie.api")
@@ -74,8 +75,7 @@ def install(app: FastAPI) -> None:
     async def _os_error(request: Request, exc: OSError) -> JSONResponse:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             log.error("storage full while serving %s: %s", request.url.path, exc)
-            full = StorageFull("storage full: nothing was stored; free disk space under the data folder and retry")
-            return error(full.code, full.msg, full.http_status)
+            return error(FULL.code, FULL.msg, FULL.http_status)
         return _internal(request, exc)
 
     @app.exception_handler(Exception)

@@ -111,7 +111,13 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
     """Blobs, rows and jobs in one transaction: when this returns, the upload survives a crash."""
     created = now_ms()
     lat, lon = meta.point if meta.point else (None, None)
-    with store.db.write() as conn:
+    adopted: list[str] = []
+
+    def undo() -> None:  # the commit failed (a full disk): the originals this upload brought go too
+        for key in adopted:
+            store.blobs.delete(key)
+
+    with store.db.write(on_rollback=undo) as conn:
         image_rows.ensure_namespace(conn, account_id, meta.unique_id)
         new_ids = ids.mint(conn, "image", len(files))
         rows = [
@@ -137,7 +143,7 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
         jobs.enqueue(conn, jobs.IMAGE_INDEX, new_ids)
         # Inside the write lock, so a concurrent delete of the same bytes cannot remove them under us.
         for f in files:
-            if f.part.path.exists():
-                store.blobs.adopt(original_key(f.part.sha256), f.part.path)
+            if f.part.path.exists() and store.blobs.adopt(original_key(f.part.sha256), f.part.path):
+                adopted.append(original_key(f.part.sha256))
     store.jobs_waiting.set()
     return new_ids

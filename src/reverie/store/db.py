@@ -13,12 +13,17 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from ..errors import StorageFull
+
+FULL = StorageFull("storage full: nothing was stored; free disk space under the data folder and retry")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -70,16 +75,30 @@ class Database:
             yield conn
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A transaction that holds the write lock from its first statement; commits on exit."""
-        if self._write_lock is None:
-            with self.engine.connect() as conn, conn.begin():
-                yield conn
-            return
-        with self._write_lock, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_immediate=True)
-            with conn.begin():
-                yield conn
+    def write(self, on_rollback: Callable[[], None] | None = None) -> Iterator[Connection]:
+        """A transaction that holds the write lock from its first statement; commits on exit. A full disk
+        rolls it back and surfaces as StorageFull, which callers answer with a clear envelope.
+        `on_rollback` runs when the transaction fails, before this process lets the next writer in (undo
+        of file work that the transaction's rows would have owned)."""
+        try:
+            if self._write_lock is None:
+                with self.engine.connect() as conn, conn.begin():
+                    yield conn
+                return
+            with self._write_lock:
+                try:
+                    with self.engine.connect() as conn:
+                        conn = conn.execution_options(sqlite_immediate=True)
+                        with conn.begin():
+                            yield conn
+                except BaseException:
+                    if on_rollback is not None:
+                        on_rollback()
+                    raise
+        except OperationalError as exc:
+            if "disk is full" in str(exc.orig) or "No space left" in str(exc.orig):
+                raise FULL from exc
+            raise
 
     def dispose(self) -> None:
         self.engine.dispose()
