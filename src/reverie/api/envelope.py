@@ -78,10 +78,6 @@ def install(app: FastAPI) -> None:
             return error(FULL.code, FULL.msg, FULL.http_status)
         return _internal(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return _internal(request, exc)
-
 
 def _internal(request: Request, exc: Exception) -> JSONResponse:
     rid = current_request_id()
