@@ -144,3 +144,37 @@ def test_errors_that_persist_fail_the_image_with_the_last_error(store_with_jobs)
     (status, cause), = db_rows(store.settings.data, "SELECT status, cause FROM images WHERE id=?", image_id)
     assert status == "FAILED" and cause.startswith("indexing failed 2 times; last error: FileNotFoundError")
     assert db_rows(store.settings.data, "SELECT state FROM jobs") == [("failed",)]
+
+
+def test_sigterm_lets_an_upload_in_flight_finish(fresh_server):
+    """Graceful shutdown: a request being received when SIGTERM arrives still completes and is kept."""
+    import requests
+
+    from conftest import jpeg as make_jpeg
+
+    server = fresh_server("--no-workers")
+    key = create_key(server.data, "graceful")
+    boundary = "graceful-boundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"slow.jpg\"\r\n"
+            "Content-Type: image/jpeg\r\n\r\n").encode()
+    payload = make_jpeg() + b"\0" * (2 * 1024 * 1024)
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def slow_body():
+        yield head
+        for i in range(0, len(payload), 256 * 1024):
+            if i == 512 * 1024:
+                server.proc.send_signal(signal.SIGTERM)  # mid-body
+            time.sleep(0.1)
+            yield payload[i : i + 256 * 1024]
+        yield tail
+
+    res = requests.post(server.url("/upload_img"), data=slow_body(), timeout=30,
+                        headers={"Authorization": key, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert res.json()["code"] == "0000"
+    (image_id,) = [d["id"] for d in res.json()["data"]]
+    # then it stopped (uvicorn re-raises the signal once done, so the status says SIGTERM)
+    assert server.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    again = fresh_server("--no-workers", data=server.data)
+    meta = again.client(key).metadata(image_id)
+    assert meta["size"] == len(payload)
