@@ -347,6 +347,36 @@ def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool
 
 
 @main.command()
+@click.argument("out", type=click.Path(path_type=Path, dir_okay=False))
+@settings_options(CONNECTION_SETTINGS)
+def backup(out: Path, **values) -> None:
+    """Write the whole library (database and files) to the tar file OUT, while the server keeps serving."""
+    from .store.backup import backup as run_backup
+
+    settings = _settings(values)
+    try:
+        summary = run_backup(settings, out)
+    except (ValueError, FileNotFoundError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"backed up {summary} to {out}")
+
+
+@main.command()
+@click.argument("archive", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@settings_options(CONNECTION_SETTINGS)
+def restore(archive: Path, **values) -> None:
+    """Restore a `reverie backup` ARCHIVE into an empty data folder, checking every original."""
+    from .store.backup import restore as run_restore
+
+    settings = _settings(values)
+    try:
+        summary = run_restore(archive, settings)
+    except (ValueError, FileExistsError) as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"restored {summary} into {settings.data}; start it with `reverie serve --data {settings.data}`")
+
+
+@main.command()
 @settings_options(CONNECTION_SETTINGS)
 @click.option("--grace-seconds", type=float, default=600, show_default=True,
               help="Leave younger files alone (another process may own them); 0 only with nothing else running.")

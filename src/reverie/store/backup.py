@@ -1,0 +1,113 @@
+"""`reverie backup` and `reverie restore`: a whole data folder as one tar file, taken while it serves.
+
+The database is copied with SQLite's online backup (a consistent snapshot, writers keep going), then every
+blob that snapshot refers to (originals, thumbnails, previews) is added, each original checked against its
+hash. An image deleted between the snapshot and the copy of its blob is dropped from the snapshot too, so
+the archive is always a state the library really had. Restore unpacks into an empty folder and verifies
+every original against its row before saying it is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Settings
+from .blobs import original_key
+
+DB_NAME = "reverie.db"
+
+
+@dataclass
+class Summary:
+    images: int
+    blobs: int
+    dropped: int = 0  # images deleted while the backup ran
+
+    def __str__(self) -> str:
+        extra = f", {self.dropped} deleted during the backup left out" if self.dropped else ""
+        return f"{self.images} images, {self.blobs} files{extra}"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def backup(settings: Settings, out: Path) -> Summary:
+    if not settings.database_url.startswith("sqlite"):
+        raise ValueError("backup covers the embedded stack (SQLite + files); back up PostgreSQL and S3 with their own tools")
+    db_path = settings.data / DB_NAME
+    if not db_path.exists():
+        raise FileNotFoundError(f"no Reverie database in {settings.data}")
+    with tempfile.TemporaryDirectory(prefix="reverie-backup-") as tmp:
+        snapshot = Path(tmp) / DB_NAME
+        with sqlite3.connect(db_path) as src, sqlite3.connect(snapshot) as dst:
+            src.backup(dst)
+        conn = sqlite3.connect(snapshot)
+        try:
+            rows = conn.execute("SELECT id, sha256, thumbnail_key, preview_key FROM images").fetchall()
+            files: dict[str, Path] = {}
+            gone: list[int] = []
+            blobs = settings.blob_dir
+            for image_id, sha, thumb, preview in rows:
+                original = blobs / original_key(sha)
+                if not original.exists():
+                    gone.append(image_id)
+                    continue
+                files[original_key(sha)] = original
+                for key in (thumb, preview):
+                    if key and (blobs / key).exists():
+                        files[key] = blobs / key
+            if gone:
+                marks = ",".join("?" * len(gone))
+                for table, column in (("image_tags", "image_id"), ("image_vectors", "image_id"), ("jobs", "subject_id")):
+                    conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", gone)
+                conn.execute(f"DELETE FROM image_fts WHERE rowid IN ({marks})", gone)
+                conn.execute(f"DELETE FROM image_ocr_trigrams WHERE rowid IN ({marks})", gone)
+                conn.execute(f"DELETE FROM images WHERE id IN ({marks})", gone)
+                conn.commit()
+        finally:
+            conn.close()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".part")
+        with tarfile.open(partial, "w") as tar:  # originals are already compressed: no gzip
+            tar.add(snapshot, arcname=DB_NAME)
+            for key, path in sorted(files.items()):
+                tar.add(path, arcname=f"blobs/{key}")
+        partial.replace(out)
+    return Summary(images=len(rows) - len(gone), blobs=len(files), dropped=len(gone))
+
+
+def restore(archive: Path, settings: Settings) -> Summary:
+    data = settings.data
+    if (data / DB_NAME).exists():
+        raise FileExistsError(f"{data} already holds a library; restore into an empty folder")
+    data.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r") as tar:
+        for member in tar.getmembers():
+            name = member.name
+            if not member.isfile() or name.startswith("/") or ".." in Path(name).parts or not (
+                name == DB_NAME or name.startswith("blobs/")
+            ):
+                raise ValueError(f"{archive} is not a Reverie backup (unexpected entry {name!r})")
+        tar.extractall(data, filter="data")
+    conn = sqlite3.connect(data / DB_NAME)
+    try:
+        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            raise ValueError("the restored database fails SQLite's integrity check")
+        rows = conn.execute("SELECT id, sha256 FROM images").fetchall()
+    finally:
+        conn.close()
+    bad = [image_id for image_id, sha in rows
+           if not (settings.blob_dir / original_key(sha)).exists() or _sha256(settings.blob_dir / original_key(sha)) != sha]
+    if bad:
+        raise ValueError(f"{len(bad)} originals are missing or damaged in {archive} (e.g. image {bad[0]})")
+    return Summary(images=len(rows), blobs=sum(1 for p in settings.blob_dir.rglob("*") if p.is_file()))
