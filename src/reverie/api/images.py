@@ -170,7 +170,7 @@ STATUS_ALIASES = {"PARSE": "PARSE", "UNPARSE": "UNPARSE", "FAILED": "FAILED", "F
 class ImageListRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
-    page: int = Field(1, ge=1, description="1-based page number")
+    page: int = Field(1, ge=1, le=10_000_000, description="1-based page number")
     page_size: int = Field(20, ge=1, le=200)
     unique_id: str = "default"
     tag: str | None = Field(None, description="images carrying this tag")

@@ -32,7 +32,7 @@ def load_secret(store: Store) -> bytes:
 
 
 def signature(secret: bytes, account_id: int, bucket: str, blob: str, expires: int) -> str:
-    msg = f"{account_id}\n{bucket}\n{blob}\n{expires}".encode()
+    msg = f"{account_id}\n{bucket}\n{blob}\n{expires}".encode("utf-8", "surrogateescape")
     return hmac.new(secret, msg, hashlib.sha256).hexdigest()[:40]
 
 
@@ -44,7 +44,8 @@ def signed_url(secret: bytes, base: str, account_id: int, bucket: str, blob: str
 
 def verify(secret: bytes, account_id: int, bucket: str, blob: str, expires: int, sig: str) -> str | None:
     """None when valid, else what is wrong."""
-    if not hmac.compare_digest(signature(secret, account_id, bucket, blob, expires), sig):
+    given = sig.encode("utf-8", "surrogateescape")  # compare_digest refuses non-ASCII str
+    if not hmac.compare_digest(signature(secret, account_id, bucket, blob, expires).encode(), given):
         return "signature does not match this URL"
     if expires < time.time():
         return "URL expired; fetch a fresh one from get_img_metadata or search"
