@@ -13,7 +13,7 @@ import click
 
 from .config import Settings, env_name, setting_fields
 
-CONNECTION_SETTINGS = ("data", "database_url", "log_level")
+CONNECTION_SETTINGS = ("data", "database_url", "log_level", "log_format")
 
 
 def settings_options(names: tuple[str, ...] | None = None):
@@ -44,12 +44,10 @@ def _settings(values: dict) -> Settings:
     return Settings(**{k: v for k, v in values.items() if k in known})
 
 
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _logging(level: str, fmt: str = "text") -> None:
+    from .logs import configure
+
+    configure(level, fmt)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -74,11 +72,13 @@ def serve(no_workers: bool, **values) -> None:
     from .api.app import create_app
 
     settings = _settings(values)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     app = create_app(settings, workers=0 if no_workers else settings.workers)
-    click.echo(f"Reverie on http://{settings.host}:{settings.port}  (API docs at /docs, data in {settings.data})", err=True)
+    logging.getLogger("reverie").info(
+        "Reverie on http://%s:%s (web app at /, API docs at /docs, data in %s)", settings.host, settings.port, settings.data)
+    # log_config=None: uvicorn's own messages go through the handlers set above (JSON or text)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                timeout_graceful_shutdown=10)
+                timeout_graceful_shutdown=10, log_config=None)
 
 
 @main.command()
@@ -92,14 +92,14 @@ def worker(**values) -> None:
     from .store import Store
 
     settings = _settings(values)
-    _logging(settings.log_level)
+    _logging(settings.log_level, settings.log_format)
     Image.MAX_IMAGE_PIXELS = settings.max_image_pixels
     store = Store.open(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     threads = start_threads(store, Models(settings), max(1, settings.workers), stop)
-    click.echo(f"worker: {len(threads)} thread(s) indexing {settings.data}; Ctrl-C to stop", err=True)
+    logging.getLogger("reverie").info("worker: %d thread(s) indexing %s; Ctrl-C to stop", len(threads), settings.data)
     while not stop.wait(1.0):
         pass
     store.jobs_waiting.set()

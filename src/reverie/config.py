@@ -27,6 +27,7 @@ class Settings:
     job_lease_seconds: int = _opt(300, "Seconds before a job held by a silent worker is handed to another.")
     job_max_attempts: int = _opt(5, "Attempts before an indexing job is given up and the image marked FAILED.")
     log_level: str = _opt("info", "debug, info, warning or error.")
+    log_format: str = _opt("json", "json (one object per line, with the request id) or text.")
     model_dir: Path = _opt(Path(""), "Where the ONNX exports of the bundled models are cached; empty means DATA/models.")
     model_threads: int = _opt(1, "CPU threads each model inference may use (per indexing thread).")
     visual_model: str = _opt("conse", "conse (bundled EfficientNet-Lite0 + MiniLM) or clip (ONNX export on disk, see --clip-path).")

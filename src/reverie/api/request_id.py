@@ -53,12 +53,9 @@ class RequestIdMiddleware:
                                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
                 await send_with_id({"type": "http.response.body", "body": body})
         finally:
-            log.info(
-                "%s %s %s %d %.1fms",
-                rid,
-                scope["method"],
-                scope["path"],  # never the query string: signed-URL signatures live there
-                status["code"],
-                (time.perf_counter() - started) * 1000,
-            )
+            ms = (time.perf_counter() - started) * 1000
+            path = scope["path"]  # never the query string: signed-URL signatures live there
+            log.info("%s %s %s %d %.1fms", rid, scope["method"], path, status["code"], ms,
+                     extra={"request_id": rid, "method": scope["method"], "path": path, "status": status["code"],
+                            "ms": round(ms, 1)})
             _request_id.reset(token)
