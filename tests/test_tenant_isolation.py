@@ -1,0 +1,91 @@
+"""Two accounts, two namespaces each, one image in each namespace: every endpoint, every viewer, every
+image. Nothing crosses an account: not a read, a listing, a count, a search hit, a download, a signed
+URL, a delete, and not by guessing ids."""
+
+from __future__ import annotations
+
+import itertools
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+import requests
+
+from conftest import EVAL, Server, create_key
+
+PICTURES = {  # (account, namespace) -> a distinct real image
+    ("alice", "home"): EVAL / "caltech101" / "Leopards" / "image_0001.jpg",
+    ("alice", "work"): EVAL / "caltech101" / "Motorbikes" / "image_0001.jpg",
+    ("bob", "home"): EVAL / "caltech101" / "Leopards" / "image_0002.jpg",
+    ("bob", "work"): EVAL / "caltech101" / "Motorbikes" / "image_0002.jpg",
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("tenants") / "data").start()
+    clients = {name: server.client(create_key(server.data, name)) for name in ("alice", "bob")}
+    images = {}
+    for (owner, ns), path in PICTURES.items():
+        (images[(owner, ns)],) = clients[owner].upload_ok([(path.name, path.read_bytes(), "image/jpeg")], {"unique_id": ns, "tags": ["t"]})
+    metas = {k: clients[k[0]].wait_indexed(i, timeout=120) for k, i in images.items()}
+    yield server, clients, images, metas
+    server.stop()
+
+
+CASES = list(itertools.product(("alice", "bob"), PICTURES))
+
+
+@pytest.mark.parametrize("viewer,target", CASES)
+def test_reads_downloads_and_signed_urls_stay_in_the_account(world, viewer, target):
+    server, clients, images, metas = world
+    client, image_id, meta, own = clients[viewer], images[target], metas[target], viewer == target[0]
+    body = client.get("/get_img_metadata", params={"id": image_id}).json()
+    assert (body["code"] == "0000") == own
+    for bucket, blob in ((meta["bucket"], meta["blob"]), (meta["thumbnail"]["bucket"], meta["thumbnail"]["blob"]),
+                         (meta["preview"]["bucket"], meta["preview"]["blob"])):
+        res = client.get("/download", params={"bucket": bucket, "blob": blob})
+        assert (res.headers["content-type"].startswith("image/")) == own
+    # guessed neighbours of a real id resolve to nothing, whoever asks
+    for guess in (image_id - 1, image_id + 1):
+        if guess not in images.values():
+            assert client.get("/get_img_metadata", params={"id": guess}).json()["code"] == "0001"
+            assert client.get("/download", params={"bucket": meta["bucket"], "blob": f"{guess}.jpg"}).json()["code"] == "0001"
+    # the owner's signed URL is a bearer link; re-pointing it at this viewer's account or another image fails
+    url = meta["img_url"]
+    parts = urlparse(url)
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    other_account = clients["bob" if target[0] == "alice" else "alice"]
+    foreign = other_account.metadata(images[(("bob" if target[0] == "alice" else "alice"), target[1])])
+    tampered_account = parts._replace(query=urlencode({**query, "account": foreign["img_url"].split("account=")[1].split("&")[0]})).geturl()
+    tampered_blob = url.replace(meta["blob"], foreign["blob"])
+    assert requests.get(url, timeout=10).status_code == 200
+    for bad in (tampered_account, tampered_blob):
+        res = requests.get(bad, timeout=10)
+        assert res.status_code == 403 and res.json()["code"] == "9009"
+
+
+@pytest.mark.parametrize("viewer", ["alice", "bob"])
+@pytest.mark.parametrize("ns", ["home", "work"])
+def test_listings_counts_and_searches_stay_in_the_account_and_namespace(world, viewer, ns):
+    server, clients, images, metas = world
+    client = clients[viewer]
+    mine = images[(viewer, ns)]
+    page = client.list_page(unique_id=ns)
+    assert page["total_count"] == 1 and [it["id"] for it in page["item"]] == [mine]
+    assert client.get("/list_unique_ids").json()["data"]["unique_ids"] == ["home", "work"]
+    for query in ("a leopard", "a motorcycle", "t"):
+        hits = client.post("/search", json={"search_param": query, "search_type": "BY_IMAGE", "unique_id": ns}).json()["data"]
+        assert [h["id"] for h in hits["item"]] == [mine] and hits["total_count"] == 1
+    for path in PICTURES.values():
+        res = client.post("/search_similar_imgs", files=[("file", (path.name, path.read_bytes(), "image/jpeg"))],
+                          data={"unique_id": ns, "top_k": "10"}).json()
+        assert [h["id"] for h in res["data"]["item"]] == [mine]
+
+
+def test_deletes_never_cross_an_account(world):
+    server, clients, images, metas = world
+    for (owner, ns), image_id in images.items():
+        intruder = clients["bob" if owner == "alice" else "alice"]
+        assert intruder.post(f"/delete_imgs?unique_id={ns}", json=[image_id, image_id + 1]).json()["code"] == "0000"
+    for (owner, _), image_id in images.items():
+        assert clients[owner].metadata(image_id)["status"] == "PARSE"
