@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from ..errors import InvalidInput
 
 DATETIME_FORMAT = "yyyy-MM-dd HH:mm:ss"
-_DATETIME_RE = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+_DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}")  # ASCII digits: \d takes ２０２５
 _INDEXED_RE = re.compile(r"^(?P<name>[A-Za-z_]+)\[(?P<index>\d{0,6})\]$")
 
 MAX_UNIQUE_ID = 128
