@@ -178,3 +178,46 @@ def test_sigterm_lets_an_upload_in_flight_finish(fresh_server):
     again = fresh_server("--no-workers", data=server.data)
     meta = again.client(key).metadata(image_id)
     assert meta["size"] == len(payload)
+
+
+def test_overload_is_shed_with_0429_not_timeouts(fresh_server):
+    """Past --max-in-flight the server answers at once (503, 0429, Retry-After) and stays healthy."""
+    import threading
+
+    import requests
+
+    from conftest import jpeg as make_jpeg
+
+    server = fresh_server("--no-workers", "--max-in-flight", "3")
+    key = create_key(server.data, "busy")
+    release = threading.Event()
+    boundary = "B"
+
+    def slow_body():  # holds its slot until released
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"s.jpg\"\r\n"
+               "Content-Type: image/jpeg\r\n\r\n").encode()
+        release.wait(20)
+        yield make_jpeg() + f"\r\n--{boundary}--\r\n".encode()
+
+    results = []
+
+    def slow_upload():
+        res = requests.post(server.url("/upload_img"), data=slow_body(), timeout=30,
+                            headers={"Authorization": key, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        results.append(res.json()["code"])
+
+    holders = [threading.Thread(target=slow_upload) for _ in range(3)]
+    for t in holders:
+        t.start()
+    time.sleep(1.0)  # all three are in flight
+    started = time.monotonic()
+    shed = requests.get(server.url("/list_unique_ids"), headers={"Authorization": key}, timeout=5)
+    assert time.monotonic() - started < 1.0  # answered at once, not queued
+    assert shed.status_code == 503 and shed.headers["retry-after"] == "1"
+    assert shed.json()["code"] == "0429" and shed.json()["msg"].startswith("server busy")
+    release.set()
+    for t in holders:
+        t.join(timeout=30)
+    assert results == ["0000"] * 3  # the ones in flight were served
+    ok = requests.get(server.url("/list_unique_ids"), headers={"Authorization": key}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["code"] == "0000"

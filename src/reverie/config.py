@@ -19,6 +19,7 @@ class Settings:
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(8080, "Port to listen on.")
     workers: int = _opt(2, "Indexing threads that `serve` runs in-process (0 = none; see `reverie worker`).")
+    max_in_flight: int = _opt(256, "Requests handled at once; past this the server answers 0429 (HTTP 503) at once. 0: no cap.")
     public_url: str = _opt("", "Base URL put in signed links (img_url); empty means the Host of each request.")
     max_file_bytes: int = _opt(20 * MB, "Largest image file accepted by upload_img, in bytes.")
     max_batch_files: int = _opt(50, "Most files accepted in one upload_img request.")

@@ -21,6 +21,7 @@ from ..store import Store
 from ..store.removal import sweep
 from . import envelope, files, images, search
 from .request_id import RequestIdMiddleware
+from .shedding import ShedLoad
 from .signed_urls import load_secret
 
 log = logging.getLogger("reverie")
@@ -82,6 +83,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         return FileResponse(WEB / "index.html")
 
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight)  # outermost: sheds before any work
     return app
 
 
