@@ -138,10 +138,16 @@ def _similar(request: Request, who: Caller, form) -> Any:  # noqa: ANN001
     part = files[0]
     if part.path is None:
         raise InvalidInput("file", f"larger than the {request.app.state.store.settings.max_file_bytes}-byte limit")
+    max_pixels = request.app.state.store.settings.max_image_pixels
     try:
         with Image.open(part.path, formats=OPENERS) as im:
+            if im.width * im.height > max_pixels:
+                raise InvalidInput("file", f"{im.width}x{im.height} is more than the {max_pixels}-pixel limit")
+            im.draft("RGB", (640, 640))  # the models look at a few hundred pixels: decode no more than that
             im.load()
             example = im.convert("RGB")
+    except InvalidInput:
+        raise
     except Exception:
         raise InvalidInput("file", "not a readable JPEG, PNG, GIF, BMP or WebP image") from None
     raw_k = fields.get("top_k") or "20"
