@@ -23,12 +23,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(data: Path, key: str, *args: str, env: dict | None = None) -> Iterator[httpx.Client]:
-    """Yields an HTTP client on /serve/api/v1 with the key set; stops the server on exit."""
+def serving(data: Path, key: str, *args: str, env: dict | None = None,
+            process: list | None = None) -> Iterator[httpx.Client]:
+    """Yields an HTTP client on /serve/api/v1 with the key set; stops the server on exit. The server's
+    Popen is appended to `process` when given (to watch its memory, say)."""
     port = free_port()
     proc = subprocess.Popen([str(BIN / "reverie"), "serve", "--data", str(data), "--port", str(port), "--log-level", "warning", *args],
                             env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}/serve/api/v1", headers={"Authorization": key}, timeout=120)
+    if process is not None:
+        process.append(proc)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}/serve/api/v1", headers={"Authorization": key}, timeout=120,
+                        limits=httpx.Limits(max_connections=64))
     try:
         for _ in range(600):
             try:

@@ -25,10 +25,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 from PIL import Image
 
-from server import BIN, free_port
+from server import BIN, serving
 
 QUERIES = ["a dog", "a red car", "sunset over the sea", "a receipt", "people at a table", "a cat on a sofa",
            "mountains with snow", "a bicycle", "flowers", "a city street at night"]
@@ -69,18 +68,14 @@ def main() -> None:
     data = Path(tempfile.mkdtemp(prefix="reverie-soak-"))
     key = subprocess.run([str(BIN / "reverie"), "keys", "create", "--name", "soak", "--data", str(data)],
                          capture_output=True, text=True, check=True).stdout.split()[-1]
-    port = free_port()
-    server = subprocess.Popen([str(BIN / "reverie"), "serve", "--data", str(data), "--port", str(port), "--log-level", "warning"],
-                              env={**os.environ, "REVERIE_MODEL_DIR": args.model_dir},
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    http = httpx.Client(base_url=f"http://127.0.0.1:{port}/serve/api/v1", headers={"Authorization": key}, timeout=60,
-                        limits=httpx.Limits(max_connections=64))
-    for _ in range(600):
-        try:
-            http.get("/list_unique_ids")
-            break
-        except httpx.TransportError:
-            time.sleep(0.1)
+    procs: list = []
+    with serving(data, key, env={"REVERIE_MODEL_DIR": args.model_dir}, process=procs) as http:
+        report = soak(http, procs[0].pid, args)
+    shutil.rmtree(data, ignore_errors=True)
+    print(report)
+
+
+def soak(http, server_pid: int, args) -> str:  # noqa: ANN001
 
     lat: dict[str, list[float]] = {"upload": [], "search": [], "list": []}
     errors: dict[str, list[str]] = {k: [] for k in lat}
@@ -111,7 +106,7 @@ def main() -> None:
 
     def sample() -> None:
         while not stop.wait(10):
-            rss.append((time.monotonic(), rss_mb(server.pid)))
+            rss.append((time.monotonic(), rss_mb(server_pid)))
 
     threading.Thread(target=sample, daemon=True).start()
     began = time.monotonic()
@@ -126,25 +121,24 @@ def main() -> None:
     stop.set()
     elapsed = time.monotonic() - began
     unparsed = http.post("/img_list_page", json={"status": "UNPARSE", "page_size": 1}).json()["data"]["total_count"]
-    server.terminate()
-    server.wait(timeout=60)
-    shutil.rmtree(data, ignore_errors=True)
+    out: list[str] = []
 
-    print(f"machine: {os.cpu_count()} CPUs; {elapsed / 60:.1f} min at {args.rate:g} requests/s (open loop); "
+    out.append(f"machine: {os.cpu_count()} CPUs; {elapsed / 60:.1f} min at {args.rate:g} requests/s (open loop); "
           f"server with 2 in-process indexing threads")
-    print(f"{'operation':<10} {'count':>7} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    out.append(f"{'operation':<10} {'count':>7} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for kind, values in lat.items():
         ordered = sorted(values) or [float("nan")]
         p99 = ordered[min(len(ordered) - 1, int(0.99 * (len(ordered) - 1)))]
-        print(f"{kind:<10} {len(values):>7} {len(values) / elapsed:>7.1f} {statistics.median(ordered):>8.1f} {p99:>8.1f} {len(errors[kind]):>7}")
+        out.append(f"{kind:<10} {len(values):>7} {len(values) / elapsed:>7.1f} {statistics.median(ordered):>8.1f} {p99:>8.1f} {len(errors[kind]):>7}")
     for kind, problems in errors.items():
         for p in sorted(set(problems))[:3]:
-            print(f"  {kind} error: {p}")
+            out.append(f"  {kind} error: {p}")
     steady = [(t, y) for t, y in rss if t - began > 300] or rss
     if rss:
-        print(f"server RSS: first {rss[0][1]:.0f} MB, last {rss[-1][1]:.0f} MB, max {max(y for _, y in rss):.0f} MB; "
+        out.append(f"server RSS: first {rss[0][1]:.0f} MB, last {rss[-1][1]:.0f} MB, max {max(y for _, y in rss):.0f} MB; "
               f"trend after 5 min {slope_per_hour(steady):+.0f} MB/hour over {len(steady)} samples")
-    print(f"still indexing at the end: {unparsed}")
+    out.append(f"still indexing at the end: {unparsed}")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

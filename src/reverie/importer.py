@@ -21,6 +21,7 @@ import httpx
 
 from .client import Reverie, ReverieError
 from .ingest.images import ALLOWED_EXTENSIONS
+from .store.blobs import file_sha256
 
 HASH_BATCH = 200  # the most hashes img_list_page takes in one filter
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
@@ -49,14 +50,6 @@ class Report:
         if len(self.rejected) > 20:
             lines.append(f"  ... and {len(self.rejected) - 20} more ({len(reasons)} distinct reasons)")
         return "\n".join(lines)
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def collect(paths: Iterable[str], report: Report) -> tuple[list[Source], list[str]]:
@@ -140,7 +133,7 @@ class DataFolderTarget:
 
         staged = Path(tempfile.mkstemp(dir=self.store.settings.staging_dir, prefix="import-")[1])
         shutil.copyfile(path, staged)
-        part = FilePart("files", path.name, ingest_mime(path), staged, staged.stat().st_size, sha256_of(staged))
+        part = FilePart("files", path.name, ingest_mime(path), staged, staged.stat().st_size, file_sha256(staged))
         form = Form(files=[part])
         try:
             meta = ingest.ImageMeta(parse_unique_id(unique_id), None, None, None, with_server_tag(parse_tags(tags, ingest.MAX_TAGS)))
@@ -177,7 +170,7 @@ def run(
             except (httpx.HTTPError, ValueError, OSError) as exc:
                 report.rejected.append((url, f"download failed: {exc}"))
         for s in sources:
-            s.sha256 = sha256_of(s.path)
+            s.sha256 = file_sha256(s.path)
         present = target.already_there(unique_id, sorted({s.sha256 for s in sources}))
         todo, seen = [], set(present)
         for s in sources:

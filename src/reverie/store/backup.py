@@ -9,7 +9,6 @@ every original against its row before saying it is done.
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import tarfile
 import tempfile
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import Settings
-from .blobs import original_key
+from .blobs import file_sha256, original_key
 
 DB_NAME = "reverie.db"
 
@@ -31,14 +30,6 @@ class Summary:
     def __str__(self) -> str:
         extra = f", {self.dropped} deleted during the backup left out" if self.dropped else ""
         return f"{self.images} images, {self.blobs} files{extra}"
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def backup(settings: Settings, out: Path) -> Summary:
@@ -107,7 +98,7 @@ def restore(archive: Path, settings: Settings) -> Summary:
     finally:
         conn.close()
     bad = [image_id for image_id, sha in rows
-           if not (settings.blob_dir / original_key(sha)).exists() or _sha256(settings.blob_dir / original_key(sha)) != sha]
+           if not (settings.blob_dir / original_key(sha)).exists() or file_sha256(settings.blob_dir / original_key(sha)) != sha]
     if bad:
         raise ValueError(f"{len(bad)} originals are missing or damaged in {archive} (e.g. image {bad[0]})")
     return Summary(images=len(rows), blobs=sum(1 for p in settings.blob_dir.rglob("*") if p.is_file()))

@@ -7,10 +7,20 @@ under a real key.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
 from typing import BinaryIO, Protocol
+
+
+def file_sha256(path: Path) -> str:
+    """The content address of a file, read in 1 MB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def original_key(sha256: str) -> str:
