@@ -23,7 +23,6 @@ from reverie.config import Settings  # noqa: E402
 from reverie.evaluation import NAMESPACE, UNRELATED, Gallery  # noqa: E402
 from reverie.models import Models  # noqa: E402
 from reverie.search import fusion  # noqa: E402
-from reverie.search.filters import Filters  # noqa: E402
 from reverie.search.images import Searcher  # noqa: E402
 from reverie.store import Store, search_index  # noqa: E402
 from reverie.store.schema import images  # noqa: E402

@@ -114,7 +114,7 @@ def soak(http, server_pid: int, args) -> str:  # noqa: ANN001
     kinds = ["upload"] * 3 + ["search"] * 5 + ["list"] * 2
     with ThreadPoolExecutor(max_workers=64) as pool:
         n = 0
-        while (now := time.monotonic()) < end:
+        while time.monotonic() < end:
             pool.submit(one, random.choice(kinds))
             n += 1
             time.sleep(max(0.0, began + n / args.rate - time.monotonic()))

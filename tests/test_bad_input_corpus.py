@@ -7,13 +7,11 @@ polyglot and truncated files, bombs, malformed multipart, JSON type confusion, u
 
 from __future__ import annotations
 
-import io
 import struct
 import zlib
 
 import pytest
 import requests
-from PIL import Image
 
 from conftest import create_key, jpeg
 

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import EVAL, Server, create_key, jpeg
+from conftest import EVAL, Server, create_key
 
 CALTECH = EVAL / "caltech101"
 COCO = EVAL / "coco" / "images"

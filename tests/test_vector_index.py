@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from reverie.config import Settings
-from reverie.store import Store, search_index
+from reverie.store import Store
 from reverie.store.vectors import VectorIndex
 
 DIM = 16

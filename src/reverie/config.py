@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 MB = 1024 * 1024
@@ -55,9 +55,6 @@ class Settings:
             raise ValueError("visual_model clip needs clip_path (a folder with visual.onnx, textual.onnx, ...)")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data / 'reverie.db'}")
-
-    def with_(self, **changes: object) -> "Settings":
-        return replace(self, **changes)
 
 
 ENV_PREFIX = "REVERIE_"

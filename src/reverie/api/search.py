@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, or_, select
 
 from .db import Database, now_ms
 from .schema import jobs
@@ -98,9 +98,3 @@ def retry_later(db: Database, job: Job, error: str, delay_seconds: float) -> Non
 
 def delete_for(conn: Connection, subject_ids: list[int]) -> None:
     conn.execute(jobs.delete().where(jobs.c.subject_id.in_(subject_ids)))
-
-
-def counts(db: Database) -> dict[str, int]:
-    with db.read() as conn:
-        rows = conn.execute(select(jobs.c.state, func.count()).group_by(jobs.c.state)).all()
-    return {state: n for state, n in rows}

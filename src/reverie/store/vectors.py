@@ -122,7 +122,6 @@ class VectorIndex:
         self._namespaces: dict[tuple[int, str], _Namespace] = {}
         self._where: dict[int, tuple[tuple[int, str], int]] = {}  # image id -> (namespace, row)
         self.dim: int | None = None
-        self.models: set[str] = set()
 
     def refresh(self) -> None:
         with self.db.read() as conn:
@@ -137,7 +136,6 @@ class VectorIndex:
                     self.dim = len(vec)
                 if len(vec) != self.dim:
                     continue  # written by another visual model; only a re-index makes it comparable
-                self.models.add(model)
                 old = self._where.get(image_id)
                 if old is not None:  # re-indexed: overwrite in place
                     ns, row = old
