@@ -59,7 +59,7 @@ def multipart(content: bytes, name: str) -> tuple[bytes, str]:
     return head + content + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, str, str, Path]:
+def start_server(workers: int, rate_limits: str) -> tuple[subprocess.Popen, str, str, Path]:
     data = Path(tempfile.mkdtemp(prefix="reverie-bench-"))
     key = subprocess.run([str(BIN / "reverie"), "keys", "create", "--name", "bench", "--data", str(data)],
                          capture_output=True, text=True, check=True).stdout.split()[-1]
@@ -70,7 +70,7 @@ def start_server(workers: int) -> tuple[subprocess.Popen, str, str, Path]:
         port = s.getsockname()[1]
     proc = subprocess.Popen(
         [str(BIN / "reverie"), "serve", "--data", str(data), "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning", *(["--no-workers"] if workers == 0 else [])],
+         "--log-level", "warning", "--rate-limits", rate_limits, *(["--no-workers"] if workers == 0 else [])],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--size-kb", type=int, default=100)
     ap.add_argument("--server-workers", type=int, default=1, help="in-process indexing threads of the started server")
+    ap.add_argument("--rate-limits", default="upload=100000/100000",
+                    help="of the started server; the default keeps the limiter in the path (its cost is measured) "
+                         "without ever refusing")
     ap.add_argument("--warmup", type=int, default=100)
     args = ap.parse_args()
 
@@ -145,7 +148,7 @@ def main() -> None:
     proc = data = None
     url, key = args.url, args.key
     if url is None:
-        proc, url, key, data = start_server(args.server_workers)
+        proc, url, key, data = start_server(args.server_workers, args.rate_limits)
     try:
         run(url, key, bodies[: args.warmup], args.clients)
         latencies, errors, wall = run(url, key, bodies[args.warmup:], args.clients)
@@ -158,7 +161,7 @@ def main() -> None:
     ms = [x * 1000 for x in latencies]
     rows = [
         ("machine", f"{os.cpu_count()} CPUs, {sys.platform}"),
-        ("server", url if args.url else f"started here, {args.server_workers} in-process indexing thread(s)"),
+        ("server", url if args.url else f"started here, {args.server_workers} in-process indexing thread(s), rate limits {args.rate_limits}"),
         ("uploads", f"{len(ms)} x {len(base) / 1024:.0f} KB JPEG, {args.clients} clients"),
         ("throughput", f"{len(ms) / wall:.0f} images/s"),
         ("latency p50", f"{pct(ms, 50):.1f} ms"),

@@ -1,4 +1,4 @@
-"""`reverie serve | worker | keys | sweep`. Every option can also be set as REVERIE_<OPTION>."""
+"""`reverie serve | worker | keys | credits | limits | sweep | ...`. Every option can also be set as REVERIE_<OPTION>."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .config import Settings, env_name, setting_fields
+from .config import ENDPOINT_CLASSES, Settings, env_name, setting_fields
 
 CONNECTION_SETTINGS = ("data", "database_url", "log_level", "log_format")
 
@@ -175,6 +175,118 @@ def keys_disable(key_id: int, **values) -> None:
     if not disable_key(_open(values).db, key_id):
         raise click.ClickException(f"no active key with id {key_id}; see `reverie keys list`")
     click.echo(f"key {key_id} disabled")
+
+
+@main.group()
+def credits() -> None:
+    """Credit metering per account: off until credits are granted; then each image uploaded and each
+    search deducts (--credits-per-image, --credits-per-search) and an empty balance answers 0402."""
+
+
+@credits.command("grant")
+@click.argument("account")
+@click.argument("amount", type=click.IntRange(min=1))
+@click.option("--note", default=None, help="Why (kept with the grant).")
+@settings_options(CONNECTION_SETTINGS)
+def credits_grant(account: str, amount: int, note: str | None, **values) -> None:
+    """Add AMOUNT credits to ACCOUNT (switching metering on for it)."""
+    from .store.credits import grant
+
+    try:
+        balance = grant(_open(values).db, account, amount, note)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"granted {amount} credits to {account!r}; balance {balance}")
+
+
+@credits.command("show")
+@click.argument("account", required=False)
+@settings_options(CONNECTION_SETTINGS)
+def credits_show(account: str | None, **values) -> None:
+    """Balance, credits spent and credits granted, for ACCOUNT or every account."""
+    from .store.credits import balances
+
+    try:
+        rows = balances(_open(values).db, account)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'ACCOUNT':<24} {'BALANCE':>12} {'SPENT':>12} {'GRANTED':>12}")
+    for b in rows:
+        balance = "unmetered" if b.balance is None else str(b.balance)
+        click.echo(f"{b.account:<24} {balance:>12} {b.spent:>12} {b.granted:>12}")
+
+
+@credits.command("unmeter")
+@click.argument("account")
+@settings_options(CONNECTION_SETTINGS)
+def credits_unmeter(account: str, **values) -> None:
+    """Switch metering off for ACCOUNT: its calls are free again."""
+    from .store.credits import unmeter
+
+    try:
+        unmeter(_open(values).db, account)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"metering off for {account!r}")
+
+
+@main.group()
+def limits() -> None:
+    """Per-account rate limits: token buckets per endpoint class (upload, search, read, delete). Defaults
+    come from --rate-limits; these commands override them for one account. Servers see a change within
+    2 seconds."""
+
+
+@limits.command("set")
+@click.argument("account")
+@click.argument("endpoint_class", metavar="CLASS", type=click.Choice(ENDPOINT_CLASSES))
+@click.argument("per_second", type=click.FloatRange(min=0))
+@click.option("--burst", type=click.IntRange(min=1), default=None, help="Bucket size (default: PER_SECOND, at least 1).")
+@settings_options(CONNECTION_SETTINGS)
+def limits_set(account: str, endpoint_class: str, per_second: float, burst: int | None, **values) -> None:
+    """Let ACCOUNT make PER_SECOND requests of CLASS a second (0: not limited)."""
+    from .store.rate_limits import set_limit
+
+    try:
+        set_limit(_open(values).db, account, endpoint_class, per_second, burst or max(1, int(per_second)))
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{account!r} {endpoint_class}: " + (f"{per_second:g}/s, bursts of {burst or max(1, int(per_second))}"
+                                                    if per_second else "not limited"))
+
+
+@limits.command("reset")
+@click.argument("account")
+@click.argument("endpoint_class", metavar="CLASS", type=click.Choice(ENDPOINT_CLASSES))
+@settings_options(CONNECTION_SETTINGS)
+def limits_reset(account: str, endpoint_class: str, **values) -> None:
+    """Drop ACCOUNT's override for CLASS: the default applies again."""
+    from .store.rate_limits import clear_limit
+
+    try:
+        found = clear_limit(_open(values).db, account, endpoint_class)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{account!r} {endpoint_class}: default again" if found else f"{account!r} had no {endpoint_class} override")
+
+
+@limits.command("show")
+@click.argument("account")
+@settings_options(CONNECTION_SETTINGS + ("rate_limits",))
+def limits_show(account: str, **values) -> None:
+    """The limits that apply to ACCOUNT and where each comes from."""
+    from .config import parse_rate_limits
+    from .store.rate_limits import effective_limits
+
+    settings = _settings(values)
+    try:
+        rows = effective_limits(_open(values).db, account, parse_rate_limits(settings.rate_limits))
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{'CLASS':<8} {'PER SECOND':>10} {'BURST':>6}  SOURCE")
+    for cls, (limit, source) in rows.items():
+        rate, burst = (f"{limit.per_second:g}", str(limit.burst)) if limit else ("none", "-")
+        click.echo(f"{cls:<8} {rate:>10} {burst:>6}  {source}")
 
 
 def _client_options(fn):

@@ -35,6 +35,13 @@ class Settings:
     clip_path: str = _opt("", "Folder of a CLIP-family model exported to ONNX (used with --visual-model clip).")
     ann_threshold: int = _opt(50_000, "Vectors in a namespace past which search also builds an HNSW graph (exact below).")
     ocr: str = _opt("on", "on: read text in images (only where the detector sees some); off: never.")
+    rate_limits: str = _opt(
+        "upload=200/400,search=100/200,read=200/400,delete=50/100",
+        "Default per-account token buckets, CLASS=PER_SECOND/BURST for upload, search, read, delete; "
+        "`reverie limits set` overrides them per account; `off` switches rate limiting off.",
+    )
+    credits_per_image: int = _opt(1, "Credits an uploaded image costs, for accounts with metering on (`reverie credits grant`).")
+    credits_per_search: int = _opt(1, "Credits a search costs, for accounts with metering on.")
 
     # Derived paths, so that no module has to know the folder layout.
     blob_dir: Path = field(init=False)
@@ -53,8 +60,40 @@ class Settings:
             raise ValueError(f"visual_model must be conse or clip, got {self.visual_model!r}")
         if self.visual_model == "clip" and not self.clip_path:
             raise ValueError("visual_model clip needs clip_path (a folder with visual.onnx, textual.onnx, ...)")
+        parse_rate_limits(self.rate_limits)  # a typo fails at start-up, not on the first request
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data / 'reverie.db'}")
+
+
+ENDPOINT_CLASSES = ("upload", "search", "read", "delete")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    per_second: float
+    burst: int
+
+
+def parse_rate_limits(text: str) -> dict[str, RateLimit]:
+    """`upload=200/400,search=100/200`: requests per second and bucket size per endpoint class. Classes left
+    out are not limited; `off` (or empty) limits nothing."""
+    text = text.strip()
+    if text.lower() in ("", "off"):
+        return {}
+    limits = {}
+    for item in text.split(","):
+        name, _, value = item.strip().partition("=")
+        rate, _, burst = value.partition("/")
+        if name not in ENDPOINT_CLASSES:
+            raise ValueError(f"rate_limits: unknown endpoint class {name!r}; use {', '.join(ENDPOINT_CLASSES)}")
+        try:
+            limit = RateLimit(float(rate), int(burst) if burst else max(1, int(float(rate))))
+        except ValueError:
+            raise ValueError(f"rate_limits: {item.strip()!r} is not CLASS=PER_SECOND/BURST (e.g. search=100/200)") from None
+        if not (limit.per_second > 0 and limit.burst >= 1):
+            raise ValueError(f"rate_limits: {item.strip()!r} needs a rate above 0 and a burst of at least 1")
+        limits[name] = limit
+    return limits
 
 
 ENV_PREFIX = "REVERIE_"

@@ -6,6 +6,7 @@ from __future__ import annotations
 class ApiError(Exception):
     code = "0001"
     http_status = 200  # business errors travel as HTTP 200, as the reference does
+    headers: dict[str, str] | None = None
 
     def __init__(self, msg: str):
         super().__init__(msg)
@@ -46,3 +47,17 @@ class PermissionDenied(ApiError):
 class StorageFull(ApiError):
     code = "5000"
     http_status = 507
+
+
+class RateLimited(ApiError):
+    code = "0429"
+    http_status = 429
+
+    def __init__(self, msg: str, retry_after_s: int):
+        super().__init__(msg)
+        self.headers = {"Retry-After": str(retry_after_s)}
+
+
+class CreditsExhausted(ApiError):
+    code = "0402"
+    http_status = 402

@@ -18,6 +18,7 @@ from ..index.worker import start_threads
 from ..models import Models
 from ..search.images import Searcher
 from ..store import Store
+from ..store.rate_limits import RateLimiter
 from ..store.removal import sweep
 from . import envelope, files, images, search
 from .request_id import RequestIdMiddleware
@@ -33,7 +34,9 @@ DESCRIPTION = """Self-hosted visual search that speaks the memories.ai Visual Se
 
 Every JSON answer is an envelope `{code, msg, data, success, failed}`. Business errors come as HTTP 200
 with a non-`0000` code and `data: null`; `msg` names the field and the rule that failed. Missing or
-unknown key: HTTP 401, code `0401`; disabled key: HTTP 403, code `0403`. Endpoints marked *extension*
+unknown key: HTTP 401, code `0401`; disabled key: HTTP 403, code `0403`. Over an account's rate limit:
+HTTP 429, code `0429`, with `Retry-After`; a metered account out of credits: HTTP 402, code `0402`,
+nothing stored. Endpoints marked *extension*
 are Reverie's own additions."""
 
 
@@ -44,6 +47,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         store = Store.open(settings)
         app.state.store = store
         app.state.signing_secret = load_secret(store)
+        app.state.limiter = RateLimiter.open(settings, store.db)
         models = Models(settings)
         app.state.models = models
         app.state.searcher = Searcher.create(store, models)
@@ -59,6 +63,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
             for t in threads:
                 t.join(timeout=10)
             app.state.searcher.close()
+            app.state.limiter.close()
             store.close()
 
     app = FastAPI(
@@ -70,7 +75,9 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         openapi_url="/openapi.json",
         responses={200: {"model": envelope.Envelope, "description": "An envelope; see `code`"},
                    401: {"model": envelope.ErrorEnvelope, "description": "Missing or unknown key (0401)"},
-                   403: {"model": envelope.ErrorEnvelope, "description": "Disabled key (0403) or bad signature (9009)"}},
+                   402: {"model": envelope.ErrorEnvelope, "description": "Metered account out of credits (0402)"},
+                   403: {"model": envelope.ErrorEnvelope, "description": "Disabled key (0403) or bad signature (9009)"},
+                   429: {"model": envelope.ErrorEnvelope, "description": "Rate limit (0429, with Retry-After)"}},
     )
     envelope.install(app)
     app.include_router(images.router, prefix=BASE, tags=["images"])

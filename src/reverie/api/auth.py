@@ -1,6 +1,9 @@
-"""`Authorization: <key>` (a `Bearer ` prefix is tolerated) to the calling account."""
+"""`Authorization: <key>` (a `Bearer ` prefix is tolerated) to the calling account, and that account's
+rate limit for the endpoint's class."""
 
 from __future__ import annotations
+
+from typing import Callable
 
 from fastapi import Request
 from fastapi.security import APIKeyHeader
@@ -24,3 +27,15 @@ def caller(request: Request) -> Caller:
     if found.disabled:
         raise KeyDisabled("Authorization: this key is disabled; create a new one with `reverie keys create`")
     return found
+
+
+def limited(endpoint_class: str) -> Callable[[Request], Caller]:
+    """A dependency: the caller, once a token of their `endpoint_class` bucket is spent. It runs before
+    the body is read, so a limited upload stores nothing and costs no bandwidth beyond its headers."""
+
+    def dependency(request: Request) -> Caller:
+        who = caller(request)
+        request.app.state.limiter.take(who.account_id, endpoint_class)
+        return who
+
+    return dependency

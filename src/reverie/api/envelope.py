@@ -60,7 +60,7 @@ def _validation_msg(exc: RequestValidationError) -> str:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.code, exc.msg, exc.http_status)
+        return error(exc.code, exc.msg, exc.http_status, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

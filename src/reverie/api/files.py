@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from ..errors import InvalidInput, NotFound, PermissionDenied
 from ..store import Store, pointers
 from ..store.accounts import Caller
-from .auth import api_key_scheme, caller
+from .auth import api_key_scheme, limited
 from .signed_urls import PATH as SIGNED_PATH, verify
 
 router = APIRouter()
@@ -39,7 +39,7 @@ def download(
     request: Request,
     bucket: Annotated[str | None, Query()] = None,
     blob: Annotated[str | None, Query()] = None,
-    who: Caller = Depends(caller),
+    who: Caller = Depends(limited("read")),
 ):
     if not bucket:
         raise InvalidInput("bucket", "Bucket cannot be null or empty")

@@ -18,7 +18,7 @@ from ..store import images as image_rows
 from ..store import pointers
 from ..store.accounts import Caller
 from ..store.removal import delete_images
-from .auth import api_key_scheme, caller
+from .auth import api_key_scheme, limited
 from .envelope import ok
 from .links import Links
 
@@ -106,7 +106,7 @@ def _check_and_store(store: Store, account_id: int, form: Form) -> list[int]:
 
 
 @router.post("/upload_img", openapi_extra=UPLOAD_FORM_SCHEMA, summary="Upload images (memories.ai v1)")
-async def upload_img(request: Request, who: Caller = Depends(caller)):
+async def upload_img(request: Request, who: Caller = Depends(limited("upload"))):
     store = _store(request)
     limits = _upload_limits(store)
     declared = request.headers.get("content-length", "")
@@ -132,7 +132,7 @@ def get_img_metadata(
     request: Request,
     id: Annotated[int, Query(description="the image id from upload_img", ge=1, le=2**63 - 1)],
     unique_id: Annotated[str | None, Query()] = None,
-    who: Caller = Depends(caller),
+    who: Caller = Depends(limited("read")),
 ):
     store = _store(request)
     with store.db.read() as conn:
@@ -217,7 +217,7 @@ def _filter(q: ImageListRequest) -> image_rows.ImageFilter:
 
 
 @router.post("/img_list_page", summary="Page through the image library with filters (extension)")
-def img_list_page(request: Request, q: ImageListRequest = Body(default_factory=ImageListRequest), who: Caller = Depends(caller)):
+def img_list_page(request: Request, q: ImageListRequest = Body(default_factory=ImageListRequest), who: Caller = Depends(limited("read"))):
     f = _filter(q)
     store = _store(request)
     with store.db.read() as conn:
@@ -254,7 +254,7 @@ def delete_imgs(
     request: Request,
     ids: Annotated[list[Any], Body(description="raw JSON array of image ids, at most 100")],
     unique_id: Annotated[str | None, Query()] = None,
-    who: Caller = Depends(caller),
+    who: Caller = Depends(limited("delete")),
 ):
     if len(ids) > MAX_DELETE:
         raise InvalidInput("body", f"at most {MAX_DELETE} ids per request, got {len(ids)}")
@@ -264,7 +264,7 @@ def delete_imgs(
 
 
 @router.get("/list_unique_ids", summary="The namespaces of this account (memories.ai v1)")
-def list_unique_ids(request: Request, who: Caller = Depends(caller)):
+def list_unique_ids(request: Request, who: Caller = Depends(limited("read"))):
     with _store(request).db.read() as conn:
         names = image_rows.list_namespaces(conn, who.account_id)
     return ok({"unique_ids": names})

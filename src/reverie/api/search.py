@@ -16,7 +16,8 @@ from ..search import filters as search_filters
 from ..search.fusion import LEVELS
 from ..store import images as image_rows
 from ..store.accounts import Caller
-from .auth import api_key_scheme, caller
+from ..store.credits import charge
+from .auth import api_key_scheme, limited
 from .envelope import ok
 from .images import image_item
 from .links import Links
@@ -73,7 +74,7 @@ SEARCH_BODY = {
 
 @router.post("/search", summary="Search the private library by text (memories.ai v1)",
              description="JSON body fields: " + "; ".join(f"`{k}`: {v}" for k, v in SEARCH_BODY.items()))
-def search(request: Request, body: Any = Body(default=None), who: Caller = Depends(caller)):
+def search(request: Request, body: Any = Body(default=None), who: Caller = Depends(limited("search"))):
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object")
     search_type = body.get("search_type") or "BY_CLIP"
@@ -89,6 +90,7 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     page = _int(body, "page", 1, 1, 1000)
     page_size = _int(body, "page_size", 20, 1, 200)
     f = search_filters.parse(body)
+    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
     if search_type not in LIBRARY_OF:
         return ok([])  # the video library has no videos until video upload is served
     hits = request.app.state.searcher.by_text(who.account_id, query.strip(), f, top_k)
@@ -118,7 +120,7 @@ SIMILAR_FORM = {
 
 
 @router.post("/search_similar_imgs", openapi_extra=SIMILAR_FORM, summary="Find images like an example image (extension)")
-async def search_similar_imgs(request: Request, who: Caller = Depends(caller)):
+async def search_similar_imgs(request: Request, who: Caller = Depends(limited("search"))):
     store = request.app.state.store
     form = await read_form(request.stream(), request.headers.get("content-type"), store.settings.staging_dir,
                            max_file_bytes=store.settings.max_file_bytes, max_files=1,
@@ -155,6 +157,7 @@ def _similar(request: Request, who: Caller, form) -> Any:  # noqa: ANN001
     top_k = _int({"top_k": int(raw_k)}, "top_k", 20, 1, 1000)
     similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.0
     f = search_filters.parse({k: fields.get(k) for k in ("unique_id", "tag", "camera_tag") if fields.get(k)})
+    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
     hits = request.app.state.searcher.by_example(who.account_id, example, f, top_k)
     hits = [h for h in hits if h.score >= similarity]
     return ok(_page(request, who, hits, 1, max(1, len(hits))))

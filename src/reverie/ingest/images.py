@@ -10,7 +10,7 @@ from PIL import Image
 
 from .. import store as store_pkg
 from ..errors import InvalidInput
-from ..store import ids, images as image_rows, jobs
+from ..store import credits, ids, images as image_rows, jobs
 from ..store.blobs import original_key
 from ..store.db import now_ms
 from .fields import FormFields, parse_camera_model, parse_datetime, parse_point, parse_tags, parse_unique_id, with_server_tag
@@ -108,7 +108,8 @@ def check_files(form: Form, max_file_bytes: int, max_pixels: int) -> list[Accept
 
 
 def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files: list[AcceptedImage]) -> list[int]:
-    """Blobs, rows and jobs in one transaction: when this returns, the upload survives a crash."""
+    """Blobs, rows, jobs and the credits they cost in one transaction: when this returns, the upload
+    survives a crash; when it raises, nothing of it remains."""
     created = now_ms()
     lat, lon = meta.point if meta.point else (None, None)
     adopted: list[str] = []
@@ -118,6 +119,8 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
             store.blobs.delete(key)
 
     with store.db.write(on_rollback=undo) as conn:
+        n = len(files)
+        credits.spend(conn, account_id, n * store.settings.credits_per_image, f"uploading {n} image{'s' if n != 1 else ''}")
         image_rows.ensure_namespace(conn, account_id, meta.unique_id)
         new_ids = ids.mint(conn, "image", len(files))
         rows = [

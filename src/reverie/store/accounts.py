@@ -34,6 +34,7 @@ class Caller:
     account_id: int
     key_id: int
     disabled: bool
+    metered: bool = False  # credits are on for the account (see store/credits.py)
 
 
 def create_key(db: Database, name: str, account: str) -> str:
@@ -81,15 +82,25 @@ def disable_key(db: Database, key_id: int) -> bool:
 
 
 def lookup_key(db: Database, key: str) -> Caller | None:
+    q = (
+        select(api_keys.c.id, api_keys.c.account_id, api_keys.c.disabled_ms, accounts.c.credit_balance)
+        .join(accounts, accounts.c.id == api_keys.c.account_id)
+        .where(api_keys.c.key_hash == hash_key(key))
+    )
     with db.read() as conn:
-        row = conn.execute(
-            select(api_keys.c.id, api_keys.c.account_id, api_keys.c.disabled_ms).where(
-                api_keys.c.key_hash == hash_key(key)
-            )
-        ).first()
+        row = conn.execute(q).first()
     if row is None:
         return None
-    return Caller(account_id=row.account_id, key_id=row.id, disabled=row.disabled_ms is not None)
+    return Caller(account_id=row.account_id, key_id=row.id, disabled=row.disabled_ms is not None,
+                  metered=row.credit_balance is not None)
+
+
+def account_id(conn, name: str) -> int:  # noqa: ANN001
+    """The id of the named account; LookupError (saying how accounts come to be) when there is none."""
+    found = conn.execute(select(accounts.c.id).where(accounts.c.name == name)).scalar()
+    if found is None:
+        raise LookupError(f"no account named {name!r}; accounts are made by `reverie keys create --account NAME`")
+    return found
 
 
 def key_count(db: Database) -> int:

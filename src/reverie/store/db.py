@@ -33,8 +33,9 @@ def now_ms() -> int:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, durable: bool = True):
         self.url = url
+        self.durable = durable
         self.is_sqlite = url.startswith("sqlite")
         self.engine = self._create_engine(url)
         self._write_lock = threading.Lock() if self.is_sqlite else None
@@ -57,7 +58,8 @@ class Database:
             cur.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on disk before the upload is acknowledged (WAL + NORMAL can lose the
             # last commits on power loss, which would break "every acknowledged upload survives").
-            cur.execute("PRAGMA synchronous=FULL")
+            # Non-durable databases hold state that may lose its last moments to a power cut (rate buckets).
+            cur.execute("PRAGMA synchronous=FULL" if self.durable else "PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()

@@ -22,6 +22,40 @@ accounts = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_ms", BigInteger, nullable=False),
+    # NULL: not metered (the default). A number: the credits left; billable calls deduct from it.
+    Column("credit_balance", BigInteger),
+    Column("credits_spent", BigInteger, nullable=False, server_default="0"),
+)
+
+credit_grants = Table(
+    "credit_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False, index=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("note", Text),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Per-account overrides of the default rate limits (settings.rate_limits). per_second 0: not limited.
+account_rate_limits = Table(
+    "account_rate_limits",
+    metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("endpoint_class", String(16), primary_key=True),
+    Column("per_second", Float, nullable=False),
+    Column("burst", Integer, nullable=False),
+)
+
+# Fill levels of the token buckets. Kept in their own database (see store/rate_limits.py), not migrated.
+rate_buckets_metadata = MetaData()
+rate_buckets = Table(
+    "rate_buckets",
+    rate_buckets_metadata,
+    Column("account_id", Integer, primary_key=True),
+    Column("endpoint_class", String(16), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
 )
 
 api_keys = Table(
