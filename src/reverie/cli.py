@@ -23,7 +23,7 @@ def settings_options(names: tuple[str, ...] | None = None):
         for f in reversed(setting_fields()):
             if names is not None and f.name not in names:
                 continue
-            kind = {int: int, str: str}.get(type(f.default), click.Path(path_type=Path, file_okay=False))
+            kind = {bool: click.BOOL, int: int, str: str}.get(type(f.default), click.Path(path_type=Path, file_okay=False))
             fn = click.option(
                 "--" + f.name.replace("_", "-"),
                 f.name,

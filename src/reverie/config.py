@@ -42,6 +42,9 @@ class Settings:
     )
     credits_per_image: int = _opt(1, "Credits an uploaded image costs, for accounts with metering on (`reverie credits grant`).")
     credits_per_search: int = _opt(1, "Credits a search costs, for accounts with metering on.")
+    credits_per_video: int = _opt(10, "Credits an uploaded video costs (upload_url too), for accounts with metering on.")
+    max_video_bytes: int = _opt(3 * 1024 * MB, "Largest video file accepted by /upload, in bytes.")
+    allow_private_urls: bool = _opt(False, "Let upload_url fetch from, and callbacks post to, loopback and private addresses.")
 
     # Derived paths, so that no module has to know the folder layout.
     blob_dir: Path = field(init=False)

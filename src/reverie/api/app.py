@@ -17,10 +17,11 @@ from ..config import Settings
 from ..index.worker import start_threads
 from ..models import Models
 from ..search.images import Searcher
+from ..search.videos import VideoSearcher
 from ..store import Store
 from ..store.rate_limits import RateLimiter
 from ..store.removal import sweep
-from . import envelope, files, images, search
+from . import envelope, files, images, search, videos
 from .request_id import RequestIdMiddleware
 from .shedding import ShedLoad
 from .signed_urls import load_secret
@@ -51,6 +52,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         models = Models(settings)
         app.state.models = models
         app.state.searcher = Searcher.create(store, models)
+        app.state.video_searcher = VideoSearcher.create(store, models)
         stop = threading.Event()
         threads = start_threads(store, models, workers, stop)
         threading.Thread(target=_sweep_quietly, args=(store,), name="reverie-sweep", daemon=True).start()
@@ -63,6 +65,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
             for t in threads:
                 t.join(timeout=10)
             app.state.searcher.close()
+            app.state.video_searcher.close()
             app.state.limiter.close()
             store.close()
 
@@ -81,6 +84,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     )
     envelope.install(app)
     app.include_router(images.router, prefix=BASE, tags=["images"])
+    app.include_router(videos.router, prefix=BASE, tags=["videos"])
     app.include_router(search.router, prefix=BASE, tags=["search"])
     app.include_router(files.router, prefix=BASE, tags=["files"])
     app.mount("/static", StaticFiles(directory=WEB), name="static")

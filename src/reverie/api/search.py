@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -15,18 +16,19 @@ from ..ingest.multipart import read_form
 from ..search import filters as search_filters
 from ..search.fusion import LEVELS
 from ..store import images as image_rows
+from ..store import pointers
+from ..store import videos as video_rows
 from ..store.accounts import Caller
 from ..store.credits import charge
 from .auth import api_key_scheme, limited
 from .envelope import ok
 from .images import image_item
 from .links import Links
+from ..search.videos import merge
 
 router = APIRouter(dependencies=[Depends(api_key_scheme)])
 
 SEARCH_TYPES = ("BY_CLIP", "BY_VIDEO", "BY_AUDIO", "BY_IMAGE", "BY_CAPTION", "ALL")
-# ALL (extension) is one ranked list over everything; until the video library exists, that is the images.
-LIBRARY_OF = {"BY_IMAGE": "images", "ALL": "everything"}
 
 
 def _int(body: dict, name: str, default: int, low: int, high: int) -> int:
@@ -68,6 +70,7 @@ SEARCH_BODY = {
     "tag, tags, camera_tag": "filters: a tag, any of several tags, the camera model",
     "datetime_taken, datetime_from, datetime_to": "capture time at or after / at or before (yyyy-MM-dd HH:mm:ss or ms epoch)",
     "latitude, longitude, radius_km": "within radius_km (default 20) of the point",
+    "video_nos": "video searches only: within these videos (at most 100)",
     "page, page_size": "1-based page of the hits (default 1), page size 1..200 (default 20)",
 }
 
@@ -90,17 +93,66 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     page = _int(body, "page", 1, 1, 1000)
     page_size = _int(body, "page_size", 20, 1, 200)
     f = search_filters.parse(body)
+    video_ids = _video_nos(body)
     charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
-    if search_type not in LIBRARY_OF:
-        return ok([])  # the video library has no videos until video upload is served
-    hits = request.app.state.searcher.by_text(who.account_id, query.strip(), f, top_k)
-    if level:
-        hits = [h for h in hits if h.score >= LEVELS[level]]
-    data = _page(request, who, hits, page, page_size)
-    if search_type == "ALL":
-        for item in data["item"]:
-            item["kind"] = "image"
-    return ok(data)
+    query = query.strip()
+    cut = LEVELS.get(level, 0.0)
+    videos = request.app.state.video_searcher
+    if search_type in ("BY_CLIP", "BY_VIDEO"):
+        return ok(_video_items(request, who, videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut), keyframes=True))
+    if search_type == "BY_AUDIO":
+        return ok(_video_items(request, who, videos.speech_by_text(who.account_id, query, f, top_k, video_ids, cut), keyframes=False))
+    if search_type == "BY_CAPTION":
+        hits = videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut)
+        return ok([{"video_no": video_rows.video_no(h.video_id), "text": h.text, "start_time": round(h.start, 3),
+                    "end_time": round(h.end, 3), "score": round(h.score, 4)} for h in hits])
+    hits = [h for h in request.app.state.searcher.by_text(who.account_id, query, f, top_k) if h.score >= cut]
+    if search_type == "BY_IMAGE":
+        return ok(_page(request, who, hits, page, page_size))
+    # ALL (extension): images and video clips in one ranking; both scores are calibrated the same way.
+    clips = videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut)
+    ranked = sorted([("image", h.score, h) for h in hits] + [("clip", h.score, h) for h in clips], key=lambda x: -x[1])[:top_k]
+    window = ranked[(page - 1) * page_size: page * page_size]
+    image_page = _page(request, who, [h for kind, _, h in window if kind == "image"], 1, page_size)["item"]
+    clip_items = _video_items(request, who, [h for kind, _, h in window if kind == "clip"], keyframes=True)
+    by_image = {item["id"]: item for item in image_page}
+    items, clip_iter = [], iter(clip_items)
+    for kind, _, h in window:
+        if kind == "image" and h.image_id in by_image:
+            items.append({"kind": "image", **by_image[h.image_id]})
+        elif kind == "clip":
+            items.append({"kind": "clip", **next(clip_iter)})
+    return ok({"current_page": page, "page_size": page_size, "total_count": len(ranked), "item": items})
+
+
+def _video_nos(body: dict) -> list[int] | None:
+    value = body.get("video_nos")
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidInput("video_nos", "must be an array of video number strings")
+    if len(value) > 100:
+        raise InvalidInput("video_nos", f"at most 100, got {len(value)}")
+    return [video_rows.parse_video_no(v) or 0 for v in value]
+
+
+def _video_items(request: Request, who: Caller, hits, keyframes: bool) -> list[dict]:  # noqa: ANN001
+    with request.app.state.store.db.read() as conn:
+        rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
+    items = []
+    for h in hits:
+        row = rows.get(h.video_id)
+        if row is None:
+            continue
+        item = {"videoNo": video_rows.video_no(row.id), "videoName": row.name.rsplit(".", 1)[0],
+                "startTime": str(int(h.start)), "endTime": str(math.ceil(h.end)),
+                "audio_ts": h.text if not keyframes else "", "score": round(h.score, 4),
+                **(pointers.video_pointer(row) or {})}
+        if keyframes and h.keyframe_key:
+            item.update(pointers.keyframe_pointer(row.id, h.keyframe_key))
+        item["matched"] = h.matched
+        items.append(item)
+    return items
 
 
 SIMILAR_FORM = {
@@ -121,17 +173,11 @@ SIMILAR_FORM = {
 
 @router.post("/search_similar_imgs", openapi_extra=SIMILAR_FORM, summary="Find images like an example image (extension)")
 async def search_similar_imgs(request: Request, who: Caller = Depends(limited("search"))):
-    store = request.app.state.store
-    form = await read_form(request.stream(), request.headers.get("content-type"), store.settings.staging_dir,
-                           max_file_bytes=store.settings.max_file_bytes, max_files=1,
-                           max_body_bytes=store.settings.max_file_bytes + 1024 * 1024, file_fields=("file",))
-    try:
-        return await run_in_threadpool(_similar, request, who, form)
-    finally:
-        form.cleanup()
+    return await _with_example(request, who, _similar)
 
 
-def _similar(request: Request, who: Caller, form) -> Any:  # noqa: ANN001
+def _example(request: Request, form) -> tuple[Image.Image, dict[str, str]]:  # noqa: ANN001
+    """The example image of a query-by-example form, decoded at the scale the models read, and its fields."""
     fields = dict(form.fields)
     files = [p for p in form.files if p.field == "file"]
     if not files:
@@ -146,18 +192,98 @@ def _similar(request: Request, who: Caller, form) -> Any:  # noqa: ANN001
                 raise InvalidInput("file", f"{im.width}x{im.height} is more than the {max_pixels}-pixel limit")
             im.draft("RGB", (640, 640))  # the models look at a few hundred pixels: decode no more than that
             im.load()
-            example = im.convert("RGB")
+            return im.convert("RGB"), fields
     except InvalidInput:
         raise
     except Exception:
         raise InvalidInput("file", "not a readable JPEG, PNG, GIF, BMP or WebP image") from None
-    raw_k = fields.get("top_k") or "20"
-    if not raw_k.isascii() or not raw_k.isdigit():
-        raise InvalidInput("top_k", f"must be an integer, got {raw_k!r}")
-    top_k = _int({"top_k": int(raw_k)}, "top_k", 20, 1, 1000)
+
+
+async def _with_example(request: Request, who: Caller, handler):  # noqa: ANN001, ANN202
+    store = request.app.state.store
+    form = await read_form(request.stream(), request.headers.get("content-type"), store.settings.staging_dir,
+                           max_file_bytes=store.settings.max_file_bytes, max_files=1,
+                           max_body_bytes=store.settings.max_file_bytes + 1024 * 1024, file_fields=("file",))
+    try:
+        return await run_in_threadpool(lambda: handler(request, who, *_example(request, form)))
+    finally:
+        form.cleanup()
+
+
+def _similar(request: Request, who: Caller, example: Image.Image, fields: dict[str, str]) -> Any:
+    top_k = _form_int(fields, "top_k", 20)
     similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.0
     f = search_filters.parse({k: fields.get(k) for k in ("unique_id", "tag", "camera_tag") if fields.get(k)})
     charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
     hits = request.app.state.searcher.by_example(who.account_id, example, f, top_k)
     hits = [h for h in hits if h.score >= similarity]
     return ok(_page(request, who, hits, 1, max(1, len(hits))))
+
+
+KEYFRAME_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the example image"},
+        "unique_id": {"type": "string", "default": "default"},
+        "similarity": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.85},
+        "top_k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}}}}}}}
+
+
+@router.post("/search_similar_images", openapi_extra=KEYFRAME_FORM,
+             summary="Find video keyframes like an example image (memories.ai v1)")
+async def search_similar_images(request: Request, who: Caller = Depends(limited("search"))):
+    return await _with_example(request, who, _similar_keyframes)
+
+
+def _similar_keyframes(request: Request, who: Caller, example: Image.Image, fields: dict[str, str]) -> Any:
+    similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.85
+    top_k = _form_int(fields, "top_k", 20)
+    f = search_filters.parse({"unique_id": fields.get("unique_id")} if fields.get("unique_id") else {})
+    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
+    hits = request.app.state.video_searcher.frames_by_image(who.account_id, example, f, top_k, min_score=similarity)
+    return ok(_video_items(request, who, hits, keyframes=True))
+
+
+CLIPS_BY_IMAGE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file", "video_no", "prompt"], "properties": {
+        "file": {"type": "string", "format": "binary", "description": "the example image"},
+        "video_no": {"type": "string"}, "prompt": {"type": "string", "description": "what to look for, in words"},
+        "unique_id": {"type": "string", "default": "default"}}}}}}}
+
+
+@router.post("/search_clips_by_image", openapi_extra=CLIPS_BY_IMAGE_FORM,
+             summary="Moments of one video that look like an example image and match a prompt (memories.ai v1)")
+async def search_clips_by_image(request: Request, who: Caller = Depends(limited("search"))):
+    return await _with_example(request, who, _clips_by_image)
+
+
+def _clips_by_image(request: Request, who: Caller, example: Image.Image, fields: dict[str, str]) -> Any:
+    video_id = video_rows.parse_video_no(fields.get("video_no") or "")
+    if not fields.get("video_no"):
+        raise InvalidInput("video_no", "required: the video to search in")
+    prompt = (fields.get("prompt") or "").strip()
+    if not prompt:
+        raise InvalidInput("prompt", "required: a non-empty description of what to find")
+    f = search_filters.parse({"unique_id": fields.get("unique_id")} if fields.get("unique_id") else {})
+    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
+    searcher = request.app.state.video_searcher
+    ids = [video_id or 0]
+    by_image = {h.item_ids[0]: h for h in searcher.frames_by_image(who.account_id, example, f, 1000, ids)}
+    by_prompt = {h.item_ids[0]: h for h in searcher.clips_by_text(who.account_id, prompt, f, 1000, ids, merged=False)}
+    # The picture decides most; the prompt re-orders among look-alikes.
+    hits = []
+    for clip_id, h in by_image.items():
+        text_score = by_prompt[clip_id].score if clip_id in by_prompt else 0.0
+        h.score = 0.7 * h.score + 0.3 * text_score
+        hits.append(h)
+    hits = merge(sorted(hits, key=lambda h: -h.score))[:20]
+    with request.app.state.store.db.read() as conn:
+        rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
+    return ok([{"start_time": round(h.start, 3), "end_time": round(h.end, 3), "score": round(h.score, 4),
+                **(pointers.video_pointer(rows[h.video_id]) or {})} for h in hits if h.video_id in rows])
+
+
+def _form_int(fields: dict[str, str], name: str, default: int) -> int:
+    raw = fields.get(name) or str(default)
+    if not raw.isascii() or not raw.isdigit():
+        raise InvalidInput(name, f"must be an integer, got {raw!r}")
+    return _int({name: int(raw)}, name, default, 1, 1000)

@@ -19,19 +19,19 @@ from ..store import Store
 from ..store import images as image_rows
 from ..store import search_index
 from ..store import jobs as job_queue
+from ..store.jobs import LeaseLost
 from ..store.db import now_ms
 from ..store.schema import images
+from . import video_job
+from .callbacks import Notifier
 from .image import CorruptImage, facts_to_columns, index_image
+from .video import CorruptVideo
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
-
-
-class LeaseLost(Exception):
-    """Another worker took the job over (our lease ran out); its result wins."""
 
 
 def worker_name() -> str:
@@ -44,6 +44,7 @@ class Worker:
         self.models = models
         self.name = name or worker_name()
         self.settings = store.settings
+        self.notifier = Notifier(store.settings.allow_private_urls)
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
@@ -63,15 +64,31 @@ class Worker:
         job = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds)
         if job is None:
             return False
-        if job.kind != job_queue.IMAGE_INDEX:
+        pipelines = {job_queue.IMAGE_INDEX: self._index, job_queue.VIDEO_INDEX: self._index_video}
+        if job.kind not in pipelines:
             self._give_up(job, f"no pipeline for job kind {job.kind!r}")
             return True
         if job.attempts > self.settings.job_max_attempts:
             # It got here by lease expiry: it crashed or hung its worker every time.
             self._give_up(job, f"indexing did not finish after {job.attempts - 1} attempts")
             return True
-        self._index(job)
+        pipelines[job.kind](job)
         return True
+
+    def _index_video(self, job: job_queue.Job) -> None:
+        try:
+            done = video_job.run(self.store, self.models, job)
+        except CorruptVideo as exc:
+            self._give_up(job, str(exc))
+            return
+        except LeaseLost:
+            log.warning("job %s (video %s): lease lost to another worker; dropping result", job.id, job.subject_id)
+            return
+        except Exception as exc:
+            self._retry(job, exc)
+            return
+        if done is not None:
+            self.notifier.send(*done)
 
     def _index(self, job: job_queue.Job) -> None:
         started = time.monotonic()
@@ -113,6 +130,11 @@ class Worker:
         log.debug("indexed image %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)
 
     def _give_up(self, job: job_queue.Job, cause: str) -> None:
+        if job.kind == job_queue.VIDEO_INDEX:
+            done = video_job.give_up(self.store, job, cause)
+            if done is not None:
+                self.notifier.send(*done)
+            return
         log.warning("image %s FAILED: %s", job.subject_id, cause)
         with self.store.db.write() as conn:
             if job_queue.fail(conn, job, cause):

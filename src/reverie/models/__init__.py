@@ -23,6 +23,23 @@ class Models:
         self._visual: VisualEmbedder | None = None
         self._text: TextEmbedder | None = None
         self._ocr: TextReader | None = None
+        self._speech = None
+
+    @property
+    def text(self) -> TextEmbedder:
+        """Sentence embeddings (MiniLM): transcript segments and the queries that look for them."""
+        with self._lock:
+            return self._text_embedder()
+
+    @property
+    def speech(self):  # noqa: ANN201  (SpeechRecognizer; imported late: faster-whisper is heavy)
+        with self._lock:
+            if self._speech is None:
+                from .speech import SpeechRecognizer
+
+                # CTranslate2 parallelises one transcription well; the indexing thread count does not.
+                self._speech = SpeechRecognizer(max(2, self.settings.model_threads))
+            return self._speech
 
     def _text_embedder(self) -> TextEmbedder:
         if self._text is None:

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, exists, select
 
 from ..errors import InvalidInput
 from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id
-from ..store.schema import image_tags, images
+from ..store.schema import image_tags, images, video_tags, videos
 
 EARTH_KM = 6371.0
 DEFAULT_RADIUS_KM = 20.0
@@ -82,28 +82,40 @@ def haversine_km(lat1, lon1, lat2, lon2):  # noqa: ANN001, ANN201
 
 def allowed_ids(conn: Connection, account_id: int, f: Filters) -> np.ndarray:
     """Ids of searchable (PARSE) images in the namespace that pass every filter."""
-    cond = [images.c.account_id == account_id, images.c.unique_id == f.unique_id, images.c.status == "PARSE"]
+    return _matching(conn, images, image_tags.c.image_id, image_tags.c.tag, account_id, f)
+
+
+def allowed_video_ids(conn: Connection, account_id: int, f: Filters, video_ids: list[int] | None = None) -> np.ndarray:
+    """Ids of searchable (PARSE) videos in the namespace that pass every filter (and `video_nos`)."""
+    return _matching(conn, videos, video_tags.c.video_id, video_tags.c.tag, account_id, f, video_ids)
+
+
+def _matching(conn: Connection, table, tag_owner, tag_column, account_id: int, f: Filters,  # noqa: ANN001
+              only: list[int] | None = None) -> np.ndarray:
+    cond = [table.c.account_id == account_id, table.c.unique_id == f.unique_id, table.c.status == "PARSE"]
+    if only is not None:
+        cond.append(table.c.id.in_(only))
     if f.tags_any:
-        cond.append(exists().where(image_tags.c.image_id == images.c.id, image_tags.c.tag.in_(f.tags_any)))
+        cond.append(exists().where(tag_owner == table.c.id, tag_column.in_(f.tags_any)))
     if f.camera_model:
-        cond.append(images.c.camera_model == f.camera_model)
+        cond.append(table.c.camera_model == f.camera_model)
     if f.taken_from_ms is not None:
-        cond.append(images.c.datetime_taken_ms >= f.taken_from_ms)
+        cond.append(table.c.datetime_taken_ms >= f.taken_from_ms)
     if f.taken_to_ms is not None:
-        cond.append(images.c.datetime_taken_ms <= f.taken_to_ms)
+        cond.append(table.c.datetime_taken_ms <= f.taken_to_ms)
     if f.point is None:
-        return np.array(conn.execute(select(images.c.id).where(and_(*cond))).scalars().all(), np.int64)
+        return np.array(conn.execute(select(table.c.id).where(and_(*cond))).scalars().all(), np.int64)
     lat, lon = f.point
     dlat = math.degrees(f.radius_km / EARTH_KM)
     dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-    cond += [images.c.latitude.between(lat - dlat, lat + dlat)]
+    cond += [table.c.latitude.between(lat - dlat, lat + dlat)]
     if dlon < 180:
         lo, hi = lon - dlon, lon + dlon
         if lo < -180 or hi > 180:  # the box crosses the antimeridian
-            cond.append((images.c.longitude >= (lo + 360 if lo < -180 else lo)) | (images.c.longitude <= (hi - 360 if hi > 180 else hi)))
+            cond.append((table.c.longitude >= (lo + 360 if lo < -180 else lo)) | (table.c.longitude <= (hi - 360 if hi > 180 else hi)))
         else:
-            cond.append(images.c.longitude.between(lo, hi))
-    rows = conn.execute(select(images.c.id, images.c.latitude, images.c.longitude).where(and_(*cond))).all()
+            cond.append(table.c.longitude.between(lo, hi))
+    rows = conn.execute(select(table.c.id, table.c.latitude, table.c.longitude).where(and_(*cond))).all()
     if not rows:
         return np.zeros(0, np.int64)
     arr = np.array([(r.latitude, r.longitude) for r in rows])

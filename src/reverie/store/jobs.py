@@ -15,6 +15,11 @@ from .db import Database, now_ms
 from .schema import jobs
 
 IMAGE_INDEX = "image.index"
+VIDEO_INDEX = "video.index"
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over (our lease ran out); its result wins."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,14 @@ def finish(conn: Connection, job: Job) -> bool:
     return conn.execute(jobs.delete().where(_mine(job))).rowcount == 1
 
 
+def extend(db: Database, job: Job, lease_seconds: int) -> bool:
+    """Renew the lease of a long job (a video); False if another worker has taken it over."""
+    with db.write() as conn:
+        return conn.execute(
+            jobs.update().where(_mine(job)).values(lease_until_ms=now_ms() + lease_seconds * 1000, updated_ms=now_ms())
+        ).rowcount == 1
+
+
 def fail(conn: Connection, job: Job, error: str) -> bool:
     res = conn.execute(
         jobs.update().where(_mine(job)).values(state="failed", last_error=error[:2000], updated_ms=now_ms())
@@ -97,4 +110,5 @@ def retry_later(db: Database, job: Job, error: str, delay_seconds: float) -> Non
 
 
 def delete_for(conn: Connection, subject_ids: list[int]) -> None:
+    # Images and videos draw their ids from one sequence, so a subject id names one thing.
     conn.execute(jobs.delete().where(jobs.c.subject_id.in_(subject_ids)))

@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Row
 
 from . import images as image_rows
+from . import videos
 from .blobs import original_key
 
 ORIGINALS = "reverie-images"
 THUMBNAILS = "reverie-thumbnails"
 PREVIEWS = "reverie-previews"
+VIDEOS = "reverie-videos"  # blob: VI<id>.<container>
+KEYFRAMES = "reverie-keyframes"  # blob: VI<id>/keyframe-<ms>.jpg
+VIDEO_MIME = {"mp4": "video/mp4", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "GIF": "image/gif", "BMP": "image/bmp", "WEBP": "image/webp"}
@@ -35,7 +39,33 @@ def pointer(row: Row, bucket: str) -> dict[str, str] | None:
     return {"bucket": bucket, "blob": f"{row.id}.jpg"} if key else None
 
 
+def video_pointer(row: Row) -> dict[str, str] | None:
+    return {"video_bucket": VIDEOS, "video_blob": f"{videos.video_no(row.id)}.{row.container}"} if row.original_key else None
+
+
+def keyframe_pointer(video_id: int, keyframe_key: str) -> dict[str, str]:
+    return {"keyframe_bucket": KEYFRAMES, "keyframe_blob": f"{videos.video_no(video_id)}/{keyframe_key.rsplit('/', 1)[-1]}"}
+
+
+def _resolve_video(conn: Connection, account_id: int, bucket: str, blob: str) -> Resolved | None:
+    head, _, rest = blob.partition("/" if bucket == KEYFRAMES else ".")
+    video_id = videos.parse_video_no(head)
+    row = videos.get(conn, account_id, video_id) if video_id is not None else None
+    if row is None:
+        return None
+    if bucket == VIDEOS:
+        if row.original_key is None or rest != row.container:
+            return None
+        return Resolved(row.original_key, row.name, row.content_type if row.content_type.startswith("video/") else VIDEO_MIME[row.container])
+    key = videos.keyframe_key_named(row.id, rest)
+    if key is None:
+        return None
+    return Resolved(key, f"{head}-{rest}", "image/jpeg")
+
+
 def resolve(conn: Connection, account_id: int, bucket: str, blob: str) -> Resolved | None:
+    if bucket in (VIDEOS, KEYFRAMES):
+        return _resolve_video(conn, account_id, bucket, blob)
     if bucket not in (ORIGINALS, THUMBNAILS, PREVIEWS):
         return None
     stem, _, ext = blob.partition(".")

@@ -1,4 +1,4 @@
-"""Deleting images with everything derived from them, and sweeping what a crash left behind.
+"""Deleting images and videos with everything derived from them, and sweeping what a crash left behind.
 
 Originals are shared by every upload of the same bytes, so an original goes only when its last row goes.
 It is moved to `trash/` inside the write transaction (an upload of the same bytes, waiting for the lock,
@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from . import Store
 from . import images as image_rows
+from . import videos as video_rows
 from .blobs import original_key
-from .schema import images
+from .schema import images, videos
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,20 @@ def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list
         for key in (r.thumbnail_key, r.preview_key):
             if key:
                 store.blobs.delete(key)
+    return len(rows)
+
+
+def delete_videos(store: Store, account_id: int, unique_id: str, video_ids: list[int]) -> int:
+    """Rows, clips, segments, vectors, text indexes, then the original and every keyframe."""
+    with store.db.write() as conn:
+        rows, keyframes = video_rows.delete_rows(conn, account_id, unique_id, video_ids, store.db.is_sqlite)
+    for r in rows:
+        if r.original_key:
+            store.blobs.delete(r.original_key)
+        for key in store.blobs.keys(f"keyframes/{r.id}"):  # also those of an indexing run still under way
+            store.blobs.delete(key)
+    for key in keyframes:
+        store.blobs.delete(key)
     return len(rows)
 
 
@@ -80,6 +95,14 @@ def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
                 if not image_rows.sha_in_use(conn, sha):
                     store.blobs.delete(key)
                     report["orphans"] += 1
+    with store.db.read() as conn:
+        known_videos = set(conn.execute(select(videos.c.id)).scalars())
+    for prefix in ("videos", "keyframes"):  # videos/<id>.<ext>, keyframes/<id>/keyframe-….jpg
+        for key in store.blobs.keys(prefix):
+            stem = key.split("/")[1].split(".", 1)[0]
+            if stem.isdigit() and int(stem) not in known_videos and _age_seconds(store, key) >= grace_seconds:
+                store.blobs.delete(key)
+                report["orphans"] += 1
     for prefix in ("thumbnails", "previews"):
         for key in store.blobs.keys(prefix):
             stem = key.rsplit("/", 1)[-1].split(".", 1)[0]

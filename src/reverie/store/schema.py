@@ -164,6 +164,94 @@ image_vectors = Table(
     sqlite_autoincrement=True,
 )
 
+videos = Table(
+    "videos",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # video_no is "VI" + id
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("unique_id", String(200), nullable=False),
+    Column("name", String(255), nullable=False),  # the uploaded file name
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("content_type", String(100), nullable=False),
+    Column("container", String(8), nullable=False),  # sniffed at upload: mp4 (also .mov) mkv avi
+    Column("original_key", String(255)),  # NULL once dropped (retain_original_video=false, after indexing)
+    Column("retain_original", Integer, nullable=False),
+    Column("status", String(10), nullable=False),  # UNPARSE PARSE FAILED
+    Column("cause", Text),
+    Column("callback", Text),
+    Column("transcription_prompt", Text),
+    Column("datetime_taken_ms", BigInteger),
+    Column("camera_model", String(200)),
+    Column("latitude", Float),
+    Column("longitude", Float),
+    # Facts the indexer derives from the stream.
+    Column("duration_s", Float),
+    Column("fps", Float),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("video_codec", String(32)),
+    Column("audio_codec", String(32)),
+    Column("place", Text),
+    Column("transcribed_ms", BigInteger),  # when its speech was transcribed; NULL: no audio track
+    Column("created_ms", BigInteger, nullable=False),
+    Column("indexed_ms", BigInteger),
+    Index("ix_videos_account_ns_id", "account_id", "unique_id", "id"),
+)
+
+video_tags = Table(
+    "video_tags",
+    metadata,
+    Column("video_id", BigInteger, ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(100), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_video_tags_tag", "tag"),
+)
+
+# A clip is the span from one keyframe to the next: what its frame shows, the text in it, what is said.
+video_clips = Table(
+    "video_clips",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("video_id", BigInteger, ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("keyframe_key", String(255), nullable=False),
+    Column("labels_json", Text),
+    Column("ocr_text", Text),
+    Column("caption", Text),  # labels, text on screen and speech of the span, in words
+    Index("ix_video_clips_video", "video_id", "idx"),
+)
+
+transcript_segments = Table(
+    "transcript_segments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("video_id", BigInteger, ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),
+    Column("start_s", Float, nullable=False),
+    Column("end_s", Float, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("words_json", Text),  # [[word, start, end], ...]: a phrase's own start time inside the segment
+    Index("ix_transcript_segments_video", "video_id", "idx"),
+)
+
+# Vectors of clips (spaces clip_visual, clip_features) and transcript segments (speech), by item id.
+video_vectors = Table(
+    "video_vectors",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("video_id", BigInteger, ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    Column("item_id", Integer, nullable=False),
+    Column("space", String(16), nullable=False),
+    Column("model", String(32), nullable=False),
+    Column("vector", LargeBinary, nullable=False),
+    Index("ux_video_vectors_item_space", "item_id", "space", unique=True),
+    Index("ix_video_vectors_video", "video_id"),
+    sqlite_autoincrement=True,
+)
+
 # Server-wide values that every process must agree on (the signing secret).
 server_settings = Table(
     "server_settings",

@@ -20,7 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -112,9 +112,13 @@ class _Namespace:
 
 
 class VectorIndex:
-    def __init__(self, db: Database, space: str, ann_dir: Path | None = None, ann_threshold: int = 50_000):
+    def __init__(self, db: Database, space: str, ann_dir: Path | None = None, ann_threshold: int = 50_000,
+                 loader: Callable = load_vectors):
+        """`loader(conn, space, after_seq)` reads new rows: images' vectors by default, video clips' and
+        transcript segments' with store.videos.load_vectors (ids are then clip or segment ids)."""
         self.db = db
         self.space = space
+        self.loader = loader
         self.ann_dir = ann_dir
         self.ann_threshold = ann_threshold
         self._lock = threading.Lock()
@@ -125,7 +129,7 @@ class VectorIndex:
 
     def refresh(self) -> None:
         with self.db.read() as conn:
-            rows = load_vectors(conn, self.space, self._last_seq)
+            rows = self.loader(conn, self.space, self._last_seq)
         if not rows:
             return
         with self._lock:

@@ -1,0 +1,237 @@
+"""The video pipeline: probe the streams, pick keyframes (scene changes, and at least one every
+KEYFRAME_MAX_GAP_S within long shots), run the image models on each, transcribe the speech, and cut the
+timeline into clips: one per keyframe, spanning to the next, with its labels, text on screen and speech.
+
+Decoding is PyAV (FFmpeg inside the wheel: h264, h265, vp9, av1, mpeg4 and the common audio codecs).
+Speech runs in a thread beside the frames (CTranslate2 and ONNX Runtime both release the GIL).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from ..models import Models
+from ..models.speech import SAMPLE_RATE, Segment
+from ..store import Store
+from ..store.videos import keyframe_key
+from .places import place_name
+
+log = logging.getLogger(__name__)
+
+KEYFRAME_MAX_GAP_S = 2.0
+SCENE_SAMPLES_PER_S = 4  # frames per second compared for scene changes (the others are decoded, not looked at)
+SCENE_CHANGE = 0.10  # mean absolute difference of 64x36 grey copies (0..1) that starts a new shot
+OCR_REREAD = 0.02  # a keyframe this different from the last one read is read again (a new slide, a caption)
+KEYFRAME_SIDE = 640  # stored keyframe JPEGs
+MODEL_SIDE = 320  # what the image models read
+AUDIO_CHUNK_S = 600  # speech is decoded and transcribed this many seconds at a time (memory stays flat)
+BATCH = 8
+
+
+class CorruptVideo(Exception):
+    """Not a decodable video: retrying will not help."""
+
+
+@dataclass
+class Probe:
+    duration_s: float
+    fps: float
+    width: int
+    height: int
+    video_codec: str
+    audio_codec: str | None
+
+
+@dataclass
+class Clip:
+    start: float
+    end: float
+    keyframe_key: str
+    labels: list
+    ocr_text: str
+    visual: np.ndarray
+    features: np.ndarray
+    caption: str = ""
+
+
+@dataclass
+class VideoFacts:
+    probe: Probe
+    clips: list[Clip] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    segment_vectors: np.ndarray | None = None
+    model: str = ""
+    place: str | None = None
+
+
+def probe(path: str) -> Probe:
+    import av
+
+    try:
+        with av.open(path) as c:
+            if not c.streams.video:
+                raise CorruptVideo("no video stream in the file")
+            v = c.streams.video[0]
+            a = c.streams.audio[0] if c.streams.audio else None
+            duration = float(v.duration * v.time_base) if v.duration else (c.duration or 0) / 1_000_000
+            fps = float(v.average_rate or v.guessed_rate or 0)
+            return Probe(round(duration, 3), round(fps, 3), v.codec_context.width, v.codec_context.height,
+                         v.codec_context.name, a.codec_context.name if a is not None else None)
+    except CorruptVideo:
+        raise
+    except Exception as exc:
+        raise CorruptVideo(f"not a decodable video ({exc})") from None
+
+
+def keyframes(path: str) -> Iterator[tuple[float, Image.Image, np.ndarray]]:
+    """(time in s, RGB frame, 64x36 grey copy) for each keyframe, in order."""
+    import av
+
+    try:
+        with av.open(path) as c:
+            stream = c.streams.video[0]
+            stream.thread_type = "AUTO"
+            fps = float(stream.average_rate or 25)
+            every = max(1, round(fps / SCENE_SAMPLES_PER_S))
+            last_t, last_grey, n = None, None, -1
+            for frame in c.decode(stream):
+                n += 1
+                if n % every:
+                    continue
+                t = float(frame.time) if frame.time is not None else n / fps
+                grey = frame.reformat(width=64, height=36, format="gray").to_ndarray().astype(np.float32) / 255
+                changed = last_grey is None or float(np.abs(grey - last_grey).mean()) > SCENE_CHANGE
+                if changed or t - last_t >= KEYFRAME_MAX_GAP_S:
+                    scale = min(1.0, KEYFRAME_SIDE / max(frame.width, frame.height))
+                    im = frame.to_image(width=max(2, round(frame.width * scale)), height=max(2, round(frame.height * scale)))
+                    last_t, last_grey = t, grey
+                    yield t, im, grey
+    except av.error.FFmpegError as exc:
+        raise CorruptVideo(f"video data is corrupt or truncated ({exc})") from None
+
+
+def audio_chunks(path: str) -> Iterator[tuple[float, np.ndarray]]:
+    """(offset in s, 16 kHz mono float32 samples) in chunks of AUDIO_CHUNK_S."""
+    import av
+
+    with av.open(path) as c:
+        if not c.streams.audio:
+            return
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+        pending, held, offset = [], 0, 0.0
+        try:
+            for frame in c.decode(c.streams.audio[0]):
+                for out in resampler.resample(frame):
+                    samples = out.to_ndarray()[0]
+                    pending.append(samples)
+                    held += len(samples)
+                    if held >= AUDIO_CHUNK_S * SAMPLE_RATE:
+                        yield offset, np.concatenate(pending)
+                        offset += held / SAMPLE_RATE
+                        pending, held = [], 0
+        except av.error.FFmpegError as exc:
+            raise CorruptVideo(f"audio data is corrupt or truncated ({exc})") from None
+        for out in resampler.resample(None):
+            pending.append(out.to_ndarray()[0])
+        if pending:
+            yield offset, np.concatenate(pending)
+
+
+def transcribe(models: Models, path: str, prompt: str | None, alive: Callable[[], None]) -> list[Segment]:
+    segments: list[Segment] = []
+    for offset, samples in audio_chunks(path):
+        alive()
+        if len(samples) >= SAMPLE_RATE // 2:
+            segments += models.speech.transcribe(samples, offset, prompt)
+    return segments
+
+
+def _jpeg(im: Image.Image) -> bytes:
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def _label_words(labels: list, keep: int = 3, min_p: float = 0.1) -> list[str]:
+    return [name for name, p in labels[:keep] if p >= min_p]
+
+
+def caption(clip: Clip, speech: str) -> str:
+    parts = []
+    words = _label_words(clip.labels)
+    if words:
+        parts.append("Shows " + ", ".join(words) + ".")
+    if clip.ocr_text:
+        parts.append("Text on screen: " + clip.ocr_text.replace("\n", " ") + ".")
+    if speech:
+        parts.append("Speech: " + speech)
+    return " ".join(parts)
+
+
+def index_video(store: Store, models: Models, row, path: str, alive: Callable[[], None]) -> VideoFacts:  # noqa: ANN001
+    """Everything indexing derives from one video; `alive()` is called as work progresses (it renews the
+    job's lease and raises if the job was lost)."""
+    facts = VideoFacts(probe=probe(path))
+    facts.model = models.visual.name
+    with ThreadPoolExecutor(1, thread_name_prefix="reverie-speech") as speech_pool:
+        speech = speech_pool.submit(transcribe, models, path, row.transcription_prompt, alive) \
+            if facts.probe.audio_codec else None
+        facts.clips = _clips(store, models, row.id, path, alive)
+        facts.segments = speech.result() if speech is not None else []
+    if not facts.clips:
+        raise CorruptVideo("no frame could be decoded")
+    ends = [c.start for c in facts.clips[1:]] + [max(facts.probe.duration_s, facts.clips[-1].start)]
+    for clip, end in zip(facts.clips, ends):
+        clip.end = end
+        said = " ".join(s.text for s in facts.segments if s.start < end and s.end > clip.start)
+        clip.caption = caption(clip, said)
+    if facts.segments:
+        facts.segment_vectors = models.text.embed([s.text for s in facts.segments])
+    if row.latitude is not None and row.longitude is not None:
+        facts.place = place_name(row.latitude, row.longitude)
+    return facts
+
+
+def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callable[[], None]) -> list[Clip]:
+    clips: list[Clip] = []
+    batch: list[tuple[float, Image.Image, np.ndarray]] = []
+    shot_text, read_grey = "", None
+
+    def flush() -> None:
+        nonlocal shot_text, read_grey
+        small = [im.copy() for _, im, _ in batch]
+        for im in small:
+            im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)
+        analyses = models.visual.analyse(small)
+        for (t, im, grey), view, a in zip(batch, small, analyses):
+            # Text on screen is read again only when the picture changed: a still caption or slide would
+            # otherwise cost 0.5 s at every keyframe.
+            if store.settings.ocr == "on" and (read_grey is None or float(np.abs(grey - read_grey).mean()) > OCR_REREAD):
+                shot_text = "\n".join(text for text, _ in models.ocr.read(im, gate_view=view))
+                read_grey = grey
+            key = keyframe_key(video_id, t)
+            store.blobs.put_bytes(key, _jpeg(im))
+            clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features))
+        batch.clear()
+        alive()
+
+    for keyframe in keyframes(path):
+        batch.append(keyframe)
+        if len(batch) >= BATCH:
+            flush()
+    if batch:
+        flush()
+    return clips
+
+
+def facts_to_columns(facts: VideoFacts) -> dict:
+    p = facts.probe
+    return dict(duration_s=p.duration_s, fps=p.fps, width=p.width, height=p.height, video_codec=p.video_codec,
+                audio_codec=p.audio_codec, place=facts.place)

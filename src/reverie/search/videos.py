@@ -1,0 +1,200 @@
+"""Video search: clips by text (visual vector + words of the clip, fused and calibrated as for images),
+speech by meaning (transcript segments), keyframes by example image, and exact phrases in transcripts.
+Adjacent hits from one video merge into one clip."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import select, text
+
+from ..models import Models
+from ..store import Store
+from ..store import videos as video_rows
+from ..store.schema import transcript_segments, video_clips, videos
+from ..store.search_index import query_terms
+from ..store.vectors import VectorIndex
+from .filters import Filters, allowed_video_ids
+from .fusion import fuse
+
+POOL = 200
+MERGE_GAP_S = 1.0  # hits of one video closer than this may become one clip
+MERGE_RELATIVE = 0.85  # ... when they score at least this share of the best of them
+LEXICAL_BONUS = 0.15  # speech hits whose words all appear in the segment
+
+
+@dataclass
+class VideoHit:
+    video_id: int
+    start: float
+    end: float
+    score: float
+    item_ids: list[int] = field(default_factory=list)
+    text: str = ""
+    matched: list[str] = field(default_factory=list)
+    keyframe_key: str = ""
+
+
+@dataclass
+class VideoSearcher:
+    store: Store
+    models: Models
+    clips: VectorIndex
+    frames: VectorIndex
+    speech: VectorIndex
+
+    @classmethod
+    def create(cls, store: Store, models: Models) -> "VideoSearcher":
+        def index(space: str) -> VectorIndex:
+            return VectorIndex(store.db, space, store.settings.data / "vectors", store.settings.ann_threshold,
+                               loader=video_rows.load_vectors)
+
+        return cls(store, models, index("clip_visual"), index("clip_features"), index("speech"))
+
+    def close(self) -> None:
+        for index in (self.clips, self.frames, self.speech):
+            index.save()
+
+    def _allowed_items(self, account_id: int, f: Filters, video_ids: list[int] | None, table) -> np.ndarray | None:  # noqa: ANN001
+        if not f.narrows and video_ids is None:
+            return None
+        with self.store.db.read() as conn:
+            vids = allowed_video_ids(conn, account_id, f, video_ids)
+            if len(vids) == 0:
+                return np.zeros(0, np.int64)
+            q = select(table.c.id).where(table.c.video_id.in_(vids.tolist()))
+            return np.array(conn.execute(q).scalars().all(), np.int64)
+
+    def _rows(self, table, ids: list[int]) -> dict[int, object]:  # noqa: ANN001
+        """Live rows of PARSE videos for these item ids; the vector indexes forget the dead ones."""
+        if not ids:
+            return {}
+        with self.store.db.read() as conn:
+            q = (select(table, videos.c.status).join(videos, videos.c.id == table.c.video_id)
+                 .where(table.c.id.in_(ids)))
+            return {r.id: r for r in conn.execute(q) if r.status == "PARSE"}
+
+    def clips_by_text(self, account_id: int, query: str, f: Filters, top_k: int,
+                      video_ids: list[int] | None = None, min_score: float = 0.0, merged: bool = True) -> list[VideoHit]:
+        allowed = self._allowed_items(account_id, f, video_ids, video_clips)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        qvec = self.models.visual.embed_text([query])[0]
+        ids, sims, mean, std = self.clips.search(qvec, account_id, f.unique_id, max(POOL, top_k), allowed)
+        lexical = self._clip_lexical(account_id, f.unique_id, query)
+        if allowed is not None:
+            ok = set(allowed.tolist())
+            lexical = [hit for hit in lexical if hit[0] in ok]
+
+        def cosine_of(clip_id: int) -> float | None:
+            vec = self.clips.vector_of(clip_id)
+            return None if vec is None else float(vec @ qvec)
+
+        ranked = fuse(ids, sims, mean, std, lexical, cosine_of)
+        rows = self._rows(video_clips, [c.image_id for c in ranked])
+        hits = [VideoHit(rows[c.image_id].video_id, rows[c.image_id].start_s, rows[c.image_id].end_s, c.score,
+                         [c.image_id], rows[c.image_id].caption or "", c.matched, rows[c.image_id].keyframe_key)
+                for c in ranked if c.image_id in rows and c.score >= min_score]
+        return (merge(hits) if merged else hits)[:top_k]
+
+    def _clip_lexical(self, account_id: int, unique_id: str, query: str) -> list[tuple[int, float, str, float]]:
+        terms = query_terms(query)
+        if not terms or not self.store.db.is_sqlite:
+            return []
+        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        sql = text(
+            "SELECT f.rowid, -bm25(clip_fts) FROM clip_fts f JOIN video_clips c ON c.id = f.rowid "
+            "JOIN videos v ON v.id = c.video_id WHERE clip_fts MATCH :m AND v.account_id = :a AND v.unique_id = :u "
+            "ORDER BY bm25(clip_fts) LIMIT :n")
+        with self.store.db.read() as conn:
+            rows = conn.execute(sql, {"m": match, "a": account_id, "u": unique_id, "n": POOL}).all()
+        return [(r[0], float(r[1]), "words", 0.0) for r in rows]
+
+    def speech_by_text(self, account_id: int, query: str, f: Filters, top_k: int,
+                       video_ids: list[int] | None = None, min_score: float = 0.0) -> list[VideoHit]:
+        allowed = self._allowed_items(account_id, f, video_ids, transcript_segments)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        qvec = self.models.text.embed([query])[0]
+        ids, sims, _mean, _std = self.speech.search(qvec, account_id, f.unique_id, max(POOL, top_k), allowed)
+        rows = self._rows(transcript_segments, ids.tolist())
+        terms = query_terms(query)
+        hits = []
+        for seg_id, sim in zip(ids.tolist(), sims.tolist()):
+            row = rows.get(seg_id)
+            if row is None:
+                continue
+            words = set(query_terms(row.text))
+            score = float(sim) + (LEXICAL_BONUS if terms and all(t in words for t in terms) else 0.0)
+            if score >= min_score:
+                hits.append(VideoHit(row.video_id, row.start_s, row.end_s, min(1.0, max(0.0, score)), [seg_id], row.text,
+                                     ["speech"]))
+        hits.sort(key=lambda h: -h.score)
+        return merge(hits)[:top_k]
+
+    def frames_by_image(self, account_id: int, example: Image.Image, f: Filters, top_k: int,
+                        video_ids: list[int] | None = None, min_score: float = 0.0) -> list[VideoHit]:
+        allowed = self._allowed_items(account_id, f, video_ids, video_clips)
+        if allowed is not None and len(allowed) == 0:
+            return []
+        example = example.copy()
+        example.thumbnail((320, 320))
+        features = self.models.visual.analyse([example])[0].features
+        ids, sims, _mean, _std = self.frames.search(features, account_id, f.unique_id, max(POOL, top_k), allowed)
+        rows = self._rows(video_clips, ids.tolist())
+        hits = [VideoHit(rows[i].video_id, rows[i].start_s, rows[i].end_s, max(0.0, min(1.0, float(s))), [i],
+                         matched=["image"], keyframe_key=rows[i].keyframe_key)
+                for i, s in zip(ids.tolist(), sims.tolist()) if i in rows and s >= min_score]
+        return hits[:top_k]
+
+
+def merge(hits: list[VideoHit]) -> list[VideoHit]:
+    """Join each hit with the touching hits of its video (within MERGE_GAP_S) that score nearly as well
+    (MERGE_RELATIVE of it), best hits first: a run of good matches becomes one clip, while one strong
+    moment inside a long stretch of speech stays a moment. Best first in the result."""
+    by_video: dict[int, list[VideoHit]] = {}
+    for h in hits:
+        by_video.setdefault(h.video_id, []).append(h)
+    merged = []
+    for group in by_video.values():
+        group.sort(key=lambda h: h.start)
+        taken = [False] * len(group)
+        for seed in sorted(range(len(group)), key=lambda i: -group[i].score):
+            if taken[seed]:
+                continue
+            taken[seed] = True
+            lo = hi = seed
+            floor = group[seed].score * MERGE_RELATIVE
+            while lo > 0 and not taken[lo - 1] and group[lo].start - group[lo - 1].end <= MERGE_GAP_S and group[lo - 1].score >= floor:
+                lo -= 1
+                taken[lo] = True
+            while hi + 1 < len(group) and not taken[hi + 1] and group[hi + 1].start - group[hi].end <= MERGE_GAP_S and group[hi + 1].score >= floor:
+                hi += 1
+                taken[hi] = True
+            run, best = group[lo: hi + 1], group[seed]
+            merged.append(VideoHit(best.video_id, run[0].start, max(h.end for h in run), best.score,
+                                   [i for h in run for i in h.item_ids], " ".join(h.text for h in run if h.text),
+                                   sorted({m for h in run for m in h.matched}), best.keyframe_key))
+    merged.sort(key=lambda h: -h.score)
+    return merged
+
+
+def phrase_hits(store: Store, account_id: int, unique_id: str, phrase: str, page: int, size: int) -> tuple[int, list]:
+    """Transcript segments holding `phrase` (case-insensitive substring), newest video first, each with
+    the second its segment starts."""
+    escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    base = ("FROM transcript_segments s JOIN videos v ON v.id = s.video_id "
+            "WHERE v.account_id = :a AND v.unique_id = :u AND v.status = 'PARSE' AND s.text LIKE :p ESCAPE '\\'")
+    if store.db.is_sqlite and len(phrase) >= 3:
+        # The trigram index answers LIKE '%…%' without reading every segment.
+        base += " AND s.id IN (SELECT rowid FROM segment_trigrams WHERE text LIKE :p ESCAPE '\\')"
+    params = {"a": account_id, "u": unique_id, "p": pattern}
+    with store.db.read() as conn:
+        total = conn.execute(text("SELECT count(*) " + base), params).scalar_one()
+        rows = conn.execute(text("SELECT s.video_id, s.start_s, s.text " + base +
+                                 " ORDER BY s.video_id DESC, s.idx LIMIT :n OFFSET :o"),
+                            {**params, "n": size, "o": (page - 1) * size}).all()
+    return total, [(r.video_id, r.start_s, r.text) for r in rows]

@@ -1,0 +1,187 @@
+"""Video rows and what indexing derives from them: clips, transcript segments, their vectors and text."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Row, and_, delete, exists, func, select, text
+
+from . import jobs as job_queue
+from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
+
+PREFIX = "VI"
+STATUSES = ("UNPARSE", "PARSE", "FAILED")
+
+
+def video_no(video_id: int) -> str:
+    return f"{PREFIX}{video_id}"
+
+
+def parse_video_no(value: str) -> int | None:
+    """The id inside a `VI…` number; None for anything that cannot be one of ours."""
+    digits = value[len(PREFIX):] if value.startswith(PREFIX) else ""
+    return int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 19 and int(digits) < 2**63 else None
+
+
+def original_key(video_id: int, container: str) -> str:
+    return f"videos/{video_id}.{container}"
+
+
+def keyframe_key(video_id: int, second: float) -> str:
+    return f"keyframes/{video_id}/keyframe-{int(round(second * 1000)):09d}.jpg"
+
+
+def keyframe_key_named(video_id: int, name: str) -> str | None:
+    """The blob key of a keyframe file name a client sent back, if it is well-formed."""
+    stem = name.removeprefix("keyframe-").removesuffix(".jpg")
+    if not name.startswith("keyframe-") or not name.endswith(".jpg") or not stem.isascii() or not stem.isdigit() or len(stem) != 9:
+        return None
+    return f"keyframes/{video_id}/{name}"
+
+
+def insert(conn: Connection, row: dict, tags: list[str]) -> None:
+    conn.execute(videos.insert().values(**row))
+    if tags:
+        conn.execute(video_tags.insert(), [dict(video_id=row["id"], tag=t, position=i) for i, t in enumerate(tags)])
+
+
+def get(conn: Connection, account_id: int, video_id: int) -> Row | None:
+    return conn.execute(select(videos).where(videos.c.id == video_id, videos.c.account_id == account_id)).first()
+
+
+def get_any(conn: Connection, video_id: int) -> Row | None:
+    return conn.execute(select(videos).where(videos.c.id == video_id)).first()
+
+
+def get_many(conn: Connection, account_id: int, video_ids: list[int]) -> dict[int, Row]:
+    if not video_ids:
+        return {}
+    return {r.id: r for r in conn.execute(select(videos).where(videos.c.id.in_(video_ids))) if r.account_id == account_id}
+
+
+def tags_of(conn: Connection, video_ids: list[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {i: [] for i in video_ids}
+    if video_ids:
+        q = (select(video_tags.c.video_id, video_tags.c.tag).where(video_tags.c.video_id.in_(video_ids))
+             .order_by(video_tags.c.video_id, video_tags.c.position))
+        for video_id, tag in conn.execute(q):
+            out[video_id].append(tag)
+    return out
+
+
+@dataclass
+class VideoFilter:
+    unique_id: str
+    video_ids: list[int] | None = None  # None: any; []: none
+    name: str | None = None
+    statuses: list[str] = field(default_factory=list)
+    camera_model: str | None = None
+    tags_any: list[str] = field(default_factory=list)
+    taken_from_ms: int | None = None
+    taken_to_ms: int | None = None
+
+
+def where(account_id: int, f: VideoFilter):  # noqa: ANN201
+    cond = [videos.c.account_id == account_id, videos.c.unique_id == f.unique_id]
+    if f.video_ids is not None:
+        cond.append(videos.c.id.in_(f.video_ids))
+    if f.name is not None:
+        cond.append(videos.c.name == f.name)
+    if f.statuses:
+        cond.append(videos.c.status.in_(f.statuses))
+    if f.camera_model is not None:
+        cond.append(videos.c.camera_model == f.camera_model)
+    if f.tags_any:
+        cond.append(exists().where(video_tags.c.video_id == videos.c.id, video_tags.c.tag.in_(f.tags_any)))
+    if f.taken_from_ms is not None:
+        cond.append(videos.c.datetime_taken_ms >= f.taken_from_ms)
+    if f.taken_to_ms is not None:
+        cond.append(videos.c.datetime_taken_ms <= f.taken_to_ms)
+    return and_(*cond)
+
+
+def page(conn: Connection, account_id: int, f: VideoFilter, page_no: int, size: int) -> tuple[int, list[Row]]:
+    w = where(account_id, f)
+    total = conn.execute(select(func.count()).select_from(videos).where(w)).scalar_one()
+    rows = conn.execute(select(videos).where(w).order_by(videos.c.id.desc()).offset((page_no - 1) * size).limit(size)).all()
+    return total, rows
+
+
+def clips_of(conn: Connection, video_id: int) -> list[Row]:
+    return conn.execute(select(video_clips).where(video_clips.c.video_id == video_id).order_by(video_clips.c.idx)).all()
+
+
+def segments_of(conn: Connection, video_id: int) -> list[Row]:
+    q = select(transcript_segments).where(transcript_segments.c.video_id == video_id).order_by(transcript_segments.c.idx)
+    return conn.execute(q).all()
+
+
+def clear_derived(conn: Connection, video_id: int, is_sqlite: bool) -> list[str]:
+    """Drop what an earlier indexing attempt wrote (a retried job starts clean); returns keyframe keys."""
+    clip_ids = list(conn.execute(select(video_clips.c.id).where(video_clips.c.video_id == video_id)).scalars())
+    seg_ids = list(conn.execute(select(transcript_segments.c.id).where(transcript_segments.c.video_id == video_id)).scalars())
+    keys = list(conn.execute(select(video_clips.c.keyframe_key).where(video_clips.c.video_id == video_id)).scalars())
+    if is_sqlite:
+        for table, ids in (("clip_fts", clip_ids), ("segment_fts", seg_ids), ("segment_trigrams", seg_ids)):
+            if ids:
+                conn.execute(text(f"DELETE FROM {table} WHERE rowid IN ({','.join(str(int(i)) for i in ids)})"))
+    conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id))
+    conn.execute(delete(video_clips).where(video_clips.c.video_id == video_id))
+    conn.execute(delete(transcript_segments).where(transcript_segments.c.video_id == video_id))
+    return keys
+
+
+def write_segments(conn: Connection, video_id: int, segments: list, vectors, model: str, is_sqlite: bool) -> list[int]:  # noqa: ANN001
+    ids = []
+    for i, (seg, vec) in enumerate(zip(segments, vectors)):
+        seg_id = conn.execute(transcript_segments.insert().values(
+            video_id=video_id, idx=i, start_s=seg.start, end_s=seg.end, text=seg.text,
+            words_json=json.dumps(seg.words))).inserted_primary_key[0]
+        ids.append(seg_id)
+        conn.execute(video_vectors.insert().values(video_id=video_id, item_id=seg_id, space="speech", model=model,
+                                                   vector=vec.astype("<f4").tobytes()))
+        if is_sqlite:
+            conn.execute(text("INSERT INTO segment_fts(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
+            conn.execute(text("INSERT INTO segment_trigrams(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
+    return ids
+
+
+def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], name: str, model: str, is_sqlite: bool) -> None:  # noqa: ANN001
+    for i, c in enumerate(clips):
+        clip_id = conn.execute(video_clips.insert().values(
+            video_id=video_id, idx=i, start_s=c.start, end_s=c.end, keyframe_key=c.keyframe_key,
+            labels_json=json.dumps(c.labels), ocr_text=c.ocr_text or None, caption=c.caption)).inserted_primary_key[0]
+        for space, vec in (("clip_visual", c.visual), ("clip_features", c.features)):
+            conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
+                                                       vector=vec.astype("<f4").tobytes()))
+        if is_sqlite:
+            conn.execute(text("INSERT INTO clip_fts(rowid, caption, tags, name) VALUES (:id, :c, :t, :n)"),
+                         {"id": clip_id, "c": c.caption, "t": " ".join(tags), "n": name.rsplit(".", 1)[0]})
+
+
+def delete_rows(conn: Connection, account_id: int, unique_id: str, video_ids: list[int], is_sqlite: bool) -> tuple[list[Row], list[str]]:
+    """Delete videos with everything derived; returns the rows and the keyframe keys to remove."""
+    rows = conn.execute(select(videos).where(videos.c.account_id == account_id, videos.c.unique_id == unique_id,
+                                             videos.c.id.in_(video_ids))).all()
+    keys: list[str] = []
+    for r in rows:
+        keys += clear_derived(conn, r.id, is_sqlite)
+    ids = [r.id for r in rows]
+    if ids:
+        conn.execute(video_tags.delete().where(video_tags.c.video_id.in_(ids)))
+        job_queue.delete_for(conn, ids)
+        conn.execute(videos.delete().where(videos.c.id.in_(ids)))
+    return rows, keys
+
+
+def load_vectors(conn: Connection, space: str, after_seq: int):  # noqa: ANN201
+    """Rows written since `after_seq`: (seq, item id, account_id, unique_id, model, vector bytes)."""
+    q = (
+        select(video_vectors.c.seq, video_vectors.c.item_id, videos.c.account_id, videos.c.unique_id,
+               video_vectors.c.model, video_vectors.c.vector)
+        .join(videos, videos.c.id == video_vectors.c.video_id)
+        .where(video_vectors.c.space == space, video_vectors.c.seq > after_seq)
+        .order_by(video_vectors.c.seq)
+    )
+    return conn.execute(q).all()

@@ -1,0 +1,65 @@
+"""Videos made for the tests and benches with PyAV (FFmpeg inside the wheel): still shots, optional speech
+from an audio file, any of h264 / h265 / vp9 / mpeg4 in mp4, mkv, mov or avi."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from PIL import Image, ImageDraw
+
+CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
+
+
+def card(text: str, size=(640, 360), bg=(30, 60, 140), fg=(255, 255, 255)) -> Image.Image:  # noqa: ANN001
+    im = Image.new("RGB", size, bg)
+    ImageDraw.Draw(im).text((40, size[1] // 2 - 20), text, fill=fg, font_size=48)
+    return im
+
+
+def make_video(path: Path, shots: list[tuple[Image.Image, float]], audio: Path | None = None, codec: str = "h264",
+               fps: int = 10, size: tuple[int, int] = (640, 360), audio_seconds: float | None = None) -> Path:
+    """Each shot is an image held for its seconds; `audio` (any file FFmpeg reads) is laid under it."""
+    out = av.open(str(path), "w")
+    vs = out.add_stream(CODECS[codec], rate=fps)
+    vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+    if codec == "h264":
+        vs.options = {"preset": "ultrafast"}
+    if codec == "h265":
+        vs.options = {"preset": "ultrafast", "x265-params": "log-level=error"}
+    if codec == "vp9":
+        vs.options = {"deadline": "realtime", "cpu-used": "8"}
+    astream = out.add_stream("aac", rate=16000, layout="mono") if audio else None
+    n = 0
+    for im, seconds in shots:
+        frame = av.VideoFrame.from_image(im.convert("RGB").resize(size))
+        for _ in range(max(1, round(seconds * fps))):
+            frame.pts = n
+            frame.time_base = Fraction(1, fps)
+            for packet in vs.encode(frame):
+                out.mux(packet)
+            n += 1
+    for packet in vs.encode():
+        out.mux(packet)
+    if astream is not None:
+        limit = audio_seconds if audio_seconds is not None else n / fps
+        resampler = av.AudioResampler(format=astream.codec_context.format.name, layout="mono", rate=16000)
+        fifo = av.AudioFifo()
+        written = 0
+        while written < limit * 16000:  # the audio repeats until the picture ends
+            with av.open(str(audio)) as src:
+                for f in src.decode(audio=0):
+                    for r in resampler.resample(f):
+                        r.pts = None
+                        fifo.write(r)
+                    while fifo.samples >= 1024 and written < limit * 16000:
+                        chunk = fifo.read(1024)
+                        chunk.pts = written
+                        written += chunk.samples
+                        for packet in astream.encode(chunk):
+                            out.mux(packet)
+        for packet in astream.encode():
+            out.mux(packet)
+    out.close()
+    return path

@@ -1,0 +1,336 @@
+"""The video library against a live server: upload, indexing (keyframes, image models, speech), every read
+and search endpoint, delete, download, callbacks, broken files, and a restart in the middle of indexing.
+The fixture videos are made here with PyAV from Caltech photos and the LibriVox sonnet in ../shared/eval."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+from conftest import EVAL, Server, create_key, db_rows
+from media import make_video
+
+CALTECH = EVAL / "caltech101"
+SONNET = EVAL / "speech" / "sonnet1"
+SHOTS = [("leopard", CALTECH / "Leopards" / "image_0001.jpg"), ("motorbike", CALTECH / "Motorbikes" / "image_0001.jpg"),
+         ("accordion", CALTECH / "accordion" / "image_0001.jpg")]
+SHOT_S = 18.0
+
+
+def lines() -> list[tuple[float, float, str]]:
+    fragments = json.loads((SONNET / "sonnet.json").read_text())["fragments"]
+    return [(float(f["begin"]), float(f["end"]), " ".join(f["lines"])) for f in fragments]
+
+
+class Callbacks(BaseHTTPRequestHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Callbacks.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("media")
+    shots = [(Image.open(p), SHOT_S) for _, p in SHOTS]
+    out = {
+        "sonnet": make_video(d / "sonnet.mp4", shots, audio=SONNET / "audio.mp3"),
+        "h265": make_video(d / "pizza.mp4", [(Image.open(CALTECH / "pizza" / "image_0001.jpg"), 4.0)], codec="h265"),
+        "vp9": make_video(d / "piano.mkv", [(Image.open(CALTECH / "grand_piano" / "image_0001.jpg"), 4.0)], codec="vp9"),
+    }
+    whole = out["h265"].read_bytes()
+    (d / "truncated.mp4").write_bytes(whole[: len(whole) // 2])
+    out["truncated"] = d / "truncated.mp4"
+    return out
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, media):
+    hook = HTTPServer(("127.0.0.1", 0), Callbacks)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    server = Server(tmp_path_factory.mktemp("videos") / "data", "--workers", "2", "--allow-private-urls", "true").start()
+    client = server.client(create_key(server.data, "filmmaker"))
+    callback = f"http://127.0.0.1:{hook.server_port}/done"
+    nos = {}
+    for name, extra in (("sonnet", {"tags": ["poetry", "cats"], "camera_model": "Sony A7", "callback": callback,
+                                    "datetime_taken": "2024-03-01 12:00:00"}),
+                        ("h265", {"callback": callback}), ("vp9", {}), ("truncated", {"callback": callback})):
+        path = media[name]
+        with open(path, "rb") as f:
+            res = client.post("/upload", files={"file": (path.name, f, "video/mp4" if path.suffix == ".mp4" else "video/x-matroska")},
+                              data=extra).json()
+        assert res["code"] == "0000", res
+        nos[name] = res["data"]["videoNo"]
+    for no in nos.values():
+        wait_done(client, no)
+    yield server, client, nos
+    server.stop()
+    hook.shutdown()
+
+
+def wait_done(client, video_no: str, timeout: float = 180) -> dict:  # noqa: ANN001
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        data = client.get("/get_metadata", params={"video_no": video_no}).json()["data"]
+        if data and data["status"] != "UNPARSE":
+            return data
+        time.sleep(0.3)
+    raise AssertionError(f"{video_no} still UNPARSE after {timeout} s")
+
+
+def search(client, query: str, kind: str, **extra) -> list[dict]:  # noqa: ANN001
+    res = client.post("/search", json={"search_param": query, "search_type": kind, **extra}).json()
+    assert res["code"] == "0000", res
+    return res["data"]
+
+
+def test_upload_answers_as_the_reference_and_indexing_reaches_parse(library):
+    server, client, nos = library
+    assert nos["sonnet"].startswith("VI") and nos["sonnet"][2:].isdigit() and 18 <= len(nos["sonnet"]) - 2 <= 19
+    meta = wait_done(client, nos["sonnet"])
+    assert meta["status"] == "PARSE" and meta["duration"] == 54 and meta["width"] == 640 and meta["height"] == 360
+    assert meta["fps"] == 10.0 and meta["tags"] == ["poetry", "cats", "api"] and meta["camera_model"] == "Sony A7"
+    assert meta["bucket"] == "reverie-videos" and meta["blob"] == f"{nos['sonnet']}.mp4"
+    assert client.get("/get_metadata", params={"video_no": "VI123"}).json() == {
+        "code": "0000", "msg": "success", "data": None, "success": True, "failed": False}
+    deadline = time.time() + 10
+    while time.time() < deadline and len(Callbacks.received) < 3:
+        time.sleep(0.1)
+    assert {"videoNo": nos["sonnet"], "status": "PARSE"} in Callbacks.received
+    assert {"videoNo": nos["truncated"], "status": "FAILED"} in Callbacks.received
+
+
+def test_phrase_search_finds_each_line_within_one_and_a_half_seconds(library):
+    _, client, nos = library
+    for begin, _end, text in lines():
+        if text in ("That thereby beauty's rose might never die,", "Making a famine where abundance lies,",
+                    "Thou that art now the world's fresh ornament,"):
+            phrase = text.rstrip(",").split(" ", 1)[1][:24].upper()  # case-insensitive, from the second word
+            data = client.get("/search_audio_transcripts", params={"query": phrase}).json()["data"]
+            hits = [v for v in data["videos"] if v["videoNo"] == nos["sonnet"]]
+            assert hits, (phrase, data)
+            assert abs(int(hits[0]["startTime"]) - begin) <= 1.5, (phrase, hits[0], begin)
+            assert phrase.lower() in hits[0]["audio_ts"].lower()
+    none = client.get("/search_audio_transcripts", params={"query": "quantum chromodynamics"}).json()["data"]
+    assert none["total_count"] == 0 and none["videos"] == []
+    bad = client.get("/search_audio_transcripts", params={"query": "x", "page_size": 501}).json()
+    assert bad["code"] == "0001"
+
+
+def test_by_audio_finds_the_moment_by_meaning(library):
+    _, client, nos = library
+    hits = search(client, "a rose whose beauty never dies", "BY_AUDIO")
+    assert hits[0]["videoNo"] == nos["sonnet"]
+    begin = next(b for b, _, t in lines() if t.startswith("That thereby"))
+    assert int(hits[0]["startTime"]) <= begin + 1.5 and int(hits[0]["endTime"]) >= begin
+    assert "rose" in hits[0]["audio_ts"] and isinstance(hits[0]["startTime"], str)
+    assert int(hits[0]["endTime"]) - int(hits[0]["startTime"]) < 20  # a moment, not the whole reading
+
+
+def test_a_visual_query_finds_the_right_shot(library):
+    _, client, nos = library
+    for i, (name, _) in enumerate(SHOTS):
+        hits = search(client, f"a {name}", "BY_CLIP")
+        top = hits[0]
+        assert top["videoNo"] == nos["sonnet"], (name, hits[:3])
+        assert i * SHOT_S - 1 <= int(top["startTime"]) < (i + 1) * SHOT_S, (name, top)
+        assert top["keyframe_bucket"] == "reverie-keyframes" and top["audio_ts"] == ""
+        frame = client.get("/download", params={"bucket": top["keyframe_bucket"], "blob": top["keyframe_blob"]})
+        assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
+    assert search(client, "a leopard", "BY_VIDEO", video_nos=[nos["vp9"]]) == [] or all(
+        h["videoNo"] == nos["vp9"] for h in search(client, "a leopard", "BY_VIDEO", video_nos=[nos["vp9"]]))
+    assert search(client, "a leopard", "BY_CLIP", tag="nope") == []
+    assert search(client, "a leopard", "BY_CLIP", camera_tag="Sony A7")[0]["videoNo"] == nos["sonnet"]
+
+
+def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):
+    _, client, nos = library
+    for name in ("h265", "vp9"):
+        meta = wait_done(client, nos[name])
+        assert meta["status"] == "PARSE" and meta["duration"] == 4, meta
+        res = client.get("/get_audio_transcription", params={"video_no": nos[name]}).json()
+        assert res["code"] == "0000" and res["data"] is None
+    transcript = client.get("/get_audio_transcription", params={"video_no": nos["sonnet"]}).json()["data"]
+    assert transcript["videoNo"] == nos["sonnet"] and len(transcript["transcriptions"]) >= 8
+    assert all(isinstance(t["startTime"], str) for t in transcript["transcriptions"])
+    captions = client.get("/get_video_caption", params={"video_no": nos["sonnet"]}).json()["data"]["transcriptions"]
+    assert any("Speech:" in c["content"] for c in captions)
+    assert search(client, "pizza", "BY_CLIP")[0]["videoNo"] == nos["h265"]
+
+
+def test_a_truncated_file_fails_with_a_cause_and_a_non_video_is_refused_at_upload(library):
+    server, client, nos = library
+    meta = wait_done(client, nos["truncated"])
+    assert meta["status"] == "FAILED" and meta["cause"], meta
+    before = db_rows(server.data, "SELECT count(*) FROM videos")[0][0]
+    res = client.post("/upload", files={"file": ("clip.mp4", b"\x00" * 64 + b"not a video at all", "video/mp4")}).json()
+    assert res["code"] == "0001" and res["msg"].startswith("file: content is not an MP4")
+    res = client.post("/upload", files={"file": ("clip.exe", b"MZ" + b"\x00" * 64, "video/mp4")}).json()
+    assert res["code"] == "0001" and "extension" in res["msg"]
+    res = client.post("/upload", files={"file": ("clip.mp4", Path(__file__).read_bytes(), "text/plain")}).json()
+    assert res["code"] == "0001" and "Content-Type" in res["msg"]
+    res = client.post("/upload", files={"file": ("a.mp4", b"....ftypisom", "video/mp4")}, data={"tags": [str(i) for i in range(21)]}).json()
+    assert res["code"] == "0001" and res["msg"] == "tags: at most 20 tags, got 21"
+    assert db_rows(server.data, "SELECT count(*) FROM videos")[0][0] == before
+    assert not any((server.data / "staging").iterdir())
+
+
+def test_similar_keyframes_and_clips_by_image(library):
+    _, client, nos = library
+    with open(SHOTS[1][1], "rb") as f:
+        res = client.post("/search_similar_images", files={"file": ("q.jpg", f, "image/jpeg")}, data={"similarity": "0.5"}).json()
+    assert res["code"] == "0000" and res["data"], res
+    top = res["data"][0]
+    assert top["videoNo"] == nos["sonnet"] and SHOT_S - 1 <= int(top["startTime"]) < 2 * SHOT_S
+    with open(SHOTS[2][1], "rb") as f:
+        res = client.post("/search_clips_by_image", files={"file": ("q.jpg", f, "image/jpeg")},
+                          data={"video_no": nos["sonnet"], "prompt": "an accordion"}).json()
+    assert res["code"] == "0000" and res["data"], res
+    assert 2 * SHOT_S - 1 <= res["data"][0]["start_time"] < 3 * SHOT_S and isinstance(res["data"][0]["start_time"], float)
+    with open(SHOTS[2][1], "rb") as f:
+        missing = client.post("/search_clips_by_image", files={"file": ("q.jpg", f, "image/jpeg")},
+                              data={"video_no": nos["sonnet"]}).json()
+    assert missing["code"] == "0001" and missing["msg"].startswith("prompt:")
+
+
+def test_list_videos_filters_and_pages(library):
+    _, client, nos = library
+    data = client.post("/list_videos", json={"page": 1, "size": 2}).json()["data"]
+    assert data["total_count"] == 4 and len(data["videos"]) == 2 and data["current_page"] == 1
+    assert client.post("/list_videos", json={"status": "FAILED"}).json()["data"]["videos"][0]["video_no"] == nos["truncated"]
+    tagged = client.post("/list_videos", json={"tag": "poetry"}).json()["data"]["videos"]
+    assert [v["video_no"] for v in tagged] == [nos["sonnet"]]
+    assert client.post("/list_videos", json={"video_nos": [nos["vp9"], nos["h265"]]}).json()["data"]["total_count"] == 2
+    assert client.post("/list_videos", json={"status": "DONE"}).json()["code"] == "0003"
+    assert "default" in client.get("/list_unique_ids").json()["data"]["unique_ids"]
+
+
+def test_the_official_example_client_sequence_works_unchanged(library, media):
+    """As memories.ai's example client does it: upload, poll get_metadata until PARSE, search BY_CLIP and
+    BY_AUDIO, search_audio_transcripts, stream POST /download."""
+    server, client, _ = library
+    base = server.url("")
+    headers = {"Authorization": client.session.headers["Authorization"]}
+    with open(media["sonnet"], "rb") as f:
+        up = requests.post(f"{base}/upload", files={"file": ("sonnet.mp4", f, "video/mp4")},
+                           data={"unique_id": "demo", "retain_original_video": "true"}, headers=headers).json()
+    assert up["code"] == "0000" and up["data"]["videoStatus"] == "UNPARSE"
+    video_no = up["data"]["videoNo"]
+    for _ in range(600):
+        meta = requests.get(f"{base}/get_metadata", params={"video_no": video_no, "unique_id": "demo"}, headers=headers).json()
+        if meta["data"] and meta["data"]["status"] == "PARSE":
+            break
+        time.sleep(0.3)
+    assert meta["data"]["status"] == "PARSE"
+    for kind, query in (("BY_CLIP", "a motorbike"), ("BY_AUDIO", "beauty's rose")):
+        res = requests.post(f"{base}/search", json={"search_param": query, "search_type": kind, "unique_id": "demo",
+                                                    "top_k": 5}, headers=headers).json()
+        assert res["code"] == "0000" and res["data"][0]["videoNo"] == video_no, res
+    found = requests.get(f"{base}/search_audio_transcripts", params={"query": "fresh ornament", "unique_id": "demo"},
+                         headers=headers).json()["data"]
+    assert found["videos"][0]["videoNo"] == video_no
+    with requests.post(f"{base}/download", json={"video_no": video_no, "unique_id": "demo"}, headers=headers, stream=True) as r:
+        assert r.headers["Content-Type"] == "application/octet-stream"
+        got = b"".join(r.iter_content(1 << 16))
+    assert got == media["sonnet"].read_bytes()
+    err = requests.post(f"{base}/download", json={"video_no": "VI1", "unique_id": "demo"}, headers=headers)
+    assert err.headers["Content-Type"].startswith("application/json") and err.json()["code"] == "0001"
+
+
+def test_search_all_ranks_images_and_clips_together(library):
+    server, client, _ = library
+    with open(SHOTS[0][1], "rb") as f:
+        assert client.post("/upload_img", files=[("files", ("leopard.jpg", f, "image/jpeg"))]).json()["code"] == "0000"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        items = client.post("/search", json={"search_param": "a leopard", "search_type": "ALL"}).json()["data"]["item"]
+        if {"image", "clip"} <= {i["kind"] for i in items}:
+            break
+        time.sleep(0.5)
+    kinds = [i["kind"] for i in items]
+    assert "image" in kinds and "clip" in kinds
+    scores = [i["score"] for i in items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_delete_removes_every_artefact_and_is_idempotent(library, media):
+    server, client, _ = library
+    with open(media["vp9"], "rb") as f:
+        no = client.post("/upload", files={"file": ("gone.mkv", f, "video/x-matroska")}).json()["data"]["videoNo"]
+    wait_done(client, no)
+    vid = int(no[2:])
+    assert list((server.data / "blobs" / "keyframes" / str(vid)).iterdir())
+    for _ in range(2):
+        assert client.post("/delete_videos", json=[no, "VI999", "junk"]).json()["code"] == "0000"
+    assert client.get("/get_metadata", params={"video_no": no}).json()["data"] is None
+    assert not (server.data / "blobs" / "videos" / f"{vid}.mkv").exists()
+    assert not (server.data / "blobs" / "keyframes" / str(vid)).exists() or not list((server.data / "blobs" / "keyframes" / str(vid)).iterdir())
+    for table in ("video_clips", "transcript_segments", "video_vectors", "video_tags", "jobs"):
+        column = "subject_id" if table == "jobs" else "video_id"
+        assert db_rows(server.data, f"SELECT count(*) FROM {table} WHERE {column} = ?", vid)[0][0] == 0, table
+
+
+def test_a_restart_in_the_middle_of_indexing_finishes_without_duplicates(tmp_path, media):
+    data = tmp_path / "data"
+    key = create_key(data, "restarter")
+    server = Server(data, "--workers", "1", "--job-lease-seconds", "2").start()
+    with open(media["sonnet"], "rb") as f:
+        no = server.client(key).post("/upload", files={"file": ("s.mp4", f, "video/mp4")}).json()["data"]["videoNo"]
+    time.sleep(1.0)  # indexing under way
+    server.stop(signal.SIGKILL)
+    server = Server(data, "--workers", "1", "--job-lease-seconds", "2").start()
+    try:
+        meta = wait_done(server.client(key), no)
+        assert meta["status"] == "PARSE"
+        vid = int(no[2:])
+        clips = db_rows(data, "SELECT count(*), count(DISTINCT idx) FROM video_clips WHERE video_id = ?", vid)[0]
+        assert clips[0] == clips[1] == 27
+        assert db_rows(data, "SELECT count(*) FROM video_vectors WHERE video_id = ? AND space = 'clip_visual'", vid)[0][0] == 27
+        keyframes = list((data / "blobs" / "keyframes" / str(vid)).iterdir())
+        assert len(keyframes) == 27
+    finally:
+        server.stop()
+
+
+def test_upload_url_fetches_and_indexes_and_refuses_private_addresses_by_default(library, media, tmp_path):
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # noqa: ANN002
+            pass
+
+    files = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(media["vp9"].parent)))
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{files.server_port}/piano.mkv"
+    try:
+        _, client, _ = library
+        res = client.post("/upload_url", data={"url": url, "tags": ["fetched"]}).json()
+        assert res["code"] == "0000" and res["data"]["videoName"] == "piano", res
+        assert wait_done(client, res["data"]["videoNo"])["status"] == "PARSE"
+        for bad, words in (("ftp://example.com/a.mp4", "http:// or https://"), (url.replace("piano", "nothing"), "HTTP 404")):
+            res = client.post("/upload_url", data={"url": bad}).json()
+            assert res["code"] == "0001" and words in res["msg"], res
+        strict = Server(tmp_path / "strict", "--no-workers").start()
+        try:
+            res = strict.client(create_key(strict.data, "s")).post("/upload_url", data={"url": url}).json()
+            assert res["code"] == "0001" and "non-public address 127.0.0.1" in res["msg"], res
+            assert not any((strict.data / "staging").iterdir())
+        finally:
+            strict.stop()
+    finally:
+        files.shutdown()
