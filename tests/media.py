@@ -19,8 +19,10 @@ def card(text: str, size=(640, 360), bg=(30, 60, 140), fg=(255, 255, 255)) -> Im
 
 
 def make_video(path: Path, shots: list[tuple[Image.Image, float]], audio: Path | None = None, codec: str = "h264",
-               fps: int = 10, size: tuple[int, int] = (640, 360), audio_seconds: float | None = None) -> Path:
-    """Each shot is an image held for its seconds; `audio` (any file FFmpeg reads) is laid under it."""
+               fps: int = 10, size: tuple[int, int] = (640, 360), audio_seconds: float | None = None,
+               pan: bool = False) -> Path:
+    """Each shot is an image held for its seconds (`pan`: the camera slides across it, so every frame
+    differs, as in real footage); `audio` (any file FFmpeg reads) is laid under it, repeated as needed."""
     out = av.open(str(path), "w")
     vs = out.add_stream(CODECS[codec], rate=fps)
     vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
@@ -33,8 +35,13 @@ def make_video(path: Path, shots: list[tuple[Image.Image, float]], audio: Path |
     astream = out.add_stream("aac", rate=16000, layout="mono") if audio else None
     n = 0
     for im, seconds in shots:
+        frames = max(1, round(seconds * fps))
+        wide = im.convert("RGB").resize((size[0] * 5 // 4, size[1] * 5 // 4)) if pan else None
         frame = av.VideoFrame.from_image(im.convert("RGB").resize(size))
-        for _ in range(max(1, round(seconds * fps))):
+        for i in range(frames):
+            if wide is not None:
+                x = (wide.width - size[0]) * i // frames
+                frame = av.VideoFrame.from_image(wide.crop((x, 0, x + size[0], size[1])))
             frame.pts = n
             frame.time_base = Fraction(1, fps)
             for packet in vs.encode(frame):

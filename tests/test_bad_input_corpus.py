@@ -13,7 +13,8 @@ import zlib
 import pytest
 import requests
 
-from conftest import create_key, jpeg
+from conftest import EVAL, create_key, jpeg
+from media import make_video
 
 GOOD = jpeg()
 
@@ -113,11 +114,67 @@ for label, raw, ctype in [
     UPLOADS[f"multipart: {label}"] = (upload_case(raw=raw, ctype=ctype), "0001")
 
 
+def _good_video() -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory() as d:
+        path = make_video(Path(d) / "v.mp4", [(Image.open(EVAL / "caltech101" / "Leopards" / "image_0001.jpg"), 1.0)],
+                          size=(160, 120))
+        return path.read_bytes()
+
+
+VIDEO = _good_video()
+
+
+def video_case(files=None, data=None, raw=None, ctype=None):  # noqa: ANN001, ANN201
+    return {"files": files if files is not None else [("file", ("v.mp4", VIDEO, "video/mp4"))], "data": data or {},
+            "raw": raw, "ctype": ctype}
+
+
+VIDEO_UPLOADS: dict[str, tuple[dict, str]] = {}
+for ext in ["txt", "exe", "webm", "flv", "wmv", "mp3", "gif", "", "mp4.exe", "mov ", "m4v", "3gp", "ts", "mpg"]:
+    VIDEO_UPLOADS[f"video extension .{ext}"] = (video_case(files=[("file", (f"v.{ext}" if ext else "v", VIDEO, "video/mp4"))]), "0001")
+for ctype in ["image/jpeg", "text/plain", "application/octet-stream", "audio/mpeg", "vide/mp4", "application/mp4"]:
+    VIDEO_UPLOADS[f"video part content-type {ctype}"] = (video_case(files=[("file", ("v.mp4", VIDEO, ctype))]), "0001")
+for label, body in {"renamed exe": b"MZ\x90\x00" + b"\x00" * 500, "zip": b"PK\x03\x04" + b"\x00" * 200, "jpeg": GOOD,
+                    "riff wave": b"RIFF\x10\x00\x00\x00WAVEfmt " + b"\x00" * 100, "text": b"just some words" * 10,
+                    "zeros": b"\x00" * 4096, "html polyglot": b"<html>" + VIDEO, "mp3": b"ID3\x04\x00" + b"\x00" * 300,
+                    "ebml header cut": b"\x1a\x45", "riff avi cut": b"RIFF\x00\x00"}.items():
+    VIDEO_UPLOADS[f"video content: {label}"] = (video_case(files=[("file", ("v.mp4", body, "video/mp4"))]), "0001")
+VIDEO_UPLOADS["video empty file"] = (video_case(files=[("file", ("v.mp4", b"", "video/mp4"))]), "0001")
+VIDEO_UPLOADS["video two files"] = (video_case(files=[("file", ("a.mp4", VIDEO, "video/mp4")), ("file", ("b.mp4", VIDEO, "video/mp4"))]), "0001")
+VIDEO_UPLOADS["video under files"] = (video_case(files=[("files", ("a.mp4", VIDEO, "video/mp4"))]), "0001")
+VIDEO_UPLOADS["video no file"] = (video_case(files=[("unique_id", (None, "x"))]), "0001")
+for name in ["../v.mp4", "a/b.mp4", "x" * 300 + ".mp4", "v\x07.mp4"]:
+    VIDEO_UPLOADS[f"video file name {name[:20]!r}"] = (video_case(files=[("file", (name, VIDEO, "video/mp4"))]), "0001")
+for field, value in [("tags", [f"t{i}" for i in range(21)]), ("tags", ["ok", " "]), ("datetime_taken", "2025-02-30 00:00:00"),
+                     ("datetime_taken", "yesterday"), ("camera_model", "x" * 201), ("unique_id", "a/b"), ("unique_id", "x" * 129),
+                     ("callback", "ftp://example.com/hook"), ("callback", "javascript:alert(1)"), ("callback", "http://"),
+                     ("callback", "http://example.com/" + "a" * 290), ("callback", "http://exa mple.com/"), ("callback", "example.com/hook"),
+                     ("retain_original_video", "maybe"), ("retain_original_video", "2"), ("video_transcription_prompt", "x" * 1001)]:
+    VIDEO_UPLOADS[f"video {field}={str(value)[:24]!r}"] = (video_case(data={field: value}), "0001")
+for lat, lon in [("91", "0"), ("nan", "0"), ("0", "inf"), ("", "10"), ("north", "east")]:
+    VIDEO_UPLOADS[f"video latitude {lat!r} longitude {lon!r}"] = (video_case(data={"latitude": lat, "longitude": lon}), "0001")
+for label, raw, ctype in [
+    ("json body", b'{"file": "v.mp4"}', "application/json"),
+    ("never closed", b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"v.mp4\"\r\n\r\n" + VIDEO, "multipart/form-data; boundary=B"),
+    ("garbage", b"\x00\x01\x02" * 100, "multipart/form-data; boundary=B"),
+    ("empty body", b"", "multipart/form-data; boundary=B"),
+]:
+    VIDEO_UPLOADS[f"video multipart: {label}"] = (video_case(raw=raw, ctype=ctype), "0001")
+
+
 @pytest.fixture(scope="module")
 def victim(tmp_path_factory):
     from conftest import Server
 
-    server = Server(tmp_path_factory.mktemp("corpus") / "data", "--no-workers", "--max-batch-files", "10").start()
+    # Rate limits off: the corpus fires hundreds of requests a second at one account (test_rate_limits.py
+    # covers the limiter).
+    server = Server(tmp_path_factory.mktemp("corpus") / "data", "--no-workers", "--max-batch-files", "10",
+                    "--rate-limits", "off").start()
     key = create_key(server.data, "corpus")
     yield server, key
     server.stop()
@@ -128,11 +185,31 @@ def count(server, key) -> int:  # noqa: ANN001
                          headers={"Authorization": key}, timeout=10).json()
     total = body["data"]["total_count"]
     names = requests.get(server.url("/list_unique_ids"), headers={"Authorization": key}, timeout=10).json()["data"]["unique_ids"]
-    return total * 1000 + len(names)
+    videos = requests.post(server.url("/list_videos"), json={"size": 1}, headers={"Authorization": key}, timeout=10).json()
+    return total * 1_000_000 + videos["data"]["total_count"] * 1000 + len(names)
 
 
 def test_the_corpus_is_large():
-    assert len(UPLOADS) + len(JSON_CASES) >= 200, len(UPLOADS) + len(JSON_CASES)
+    total = len(UPLOADS) + len(JSON_CASES) + len(VIDEO_UPLOADS) + len(GET_CASES)
+    assert total >= 200, total
+
+
+@pytest.mark.parametrize("label", sorted(VIDEO_UPLOADS))
+def test_bad_video_upload(victim, label):
+    server, key = victim
+    case, code = VIDEO_UPLOADS[label]
+    before = count(server, key)
+    headers = {"Authorization": key}
+    if case["raw"] is not None:
+        headers["Content-Type"] = case["ctype"]
+        res = requests.post(server.url("/upload"), data=case["raw"], headers=headers, timeout=30)
+    else:
+        res = requests.post(server.url("/upload"), files=case["files"], data=case["data"], headers=headers, timeout=30)
+    body = res.json()
+    assert body["code"] == code and body["data"] is None and ": " in body["msg"], (label, body)
+    assert count(server, key) == before
+    assert not any((server.data / "staging").iterdir())
+    assert not (server.data / "blobs" / "videos").exists() or not any((server.data / "blobs" / "videos").iterdir())
 
 
 @pytest.mark.parametrize("label", sorted(UPLOADS))
@@ -196,3 +273,37 @@ def test_bad_json_request(victim, label):
     answer = res.json()
     assert answer["code"] == code and answer["data"] is None and answer["msg"], (label, answer)
     assert count(server, key) == before
+
+
+for name, value in [("page", 0), ("size", "x"), ("size", 0), ("video_nos", "VI1"), ("video_nos", [1]), ("unique_id", 7),
+                    ("datetime_taken", "now"), ("latitude", 10), ("video_name", 5), ("tag", ["a"])]:
+    JSON_CASES[f"list_videos {name}={value!r}"] = ("/list_videos", "", {name: value}, "0001")
+JSON_CASES["list_videos status=DONE"] = ("/list_videos", "", {"status": "DONE"}, "0003")
+for body in [{"video_nos": ["VI1"]}, [1], [None], ["VI1"] * 101, "VI1"]:
+    JSON_CASES[f"delete_videos {str(body)[:30]}"] = ("/delete_videos", "", body, "0001")
+JSON_CASES["delete_videos bad unique_id"] = ("/delete_videos", "?unique_id=a%2Fb", ["VI1"], "0001")
+for body in [["VI1"], {"video_no": 5}, {"video_no": ""}, "VI1"]:
+    JSON_CASES[f"download {str(body)[:30]}"] = ("/download", "", body, "0001")
+for kind in ["BY_CLIP", "BY_AUDIO", "BY_CAPTION"]:
+    for value in ["VI1", [1], ["VI1"] * 101]:
+        JSON_CASES[f"search {kind} video_nos={str(value)[:20]}"] = ("/search", "", {"search_param": "x", "search_type": kind, "video_nos": value}, "0001")
+
+GET_CASES: dict[str, tuple[str, dict, str]] = {
+    "search_audio_transcripts without query": ("/search_audio_transcripts", {}, "0001"),
+    "search_audio_transcripts blank query": ("/search_audio_transcripts", {"query": "  "}, "0001"),
+    "search_audio_transcripts page 0": ("/search_audio_transcripts", {"query": "x", "page": 0}, "0001"),
+    "search_audio_transcripts page_size 501": ("/search_audio_transcripts", {"query": "x", "page_size": 501}, "0001"),
+    "search_audio_transcripts page_size x": ("/search_audio_transcripts", {"query": "x", "page_size": "x"}, "0001"),
+    "search_audio_transcripts bad unique_id": ("/search_audio_transcripts", {"query": "x", "unique_id": "a/b"}, "0001"),
+    "get_metadata without video_no": ("/get_metadata", {}, "0001"),
+    "get_audio_transcription without video_no": ("/get_audio_transcription", {}, "0001"),
+    "get_video_caption without video_no": ("/get_video_caption", {}, "0001"),
+}
+
+
+@pytest.mark.parametrize("label", sorted(GET_CASES))
+def test_bad_get_request(victim, label):
+    server, key = victim
+    path, params, code = GET_CASES[label]
+    res = requests.get(server.url(path), params=params, headers={"Authorization": key}, timeout=30).json()
+    assert res["code"] == code and res["data"] is None and res["msg"], (label, res)

@@ -5,12 +5,16 @@ URL, a delete, and not by guessing ids."""
 from __future__ import annotations
 
 import itertools
+import time
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 import requests
 
+from PIL import Image
+
 from conftest import EVAL, Server, create_key
+from media import make_video
 
 PICTURES = {  # (account, namespace) -> a distinct real image
     ("alice", "home"): EVAL / "caltech101" / "Leopards" / "image_0001.jpg",
@@ -30,6 +34,27 @@ def world(tmp_path_factory):
     metas = {k: clients[k[0]].wait_indexed(i, timeout=120) for k, i in images.items()}
     yield server, clients, images, metas
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def film_world(world, tmp_path_factory):
+    """The same picture of each (account, namespace) as a short video in that namespace."""
+    server, clients, _, _ = world
+    folder = tmp_path_factory.mktemp("films")
+    films = {}
+    for (owner, ns), path in PICTURES.items():
+        video = make_video(folder / f"{owner}-{ns}.mp4", [(Image.open(path), 2.0)], size=(320, 240))
+        res = clients[owner].post("/upload", files={"file": (video.name, video.read_bytes(), "video/mp4")},
+                                  data={"unique_id": ns}).json()
+        films[(owner, ns)] = res["data"]["videoNo"]
+    for (owner, ns), no in films.items():
+        for _ in range(300):
+            meta = clients[owner].get("/get_metadata", params={"video_no": no}).json()["data"]
+            if meta["status"] != "UNPARSE":
+                break
+            time.sleep(0.2)
+        assert meta["status"] == "PARSE", meta
+    return films
 
 
 CASES = list(itertools.product(("alice", "bob"), PICTURES))
@@ -89,3 +114,51 @@ def test_deletes_never_cross_an_account(world):
         assert intruder.post(f"/delete_imgs?unique_id={ns}", json=[image_id, image_id + 1]).json()["code"] == "0000"
     for (owner, _), image_id in images.items():
         assert clients[owner].metadata(image_id)["status"] == "PARSE"
+
+
+@pytest.mark.parametrize("viewer,target", CASES)
+def test_videos_reads_downloads_and_searches_stay_in_the_account(world, film_world, viewer, target):
+    server, clients, _, _ = world
+    client, no, own = clients[viewer], film_world[target], viewer == target[0]
+    ns = target[1]
+    meta = client.get("/get_metadata", params={"video_no": no}).json()
+    assert meta["code"] == "0000" and (meta["data"] is not None) == own
+    assert (client.get("/get_video_caption", params={"video_no": no}).json()["data"] is not None) == own
+    res = client.post("/download", json={"video_no": no, "unique_id": ns})
+    assert (res.headers["content-type"] == "application/octet-stream") == own
+    owner_client = clients[target[0]]
+    owner_meta = owner_client.get("/get_metadata", params={"video_no": no}).json()["data"]
+    res = client.get("/download", params={"bucket": owner_meta["bucket"], "blob": owner_meta["blob"]})
+    assert (res.headers["content-type"].startswith("video/")) == own
+    hit = owner_client.post("/search", json={"search_param": "anything", "search_type": "BY_CLIP", "unique_id": ns}).json()["data"][0]
+    res = client.get("/download", params={"bucket": hit["keyframe_bucket"], "blob": hit["keyframe_blob"]})
+    assert (res.headers["content-type"] == "image/jpeg") == own
+    number = int(no[2:])
+    for guess in (number - 1, number + 1):  # sequential numbers resolve to nothing
+        if f"VI{guess}" not in film_world.values():
+            assert client.get("/get_metadata", params={"video_no": f"VI{guess}"}).json()["data"] is None
+    mine = film_world[(viewer, ns)]
+    listing = client.post("/list_videos", json={"unique_id": ns}).json()["data"]
+    assert [v["video_no"] for v in listing["videos"]] == [mine] and listing["total_count"] == 1
+    for kind in ("BY_CLIP", "BY_CAPTION", "ALL"):
+        hits = client.post("/search", json={"search_param": "a leopard", "search_type": kind, "unique_id": ns,
+                                            "video_nos": [no, mine]}).json()["data"]
+        items = hits["item"] if kind == "ALL" else hits
+        found = {h.get("videoNo") or h.get("video_no") for h in items if h.get("kind", "clip") == "clip"}
+        assert found <= {mine}, (kind, found)
+    picture = PICTURES[target]
+    similar = client.post("/search_similar_images", files={"file": (picture.name, picture.read_bytes(), "image/jpeg")},
+                          data={"unique_id": ns, "similarity": "0"}).json()["data"]
+    assert {h["videoNo"] for h in similar} <= {mine}
+    clips = client.post("/search_clips_by_image", files={"file": (picture.name, picture.read_bytes(), "image/jpeg")},
+                        data={"unique_id": ns, "video_no": no, "prompt": "a leopard"}).json()["data"]
+    assert (len(clips) > 0) == (no == mine)
+
+
+def test_video_deletes_never_cross_an_account(world, film_world):
+    server, clients, _, _ = world
+    for (owner, ns), no in film_world.items():
+        intruder = clients["bob" if owner == "alice" else "alice"]
+        assert intruder.post(f"/delete_videos?unique_id={ns}", json=[no]).json()["code"] == "0000"
+    for (owner, _), no in film_world.items():
+        assert clients[owner].get("/get_metadata", params={"video_no": no}).json()["data"]["status"] == "PARSE"

@@ -127,6 +127,8 @@ def test_phrase_search_finds_each_line_within_one_and_a_half_seconds(library):
             assert phrase.lower() in hits[0]["audio_ts"].lower()
     none = client.get("/search_audio_transcripts", params={"query": "quantum chromodynamics"}).json()["data"]
     assert none["total_count"] == 0 and none["videos"] == []
+    for literal in ("%", "_", "100%", "a_b"):  # LIKE wildcards in a phrase are plain characters
+        assert client.get("/search_audio_transcripts", params={"query": literal}).json()["data"]["total_count"] == 0
     bad = client.get("/search_audio_transcripts", params={"query": "x", "page_size": 501}).json()
     assert bad["code"] == "0001"
 

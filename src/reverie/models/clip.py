@@ -63,3 +63,6 @@ class ClipEmbedder:
         ids = np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
         (emb,) = self.textual.run(None, {self.textual.get_inputs()[0].name: ids})
         return _normalise(emb).astype(np.float32)
+
+    def background(self) -> None:
+        return None  # a CLIP export comes without a picture collection to draw ordinary vectors from

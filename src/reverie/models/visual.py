@@ -40,6 +40,10 @@ class VisualEmbedder(Protocol):
 
     def embed_text(self, texts: list[str]) -> np.ndarray: ...
 
+    def background(self) -> np.ndarray | None:
+        """Vectors of ordinary pictures, to tell how much a similarity stands out when a library is too
+        small or too repetitive to say (a video's keyframes); None when the model cannot make them."""
+
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
@@ -53,6 +57,7 @@ class ConseEmbedder:
         self.text = text
         self.dim = text.dim
         self.class_vectors = self._class_vectors(cache_dir)
+        self._background: np.ndarray | None = None
 
     def _class_vectors(self, cache_dir: Path) -> np.ndarray:
         path = cache_dir / "conse_class_vectors.npy"
@@ -83,3 +88,14 @@ class ConseEmbedder:
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         return self.text.embed(texts)
+
+    def background(self) -> np.ndarray:
+        """2,000 ConSE vectors as ordinary photos give them: each a peaked, probability-weighted mixture of
+        TOP_CLASSES random class vectors (Dirichlet 0.3 weights, as the classifier's top classes of real
+        photos look). Seeded, so every process computes the same set."""
+        if self._background is None:
+            rng = np.random.default_rng(20_14)
+            picks = rng.integers(0, len(self.class_vectors), (2000, TOP_CLASSES))
+            weights = -np.sort(-rng.dirichlet(np.full(TOP_CLASSES, 0.3), 2000), axis=1)
+            self._background = _normalise((weights[:, :, None] * self.class_vectors[picks]).sum(axis=1)).astype(np.float32)
+        return self._background

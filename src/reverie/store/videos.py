@@ -156,8 +156,9 @@ def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], n
             conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
                                                        vector=vec.astype("<f4").tobytes()))
         if is_sqlite:
-            conn.execute(text("INSERT INTO clip_fts(rowid, caption, tags, name) VALUES (:id, :c, :t, :n)"),
-                         {"id": clip_id, "c": c.caption, "t": " ".join(tags), "n": name.rsplit(".", 1)[0]})
+            conn.execute(text("INSERT INTO clip_fts(rowid, caption, labels, tags, name) VALUES (:id, :c, :l, :t, :n)"),
+                         {"id": clip_id, "c": c.caption, "l": " ".join(n for n, _ in c.labels), "t": " ".join(tags),
+                          "n": name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")})
 
 
 def delete_rows(conn: Connection, account_id: int, unique_id: str, video_ids: list[int], is_sqlite: bool) -> tuple[list[Row], list[str]]:

@@ -96,8 +96,9 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == 'sqlite':
         # Phrase search over transcripts: trigrams make `LIKE '%phrase%'` an index lookup (rowid = segment id).
         op.execute("CREATE VIRTUAL TABLE segment_trigrams USING fts5(text, tokenize='trigram')")
-        # Words of each clip (labels, text on screen, speech, tags, file name); rowid = clip id.
-        op.execute("CREATE VIRTUAL TABLE clip_fts USING fts5(caption, tags, name, "
+        # Words of each clip (its caption: labels, text on screen, speech; every label; tags; file name);
+        # rowid = clip id.
+        op.execute("CREATE VIRTUAL TABLE clip_fts USING fts5(caption, labels, tags, name, "
                    "tokenize='porter unicode61 remove_diacritics 2')")
         op.execute("CREATE VIRTUAL TABLE segment_fts USING fts5(text, tokenize='porter unicode61 remove_diacritics 2')")
 
