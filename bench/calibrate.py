@@ -1,7 +1,8 @@
 """Fit the fused-score model of reverie/search/fusion.py on the dev split, and show how well it fits.
 
-    .venv/bin/reverie eval --data /tmp/evaldata          # indexes ../shared/eval into /tmp/evaldata
-    .venv/bin/python bench/calibrate.py /tmp/evaldata    # prints COEF and BIAS to paste into fusion.py
+    .venv/bin/reverie eval --data /tmp/evaldata                  # indexes ../shared/eval into /tmp/evaldata
+    .venv/bin/python bench/calibrate.py /tmp/evaldata            # prints COEF and BIAS to paste into fusion.py
+    .venv/bin/python bench/calibrate.py /tmp/evaldata --clips    # the shared model on the eval videos, and a refit
 
 For every query (COCO captions, receipt company names, unrelated queries) it takes the candidates search
 considers (visual top 50 plus every lexical hit), labels the right image 1 and the rest 0, and fits a
@@ -51,9 +52,63 @@ def fit(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.n
     return w
 
 
+def clip_examples(store: Store) -> tuple[list, list, list, int]:
+    """(features, labels, query index) over the eval videos' captions and the unrelated queries; a clip is
+    right when it lies on the caption's photo's shot."""
+    from reverie.evaluation import SHOT_S, VIDEO_NAMESPACE, video_plan
+    from reverie.search.filters import Filters
+    from reverie.search.videos import VideoSearcher
+    from reverie.store.schema import videos
+
+    searcher = VideoSearcher.create(store, Models(store.settings))
+    gallery = Gallery.load(EVAL)
+    plans = video_plan(gallery, EVAL)
+    with store.db.read() as conn:
+        rows = conn.execute(videos.select().where(videos.c.unique_id == VIDEO_NAMESPACE)).all()
+    account_id = rows[0].account_id
+    shot_of: dict[str, tuple[int, float]] = {}
+    for r in rows:
+        for i, (_, name) in enumerate(plans[int(r.name.removeprefix("eval-").removesuffix(".mp4"))]):
+            if name is not None:
+                shot_of[name] = (r.id, i * SHOT_S)
+    queries = [(c, shot_of[name]) for name, caps in gallery.coco.items() for c in caps] + [(q, None) for q in UNRELATED]
+    X, y, group = [], [], []
+    for qi, (query, target) in enumerate(queries):
+        ranked, clip_rows = searcher.clip_candidates(account_id, query, Filters(unique_id=VIDEO_NAMESPACE), pool=VISUAL_TOP)
+        for c in ranked:
+            row = clip_rows.get(c.image_id)
+            if row is None:
+                continue
+            X.append(c.features())
+            y.append(1.0 if target and row.video_id == target[0] and target[1] <= row.start_s < target[1] + SHOT_S else 0.0)
+            group.append(qi)
+    return X, y, group, sum(len(c) for c in gallery.coco.values())
+
+
+def main_clips(store: Store) -> None:
+    """How the shared model (fusion.COEF) scores clips, beside a model fitted on clips alone."""
+    X, y, group, n_captions = clip_examples(store)
+    X, y, group = np.array(X), np.array(y), np.array(group)
+    w = fit(X, y)
+    refit = {n: round(float(v), 3) for n, v in zip(fusion.FEATURES, w[:-1])}
+    print(f"{group.max() + 1} queries, {len(y)} candidate clips, {int(y.sum())} right")
+    print(f"refit on clips: COEF = {json.dumps(refit)}, BIAS = {w[-1]:.3f}")
+    for name, coef, bias in (("shared", fusion.COEF, fusion.BIAS), ("refit", refit, float(w[-1]))):
+        p = fusion.calibrated(X, coef, bias)
+        for level, cut in fusion.LEVELS.items():
+            kept = p >= cut
+            precision = y[kept].mean() if kept.any() else float("nan")
+            unrelated = (kept & (group >= n_captions)).sum() / max(1, len(UNRELATED))
+            print(f"{name:>6} {level:>6} (>= {cut}): precision {precision:.2f}, recall {y[kept].sum() / y.sum():.2f}, "
+                  f"{unrelated:.1f} clips per unrelated query")
+
+
 def main() -> None:
     data = Path(sys.argv[1])
-    store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 else Path("")))
+    store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] != "--clips" else Path("")))
+    if "--clips" in sys.argv:
+        main_clips(store)
+        return
     searcher = Searcher.create(store, Models(store.settings))
     gallery = Gallery.load(EVAL)
     with store.db.read() as conn:

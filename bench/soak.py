@@ -4,7 +4,8 @@
 
 Open loop: requests are sent on a fixed schedule (--rate per second), whatever the answers take, so a
 slow server shows as latency and errors rather than as a quietly lower load. The mix: 30 % uploads of
-distinct ~50 KB JPEGs, 50 % text searches, 20 % list pages. Every 10 s it samples the server's RSS.
+distinct ~50 KB JPEGs, 5 % uploads of 2-second videos, 40 % image searches, 5 % clip searches, 20 % list
+pages. Every 10 s it samples the server's RSS.
 Prints per-operation throughput, p50/p99 latency and errors, and the RSS trend (least squares over the
 samples after the first 5 minutes, in MB per hour): no growth trend means no leak.
 """
@@ -29,6 +30,9 @@ from PIL import Image
 
 from server import BIN, serving
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+from reverie.synthetic_video import make_video  # noqa: E402
+
 QUERIES = ["a dog", "a red car", "sunset over the sea", "a receipt", "people at a table", "a cat on a sofa",
            "mountains with snow", "a bicycle", "flowers", "a city street at night"]
 
@@ -40,6 +44,14 @@ def photo(i: int) -> bytes:
     out = io.BytesIO()
     Image.blend(im, noise, 0.4).save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def videos(folder: Path, n: int = 20) -> list[bytes]:
+    out = []
+    for i in range(n):
+        im = Image.open(io.BytesIO(photo(10**6 + i)))
+        out.append(make_video(folder / f"v{i}.mp4", [(im, 2.0)], fps=5, size=(160, 120)).read_bytes())
+    return out
 
 
 def rss_mb(pid: int) -> float:
@@ -69,15 +81,16 @@ def main() -> None:
     key = subprocess.run([str(BIN / "reverie"), "keys", "create", "--name", "soak", "--data", str(data)],
                          capture_output=True, text=True, check=True).stdout.split()[-1]
     procs: list = []
+    clips = videos(data)
     with serving(data, key, env={"REVERIE_MODEL_DIR": args.model_dir}, process=procs) as http:
-        report = soak(http, procs[0].pid, args)
+        report = soak(http, procs[0].pid, args, clips)
     shutil.rmtree(data, ignore_errors=True)
     print(report)
 
 
-def soak(http, server_pid: int, args) -> str:  # noqa: ANN001
+def soak(http, server_pid: int, args, clips: list[bytes]) -> str:  # noqa: ANN001
 
-    lat: dict[str, list[float]] = {"upload": [], "search": [], "list": []}
+    lat: dict[str, list[float]] = {"upload": [], "video": [], "search": [], "clips": [], "list": []}
     errors: dict[str, list[str]] = {k: [] for k in lat}
     lock = threading.Lock()
     counter = iter(range(10**9))
@@ -88,8 +101,13 @@ def soak(http, server_pid: int, args) -> str:  # noqa: ANN001
             if kind == "upload":
                 i = next(counter)
                 res = http.post("/upload_img", files=[("files", (f"s{i}.jpg", photo(i), "image/jpeg"))], data={"tags": ["soak"]})
+            elif kind == "video":
+                i = next(counter)
+                res = http.post("/upload", files={"file": (f"v{i}.mp4", clips[i % len(clips)], "video/mp4")}, data={"tags": ["soak"]})
             elif kind == "search":
                 res = http.post("/search", json={"search_param": random.choice(QUERIES), "search_type": "BY_IMAGE", "top_k": 20})
+            elif kind == "clips":
+                res = http.post("/search", json={"search_param": random.choice(QUERIES), "search_type": "BY_CLIP", "top_k": 20})
             else:
                 res = http.post("/img_list_page", json={"page": random.randint(1, 5), "page_size": 50})
             code = res.json().get("code")
@@ -111,7 +129,7 @@ def soak(http, server_pid: int, args) -> str:  # noqa: ANN001
     threading.Thread(target=sample, daemon=True).start()
     began = time.monotonic()
     end = began + args.minutes * 60
-    kinds = ["upload"] * 3 + ["search"] * 5 + ["list"] * 2
+    kinds = ["upload"] * 6 + ["video"] + ["search"] * 8 + ["clips"] + ["list"] * 4
     with ThreadPoolExecutor(max_workers=64) as pool:
         n = 0
         while time.monotonic() < end:
@@ -121,6 +139,7 @@ def soak(http, server_pid: int, args) -> str:  # noqa: ANN001
     stop.set()
     elapsed = time.monotonic() - began
     unparsed = http.post("/img_list_page", json={"status": "UNPARSE", "page_size": 1}).json()["data"]["total_count"]
+    unparsed += http.post("/list_videos", json={"status": "UNPARSE", "size": 1}).json()["data"]["total_count"]
     out: list[str] = []
 
     out.append(f"machine: {os.cpu_count()} CPUs; {elapsed / 60:.1f} min at {args.rate:g} requests/s (open loop); "

@@ -18,10 +18,10 @@ from pathlib import Path
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "bench"))
-from media import make_video  # noqa: E402
 from server import BIN, serving  # noqa: E402
+
+from reverie.synthetic_video import make_video  # noqa: E402
 
 EVAL = REPO.parent / "shared" / "eval"
 

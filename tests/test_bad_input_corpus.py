@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from conftest import EVAL, create_key, jpeg
-from media import make_video
+from reverie.synthetic_video import make_video
 
 GOOD = jpeg()
 

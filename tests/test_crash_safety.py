@@ -21,7 +21,7 @@ import requests
 from PIL import Image
 
 from conftest import BIN, Server, blob_files, create_key, db_rows, jpeg, reverie
-from media import make_video
+from reverie.synthetic_video import make_video
 
 KILLS = 20
 

@@ -14,7 +14,7 @@ import requests
 from PIL import Image
 
 from conftest import EVAL, Server, create_key
-from media import make_video
+from reverie.synthetic_video import make_video
 
 PICTURES = {  # (account, namespace) -> a distinct real image
     ("alice", "home"): EVAL / "caltech101" / "Leopards" / "image_0001.jpg",

@@ -16,7 +16,7 @@ import requests
 from PIL import Image
 
 from conftest import EVAL, Server, create_key, db_rows
-from media import make_video
+from reverie.synthetic_video import make_video
 
 CALTECH = EVAL / "caltech101"
 SONNET = EVAL / "speech" / "sonnet1"
@@ -171,6 +171,9 @@ def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):
     assert all(isinstance(t["startTime"], str) for t in transcript["transcriptions"])
     captions = client.get("/get_video_caption", params={"video_no": nos["sonnet"]}).json()["data"]["transcriptions"]
     assert any("Speech:" in c["content"] for c in captions)
+    by_caption = search(client, "an accordion", "BY_CAPTION")[0]
+    assert by_caption["video_no"] == nos["sonnet"] and isinstance(by_caption["start_time"], float)
+    assert len(by_caption["vector"]) == 384 and len(by_caption["user_id"]) == 32 and "Shows" in by_caption["text"]
     assert search(client, "pizza", "BY_CLIP")[0]["videoNo"] == nos["h265"]
 
 
@@ -316,7 +319,10 @@ def test_upload_url_fetches_and_indexes_and_refuses_private_addresses_by_default
         def log_message(self, *args) -> None:  # noqa: ANN002
             pass
 
-    files = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(media["vp9"].parent)))
+    (tmp_path / "served").mkdir()
+    (tmp_path / "served" / "piano.mkv").write_bytes(media["vp9"].read_bytes())
+    (tmp_path / "served" / "watch").write_bytes(media["vp9"].read_bytes())  # a link without an extension
+    files = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "served")))
     threading.Thread(target=files.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{files.server_port}/piano.mkv"
     try:
@@ -324,6 +330,8 @@ def test_upload_url_fetches_and_indexes_and_refuses_private_addresses_by_default
         res = client.post("/upload_url", data={"url": url, "tags": ["fetched"]}).json()
         assert res["code"] == "0000" and res["data"]["videoName"] == "piano", res
         assert wait_done(client, res["data"]["videoNo"])["status"] == "PARSE"
+        res = client.post("/upload_url", data={"url": url.replace("piano.mkv", "watch")}).json()
+        assert res["code"] == "0000" and res["data"]["videoName"] == "watch", res
         for bad, words in (("ftp://example.com/a.mp4", "http:// or https://"), (url.replace("piano", "nothing"), "HTTP 404")):
             res = client.post("/upload_url", data={"url": bad}).json()
             assert res["code"] == "0001" and words in res["msg"], res

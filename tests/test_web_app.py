@@ -7,8 +7,11 @@ from __future__ import annotations
 import shutil
 
 import pytest
+import requests
+from PIL import Image
 
 from conftest import EVAL, Server, create_key
+from reverie.synthetic_video import make_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
@@ -92,10 +95,26 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         page.click("#search-form button[type=submit]")
         page.wait_for_selector("#status:has-text('1 image in')")
         shot(page, tmp_path / "5-after-delete.png")
+        # A video, dropped in like a photo: its clips come back in search as playable moments.
+        clip = make_video(tmp_path / "zoo.mp4", [(Image.open(RECEIPT), 3.0), (Image.open(LEOPARD), 3.0)], size=(320, 240))
+        page.set_input_files("#files", str(clip))
+        page.wait_for_function("[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed').length === 3",
+                               timeout=120_000)
+        page.fill("#query", "a leopard")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector(".tile.clip")
+        page.locator(".tile.clip").first.click()
+        page.wait_for_selector("#detail[open] h2:has-text('zoo')")
+        src = page.locator("#detail video").get_attribute("src")
+        assert "#t=3," in src, src  # the leopard's shot, not the receipt's
+        part = requests.get(src.split("#")[0], headers={"Range": "bytes=0-99"}, timeout=10)
+        assert part.status_code == 206 and len(part.content) == 100  # seekable, as a player needs
+        shot(page, tmp_path / "6-clip.png")
+        page.click("#detail .close")
         page.set_viewport_size({"width": 390, "height": 844})  # a phone
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the side
-        shot(page, tmp_path / "6-phone.png")
+        shot(page, tmp_path / "7-phone.png")
         assert sorted(p.name for p in tmp_path.glob("*.png")) == [
-            "1-empty.png", "2-gallery.png", "3-search.png", "4-detail.png", "5-after-delete.png", "6-phone.png"]
+            "1-empty.png", "2-gallery.png", "3-search.png", "4-detail.png", "5-after-delete.png", "6-clip.png", "7-phone.png"]
     finally:
         server.stop()

@@ -415,9 +415,13 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of a table.")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Data folder of the started server (default: a new temporary one); kept afterwards.")
+@click.option("--videos/--no-videos", default=True, show_default=True,
+              help="Also measure text->clip search on videos made from the COCO and Caltech pictures.")
 @settings_options(("model_dir", "visual_model", "clip_path", "workers"))
-def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool, data: Path | None, **values) -> None:
-    """Retrieval quality on the evaluation data, through the HTTP API: text->image, image->image, OCR."""
+def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool, data: Path | None, videos: bool,
+                 **values) -> None:
+    """Retrieval quality on the evaluation data, through the HTTP API: text->image, image->image, OCR,
+    text->clip."""
     import json as jsonlib
     import socket
     import subprocess
@@ -450,7 +454,7 @@ def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool
             except OSError:
                 timelib.sleep(0.1)
     try:
-        result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k))
+        result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k), videos=videos)
     finally:
         if proc is not None:
             proc.terminate()

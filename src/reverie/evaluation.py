@@ -7,6 +7,9 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
                   the class), since the set has only 6 images a class
   OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company
   unrelated       queries about things absent from the gallery; hits each filtering level lets through
+  text -> clip    (--videos) the COCO photos as 3-second shots of 10 videos, among videos of Caltech images;
+                  each caption as a BY_CLIP query; R@1/5/10 of a clip on its photo's shot, and what each
+                  filtering level keeps of right answers and of unrelated queries
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from pathlib import Path
 import httpx
 
 NAMESPACE = "eval"
+VIDEO_NAMESPACE = "eval-videos"
+SHOT_S = 3.0
+SHOTS_PER_VIDEO = 8
+DISTRACTORS_PER_CLASS = 2  # Caltech images a class in the distractor videos
 
 UNRELATED = [
     "fireworks over a harbour at night", "a bowl of ramen noodles", "a bride in a white wedding dress",
@@ -68,7 +75,71 @@ def _check(res: httpx.Response) -> dict | list | None:
     return body["data"]
 
 
-def run(base_url: str, key: str, root: Path, echo=print) -> dict:  # noqa: ANN001
+def video_plan(gallery: Gallery, root: Path) -> list[list[tuple[Path, str | None]]]:
+    """Videos to make: lists of (picture, COCO name or None for a distractor), SHOTS_PER_VIDEO a video."""
+    coco = [(root / "coco" / "images" / name, name) for name in sorted(gallery.coco)]
+    distractors = [(p, None) for _, ps in sorted(gallery.caltech.items()) for p in ps[:DISTRACTORS_PER_CLASS]]
+    shots = coco + distractors
+    return [shots[i: i + SHOTS_PER_VIDEO] for i in range(0, len(shots), SHOTS_PER_VIDEO)]
+
+
+def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> dict:  # noqa: ANN001
+    import tempfile
+
+    from PIL import Image
+
+    from .synthetic_video import make_video
+
+    started = time.time()
+    where: dict[str, tuple[str, float]] = {}  # COCO name -> (videoNo, shot start)
+    numbers = []
+    with tempfile.TemporaryDirectory(prefix="reverie-eval-videos-") as tmp:
+        for n, plan in enumerate(video_plan(gallery, root)):
+            path = make_video(Path(tmp) / f"eval-{n:03d}.mp4", [(Image.open(p), SHOT_S) for p, _ in plan], fps=4, size=(640, 480))
+            with open(path, "rb") as f:
+                no = _check(http.post("/upload", files={"file": (path.name, f, "video/mp4")},
+                                      data={"unique_id": VIDEO_NAMESPACE}))["videoNo"]
+            numbers.append(no)
+            for i, (_, name) in enumerate(plan):
+                if name is not None:
+                    where[name] = (no, i * SHOT_S)
+    echo(f"uploaded {len(numbers)} videos in {time.time() - started:.0f}s; indexing...")
+    while True:
+        page = _check(http.post("/list_videos", json={"unique_id": VIDEO_NAMESPACE, "status": "UNPARSE", "size": 1}))
+        if page["total_count"] == 0:
+            break
+        time.sleep(2)
+    echo(f"videos indexed in {time.time() - started:.0f}s")
+
+    def search(query: str, level: str | None = None) -> list[dict]:
+        body = {"search_param": query, "search_type": "BY_CLIP", "unique_id": VIDEO_NAMESPACE, "top_k": 10}
+        if level:
+            body["filtering_level"] = level
+        return _check(http.post("/search", json=body))
+
+    def on_shot(hit: dict, no: str, start: float) -> bool:
+        a, b = int(hit["startTime"]), int(hit["endTime"])
+        return hit["videoNo"] == no and a < start + SHOT_S and b > start and b - a <= 2 * SHOT_S + 1
+
+    ranks, right_scores = [], []
+    for name, captions in gallery.coco.items():
+        no, start = where[name]
+        for caption in captions:
+            hits = search(caption)
+            rank = next((i for i, h in enumerate(hits) if on_shot(h, no, start)), 99)
+            ranks.append(rank)
+            if rank < 99:
+                right_scores.append(hits[rank]["score"])
+    levels = {}
+    for level, cut in (("low", 0.15), ("medium", 0.225), ("high", 0.4)):
+        unrelated = sum(len(search(q, level)) for q in UNRELATED) / len(UNRELATED)
+        levels[level] = {"unrelated_hits_per_query": unrelated,
+                         "right_answers_kept": sum(s >= cut for s in right_scores) / max(1, len(ranks))}
+    return {"videos": len(numbers), "queries": len(ranks),
+            "recall": {f"R@{k}": sum(r < k for r in ranks) / len(ranks) for k in (1, 5, 10)}, "levels": levels}
+
+
+def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) -> dict:  # noqa: ANN001
     gallery = Gallery.load(root)
     http = httpx.Client(base_url=base_url.rstrip("/") + "/serve/api/v1", headers={"Authorization": key}, timeout=300)
     by_label: dict[str, int] = {}
@@ -138,6 +209,7 @@ def run(base_url: str, key: str, root: Path, echo=print) -> dict:  # noqa: ANN00
         kept = sum(s >= {"low": 0.15, "medium": 0.225, "high": 0.4}[level] for s in relevant_scores) / max(1, len(ranks))
         levels[level] = {"unrelated_hits_per_query": unrelated, "right_answers_kept": kept}
     return {
+        "videos": run_videos(http, root, gallery, echo) if videos else None,
         "gallery": {"coco": len(gallery.coco), "caltech": sum(map(len, gallery.caltech.values())), "receipts": len(gallery.receipts)},
         "text_image": text_image, "text_image_queries": len(ranks),
         "image_image_P@10": image_image, "image_image_queries": len(precisions),
@@ -157,5 +229,13 @@ def table(result: dict) -> str:
     for level, v in result["levels"].items():
         rows.append((f"filtering_level {level}", f"{v['unrelated_hits_per_query']:.1f} hits per unrelated query; "
                                                   f"{v['right_answers_kept']:.0%} of right answers kept"))
+    v = result.get("videos")
+    if v:
+        r = v["recall"]
+        rows.append(("text->clip R@1 / R@5 / R@10", f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['R@10']:.3f}  "
+                                                     f"({v['queries']} captions, {v['videos']} videos)"))
+        for level, x in v["levels"].items():
+            rows.append((f"clips, filtering_level {level}", f"{x['unrelated_hits_per_query']:.1f} hits per unrelated query; "
+                                                             f"{x['right_answers_kept']:.0%} of right answers kept"))
     width = max(len(k) for k, _ in rows)
     return "\n".join([f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 50}"] + [f"{k:<{width}}  {v}" for k, v in rows])

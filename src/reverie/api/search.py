@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -104,8 +105,12 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
         return ok(_video_items(request, who, videos.speech_by_text(who.account_id, query, f, top_k, video_ids, cut), keyframes=False))
     if search_type == "BY_CAPTION":
         hits = videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut)
-        return ok([{"video_no": video_rows.video_no(h.video_id), "text": h.text, "start_time": round(h.start, 3),
-                    "end_time": round(h.end, 3), "score": round(h.score, 4)} for h in hits])
+        # user_id: the reference's md5 of the namespace; vector: the best clip's stored (visual) embedding.
+        user_id = hashlib.md5(f.unique_id.encode()).hexdigest()
+        return ok([{"video_no": video_rows.video_no(h.video_id), "text": h.text,
+                    "vector": _listed(videos.clips.vector_of(h.best_id)),
+                    "user_id": user_id, "start_time": round(h.start, 3), "end_time": round(h.end, 3),
+                    "score": round(h.score, 4)} for h in hits])
     hits = [h for h in request.app.state.searcher.by_text(who.account_id, query, f, top_k) if h.score >= cut]
     if search_type == "BY_IMAGE":
         return ok(_page(request, who, hits, page, page_size))
@@ -125,6 +130,10 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     return ok({"current_page": page, "page_size": page_size, "total_count": len(ranked), "item": items})
 
 
+def _listed(vector) -> list[float]:  # noqa: ANN001
+    return [] if vector is None else [round(float(x), 5) for x in vector]
+
+
 def _video_nos(body: dict) -> list[int] | None:
     value = body.get("video_nos")
     if value is None:
@@ -139,6 +148,7 @@ def _video_nos(body: dict) -> list[int] | None:
 def _video_items(request: Request, who: Caller, hits, keyframes: bool) -> list[dict]:  # noqa: ANN001
     with request.app.state.store.db.read() as conn:
         rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
+    links = Links.of(request)
     items = []
     for h in hits:
         row = rows.get(h.video_id)
@@ -150,6 +160,10 @@ def _video_items(request: Request, who: Caller, hits, keyframes: bool) -> list[d
                 **(pointers.video_pointer(row) or {})}
         if keyframes and h.keyframe_key:
             item.update(pointers.keyframe_pointer(row.id, h.keyframe_key))
+            # Extensions: signed links, so a browser can show the keyframe and play the moment.
+            item["keyframe_url"] = links.signed(row.account_id, item["keyframe_bucket"], item["keyframe_blob"])
+        if "video_bucket" in item:
+            item["video_url"] = links.signed(row.account_id, item["video_bucket"], item["video_blob"])
         item["matched"] = h.matched
         items.append(item)
     return items

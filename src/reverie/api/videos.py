@@ -11,9 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadEnum, InvalidInput, NotFound
 from ..ingest import videos as ingest
-from ..ingest.fields import parse_unique_id
-from ..ingest.multipart import read_form
+from ..ingest.fields import parse_point, parse_unique_id
+from ..ingest.multipart import Form, read_form
 from ..ingest.url_fetch import MAX_URL_BYTES, fetch_video
+from ..search.filters import Filters, allowed_video_ids
 from ..search.videos import phrase_hits
 from ..store import pointers
 from ..store import videos as video_rows
@@ -118,8 +119,6 @@ async def upload_url(request: Request, who: Caller = Depends(limited("upload")))
     part = await fetch_video(url, store.settings.staging_dir, MAX_URL_BYTES, store.settings.allow_private_urls)
     try:
         def check_and_store() -> tuple[int, int]:
-            from ..ingest.multipart import Form
-
             checked, container = ingest.check_file(Form(files=[part]), MAX_URL_BYTES)
             return ingest.store_video(store, who.account_id, meta, checked, container)
 
@@ -158,9 +157,6 @@ def get_metadata(request: Request, video_no: Annotated[str | None, Query()] = No
 
 @router.post("/list_videos", summary="Page through the video library (memories.ai v1)")
 def list_videos(request: Request, body: Any = Body(default=None), who: Caller = Depends(limited("read"))):
-    from ..search.filters import Filters, allowed_video_ids
-    from ..ingest.fields import parse_point
-
     body = body or {}
     if not isinstance(body, dict):
         raise InvalidInput("body", "must be a JSON object")
@@ -170,9 +166,8 @@ def list_videos(request: Request, body: Any = Body(default=None), who: Caller = 
     if video_nos is not None and (not isinstance(video_nos, list) or not all(isinstance(v, str) for v in video_nos)):
         raise InvalidInput("video_nos", "must be an array of strings")
     ids = None
-    for key in ("video_no",):
-        if body.get(key):
-            ids = [video_rows.parse_video_no(_str(body, key)) or 0]
+    if body.get("video_no"):
+        ids = [video_rows.parse_video_no(_str(body, "video_no")) or 0]
     if video_nos is not None:
         wanted = [video_rows.parse_video_no(v) or 0 for v in video_nos]
         ids = wanted if ids is None else [i for i in ids if i in wanted]

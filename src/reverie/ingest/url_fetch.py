@@ -19,8 +19,11 @@ import httpx
 from ..errors import InvalidInput
 from ..index.callbacks import private_address
 from .multipart import FilePart
+from .videos import ALLOWED_EXTENSIONS
 
 MAX_URL_BYTES = 1024 * 1024 * 1024
+TYPE_EXTENSIONS = {"video/mp4": ".mp4", "video/quicktime": ".mov", "video/x-msvideo": ".avi", "video/x-matroska": ".mkv",
+                   "video/webm": ".mkv"}
 MAX_SECONDS = 600
 MAX_REDIRECTS = 5
 
@@ -76,7 +79,10 @@ async def fetch_video(url: str | None, staging: Path, max_bytes: int, allow_priv
     except httpx.HTTPError as exc:
         path.unlink(missing_ok=True)
         raise InvalidInput("url", f"could not be fetched ({type(exc).__name__})") from None
-    name = PurePosixPath(unquote(urlsplit(url).path)).name or "video.mp4"
+    name = PurePosixPath(unquote(urlsplit(url).path)).name or "video"
+    if PurePosixPath(name.lower()).suffix not in ALLOWED_EXTENSIONS:
+        # Links often carry no extension (…/watch?id=3): name it by its type; the bytes decide anyway.
+        name += TYPE_EXTENSIONS.get(ctype, ".mp4")
     if not ctype.startswith("video/"):  # many servers say application/octet-stream: judge by the name
         ctype = mimetypes.guess_type(name)[0] or "video/mp4"
     return FilePart(field="file", filename=name[:255], content_type=ctype, path=path, size=size, sha256=digest.hexdigest())

@@ -36,6 +36,11 @@ class VideoHit:
     matched: list[str] = field(default_factory=list)
     keyframe_key: str = ""
 
+    @property
+    def best_id(self) -> int:
+        """The item (clip or segment) that gave the hit its score; merge keeps it first."""
+        return self.item_ids[0]
+
 
 @dataclass
 class VideoSearcher:
@@ -78,11 +83,20 @@ class VideoSearcher:
 
     def clips_by_text(self, account_id: int, query: str, f: Filters, top_k: int,
                       video_ids: list[int] | None = None, min_score: float = 0.0, merged: bool = True) -> list[VideoHit]:
+        ranked, rows = self.clip_candidates(account_id, query, f, video_ids, max(POOL, top_k))
+        hits = [VideoHit(rows[c.image_id].video_id, rows[c.image_id].start_s, rows[c.image_id].end_s, c.score,
+                         [c.image_id], rows[c.image_id].caption or "", c.matched, rows[c.image_id].keyframe_key)
+                for c in ranked if c.image_id in rows and c.score >= min_score]
+        return (merge(hits) if merged else hits)[:top_k]
+
+    def clip_candidates(self, account_id: int, query: str, f: Filters, video_ids: list[int] | None = None,
+                        pool: int = POOL) -> tuple[list, dict]:
+        """Scored clips (fusion.Candidate, ids being clip ids), best first, and their live rows."""
         allowed = self._allowed_items(account_id, f, video_ids, video_clips)
         if allowed is not None and len(allowed) == 0:
-            return []
+            return [], {}
         qvec = self.models.visual.embed_text([query])[0]
-        ids, sims, mean, std = self.clips.search(qvec, account_id, f.unique_id, max(POOL, top_k), allowed)
+        ids, sims, mean, std = self.clips.search(qvec, account_id, f.unique_id, pool, allowed)
         background = self.models.visual.background()
         if background is not None:
             # A video's keyframes repeat within each shot, so the namespace says little about what is
@@ -99,11 +113,7 @@ class VideoSearcher:
             return None if vec is None else float(vec @ qvec)
 
         ranked = fuse(ids, sims, mean, std, lexical, cosine_of)
-        rows = self._rows(video_clips, [c.image_id for c in ranked])
-        hits = [VideoHit(rows[c.image_id].video_id, rows[c.image_id].start_s, rows[c.image_id].end_s, c.score,
-                         [c.image_id], rows[c.image_id].caption or "", c.matched, rows[c.image_id].keyframe_key)
-                for c in ranked if c.image_id in rows and c.score >= min_score]
-        return (merge(hits) if merged else hits)[:top_k]
+        return ranked, self._rows(video_clips, [c.image_id for c in ranked])
 
     def _clip_lexical(self, account_id: int, unique_id: str, query: str) -> list[tuple[int, float, str, float]]:
         terms = query_terms(query)
@@ -180,9 +190,10 @@ def merge(hits: list[VideoHit]) -> list[VideoHit]:
                 hi += 1
                 taken[hi] = True
             run, best = group[lo: hi + 1], group[seed]
-            merged.append(VideoHit(best.video_id, run[0].start, max(h.end for h in run), best.score,
-                                   [i for h in run for i in h.item_ids], " ".join(h.text for h in run if h.text),
-                                   sorted({m for h in run for m in h.matched}), best.keyframe_key))
+            items = best.item_ids + [i for h in run if h is not best for i in h.item_ids]
+            merged.append(VideoHit(best.video_id, run[0].start, max(h.end for h in run), best.score, items,
+                                   " ".join(h.text for h in run if h.text), sorted({m for h in run for m in h.matched}),
+                                   best.keyframe_key))
     merged.sort(key=lambda h: -h.score)
     return merged
 

@@ -44,7 +44,41 @@ $("signout").addEventListener("click", () => { sessionStorage.removeItem("reveri
 $("namespace").addEventListener("change", (e) => { state.ns = e.target.value; browse(); });
 
 // ---- gallery and search results --------------------------------------------------------------
+function clipTile(item) {
+  const b = document.createElement("button");
+  b.className = "tile clip";
+  b.title = `${item.videoName} ${item.startTime}–${item.endTime} s`;
+  if (item.keyframe_url) {
+    const img = new Image();
+    img.loading = "lazy";
+    img.alt = b.title;
+    img.src = item.keyframe_url;
+    b.append(img);
+  }
+  const s = document.createElement("span");
+  s.className = "score";
+  s.textContent = `▶ ${item.startTime}–${item.endTime} s · ${item.score.toFixed(2)} · ${(item.matched || []).join(", ")}`;
+  b.append(s);
+  if (item.score < 0.15) b.classList.add("weak");
+  b.addEventListener("click", () => openClip(item));
+  return b;
+}
+
+function openClip(item) {
+  const body = $("detail-body");
+  body.innerHTML = `<div class="detail"><div><video controls preload="metadata"></video></div><div><h2></h2><dl></dl></div></div>`;
+  body.querySelector("h2").textContent = item.videoName;
+  const video = body.querySelector("video");
+  if (item.video_url) video.src = `${item.video_url}#t=${item.startTime},${item.endTime}`;  // plays the moment
+  const dl = body.querySelector("dl");
+  row(dl, "Moment", `${item.startTime}–${item.endTime} s`);
+  row(dl, "Matched", (item.matched || []).join(", "));
+  row(dl, "Video", item.videoNo);
+  $("detail").showModal();
+}
+
 function tile(item) {
+  if (item.kind === "clip") return clipTile(item);
   const b = document.createElement("button");
   b.className = "tile";
   b.dataset.id = item.id;
@@ -191,26 +225,27 @@ async function openDetail(id) {
 
 // ---- upload ----------------------------------------------------------------------------------
 function uploadOne(file) {
+  const video = file.type.startsWith("video/");
   const li = document.createElement("li");
   li.innerHTML = `<span class="name"></span><progress max="100" value="0"></progress><span class="state">uploading</span>`;
   li.querySelector(".name").textContent = file.name;
   $("uploads").append(li);
   const setState = (text) => { li.querySelector(".state").textContent = text; };
   const form = new FormData();
-  form.append("files", file, file.name);
+  form.append(video ? "file" : "files", file, file.name);
   form.append("unique_id", state.ns);
   const xhr = new XMLHttpRequest();  // fetch has no upload progress
-  xhr.open("POST", API + "/upload_img");
+  xhr.open("POST", API + (video ? "/upload" : "/upload_img"));
   xhr.setRequestHeader("Authorization", state.key);
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) li.querySelector("progress").value = (100 * e.loaded) / e.total; };
   xhr.onload = async () => {
     const body = parse(xhr.responseText);
     if (body.code !== "0000") return setState(`rejected: ${body.msg}`);
     li.querySelector("progress").value = 100;
-    const id = body.data[0].id;
+    const status = video ? `/get_metadata?video_no=${body.data.videoNo}` : `/get_img_metadata?id=${body.data[0].id}`;
     setState("indexing…");
     for (let i = 0; i < 600; i++) {  // up to 5 minutes
-      const m = await api(`/get_img_metadata?id=${id}`);
+      const m = await api(status);
       if (m.status === "PARSE") { setState("indexed"); if (state.mode === "browse") browse(); return; }
       if (m.status === "FAILED") return setState(`failed: ${m.cause}`);
       await new Promise((r) => setTimeout(r, 500));

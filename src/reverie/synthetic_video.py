@@ -1,5 +1,5 @@
-"""Videos made for the tests and benches with PyAV (FFmpeg inside the wheel): still shots, optional speech
-from an audio file, any of h264 / h265 / vp9 / mpeg4 in mp4, mkv, mov or avi."""
+"""Videos made from still pictures with PyAV (FFmpeg inside the wheel), for `reverie eval`, the tests and
+the benches: shots held or panned across, optional speech from an audio file, h264 / h265 / vp9 / mpeg4."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-from PIL import Image, ImageDraw
+from PIL import Image
 
 CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "mpeg4": "mpeg4"}
-
-
-def card(text: str, size=(640, 360), bg=(30, 60, 140), fg=(255, 255, 255)) -> Image.Image:  # noqa: ANN001
-    im = Image.new("RGB", size, bg)
-    ImageDraw.Draw(im).text((40, size[1] // 2 - 20), text, fill=fg, font_size=48)
-    return im
 
 
 def make_video(path: Path, shots: list[tuple[Image.Image, float]], audio: Path | None = None, codec: str = "h264",
