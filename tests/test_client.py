@@ -51,6 +51,31 @@ def test_sync_client_covers_the_image_endpoints(client, tmp_path):
     assert [it["id"] for it in client.iter_images(unique_id="zoo")] == [ids[0]]
 
 
+def test_sync_client_covers_the_video_endpoints(client, tmp_path):
+    from PIL import Image
+
+    from reverie.synthetic_video import make_video
+
+    film = make_video(tmp_path / "zoo.mp4", [(Image.open(MOTORBIKE), 2.0), (Image.open(LEOPARD), 2.0)], size=(320, 240))
+    up = client.upload_video(film, unique_id="films", tags=["zoo"], camera_model="GoPro", retain_original_video=True)
+    assert up["videoStatus"] == "UNPARSE" and up["videoName"] == "zoo"
+    meta = client.wait_for_video(up["videoNo"], timeout=120, poll=0.2)
+    assert meta["status"] == "PARSE" and meta["tags"] == ["zoo", "api"] and meta["camera_model"] == "GoPro"
+    assert client.get_video("VI1") is None
+    assert client.list_videos(unique_id="films")["videos"][0]["video_no"] == up["videoNo"]
+    hits = client.search_videos("a leopard", unique_id="films")
+    assert hits[0]["videoNo"] == up["videoNo"] and int(hits[0]["startTime"]) >= 1
+    assert client.search_transcripts("anything", unique_id="films")["total_count"] == 0
+    assert client.get_transcript(up["videoNo"], unique_id="films") is None  # no audio track
+    saved = client.download_video(up["videoNo"], tmp_path / "copy.mp4", unique_id="films")
+    assert saved.read_bytes() == film.read_bytes()
+    with pytest.raises(ReverieError) as err:
+        client.download_video("VI1", tmp_path / "none.mp4", unique_id="films")
+    assert err.value.code == "0001" and not (tmp_path / "none.mp4").exists()
+    client.delete_videos([up["videoNo"]], unique_id="films")
+    assert client.get_video(up["videoNo"]) is None
+
+
 def test_errors_raise_with_the_server_code_and_message(client, tmp_path):
     with pytest.raises(ReverieError) as err:
         client.get_image(12345)
@@ -88,6 +113,18 @@ def test_async_client_matches_the_sync_one(shared_server, tmp_path):
             path = await rv.download(meta["thumbnail"]["bucket"], meta["thumbnail"]["blob"], tmp_path / "t.jpg")
             assert path.read_bytes()[:2] == b"\xff\xd8"
             assert await rv.list_unique_ids() == ["garage"]
+            from PIL import Image
+
+            from reverie.synthetic_video import make_video
+
+            film = make_video(tmp_path / "m.mp4", [(Image.open(MOTORBIKE), 2.0)], size=(320, 240))
+            no = (await rv.upload_video(film, unique_id="garage"))["videoNo"]
+            assert (await rv.wait_for_video(no, timeout=120, poll=0.2))["status"] == "PARSE"
+            assert (await rv.search_videos("a motorcycle", unique_id="garage"))[0]["videoNo"] == no
+            copy = await rv.download_video(no, tmp_path / "m-copy.mp4", unique_id="garage")
+            assert copy.read_bytes() == film.read_bytes()
+            await rv.delete_videos([no], unique_id="garage")
+            assert await rv.get_video(no) is None
 
     asyncio.run(scenario())
 

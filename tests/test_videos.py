@@ -4,6 +4,7 @@ The fixture videos are made here with PyAV from Caltech photos and the LibriVox 
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import threading
@@ -344,3 +345,67 @@ def test_upload_url_fetches_and_indexes_and_refuses_private_addresses_by_default
             strict.stop()
     finally:
         files.shutdown()
+
+
+def test_a_large_video_is_streamed_to_disk_not_held_in_memory(tmp_path):
+    """400 MB sent chunked: the server's peak memory must not grow by anything like that."""
+    data = tmp_path / "data"
+    key = create_key(data, "big")
+    server = Server(data, "--no-workers").start()
+    try:
+        client = server.client(key)
+        assert client.get("/list_unique_ids").json()["code"] == "0000"  # warm
+        before = _peak_rss_mb(server.proc.pid)
+        head = b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\nContent-Type: video/mp4\r\n\r\n"
+        block = b"\0" * (1 << 20)
+
+        def body():  # noqa: ANN202
+            yield head + b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+            for _ in range(400):
+                yield block
+            yield b"\r\n--B--\r\n"
+
+        res = client.post("/upload", data=body(), headers={"Content-Type": "multipart/form-data; boundary=B"}).json()
+        assert res["code"] == "0000", res
+        grown = _peak_rss_mb(server.proc.pid) - before
+        assert grown < 60, f"peak RSS grew by {grown:.0f} MB for a 400 MB upload"
+        video_id = int(res["data"]["videoNo"][2:])
+        assert (data / "blobs" / "videos" / f"{video_id}.mp4").stat().st_size == 400 * (1 << 20) + 24
+    finally:
+        server.stop()
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc")
+
+
+def test_phone_footage_is_turned_upright_by_its_display_matrix(library, tmp_path):
+    _, client, _ = library
+    upright = Image.new("RGB", (240, 320), (0, 0, 255))
+    upright.paste((255, 0, 0), (0, 0, 240, 160))  # red on top
+    for rotation in (90, -90):
+        film = make_video(tmp_path / f"phone{rotation}.mp4", [(upright, 2.0)], size=(240, 320), rotation=rotation)
+        no = client.post("/upload", files={"file": (film.name, film.read_bytes(), "video/mp4")},
+                         data={"unique_id": "phone"}).json()["data"]["videoNo"]
+        meta = wait_done(client, no)
+        assert (meta["width"], meta["height"]) == (240, 320), meta
+        hit = search(client, "anything", "BY_CLIP", unique_id="phone", video_nos=[no])[0]
+        frame = client.get("/download", params={"bucket": hit["keyframe_bucket"], "blob": hit["keyframe_blob"]})
+        im = Image.open(io.BytesIO(frame.content)).convert("RGB")
+        assert im.width < im.height and im.getpixel((im.width // 2, 10))[0] > 200, (rotation, im.size, im.getpixel((im.width // 2, 10)))
+
+
+def test_clips_of_a_deleted_video_never_lend_their_ids_to_a_new_one(library, media):
+    """Clip and segment ids label vectors held in memory: a new video must not inherit a deleted one's."""
+    _, client, _ = library
+    for name, ns in (("gone", "reuse-a"), ("kept", "reuse-b")):
+        with open(media["h265"], "rb") as f:
+            no = client.post("/upload", files={"file": (f"{name}.mp4", f, "video/mp4")}, data={"unique_id": ns}).json()["data"]["videoNo"]
+        wait_done(client, no)
+        assert search(client, "pizza", "BY_CLIP", unique_id=ns)[0]["videoNo"] == no  # loads its vectors
+        if name == "gone":
+            assert client.post(f"/delete_videos?unique_id={ns}", json=[no]).json()["code"] == "0000"
+    assert search(client, "pizza", "BY_CLIP", unique_id="reuse-a") == []

@@ -6,6 +6,10 @@
     ids = rv.upload_images(["beach.jpg", "dog.png"], unique_id="holiday", tags=["sea"])
     for hit in rv.search_images("a dog on the beach", unique_id="holiday", filtering_level="low")["item"]:
         print(hit["score"], hit["name"], hit["matched"])
+    video = rv.upload_video("talk.mp4", unique_id="holiday")["videoNo"]
+    rv.wait_for_video(video)
+    for hit in rv.search_videos("the budget", search_type="BY_AUDIO", unique_id="holiday"):
+        print(hit["videoNo"], hit["startTime"], hit["audio_ts"])
 
 `AsyncReverie` has the same methods as coroutines. Both retry a `0429` (rate limited) answer with
 exponential backoff, honouring `Retry-After`; every other non-`0000` answer raises `ReverieError`.
@@ -28,7 +32,8 @@ import httpx
 
 API = "/serve/api/v1"
 MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png", ".gif": "image/gif",
-        ".bmp": "image/bmp", ".webp": "image/webp"}
+        ".bmp": "image/bmp", ".webp": "image/webp", ".mp4": "video/mp4", ".mov": "video/quicktime",
+        ".mkv": "video/x-matroska", ".avi": "video/x-msvideo"}
 
 
 class ReverieError(Exception):
@@ -128,6 +133,41 @@ class _Calls:
     def list_unique_ids() -> _Call:
         return _Call("GET", "/list_unique_ids")
 
+    @staticmethod
+    def upload_video(path: str | Path, unique_id: str | None = None, tags: list[str] | None = None, **fields: Any) -> _Call:
+        """`fields`: datetime_taken, camera_model, latitude, longitude, callback, retain_original_video,
+        video_transcription_prompt, as the endpoint names them."""
+        data = _clean({"unique_id": unique_id, **{k: v if isinstance(v, str) else str(v).lower() if isinstance(v, bool)
+                                                  else str(v) for k, v in fields.items() if v is not None}})
+        if tags:
+            data["tags"] = list(tags)
+        return _Call("POST", "/upload", data=data, files=[("file", path)])
+
+    @staticmethod
+    def get_video(video_no: str, unique_id: str | None = None) -> _Call:
+        return _Call("GET", "/get_metadata", params={"video_no": video_no, "unique_id": unique_id})
+
+    @staticmethod
+    def list_videos(page: int = 1, size: int = 20, **filters: Any) -> _Call:
+        return _Call("POST", "/list_videos", json=_clean({"page": page, "size": size, **filters}))
+
+    @staticmethod
+    def delete_videos(video_nos: list[str], unique_id: str | None = None) -> _Call:
+        return _Call("POST", "/delete_videos", params={"unique_id": unique_id}, json=list(video_nos))
+
+    @staticmethod
+    def search_videos(query: str, search_type: str = "BY_CLIP", top_k: int = 100, **filters: Any) -> _Call:
+        return _Call("POST", "/search", json=_clean({"search_param": query, "search_type": search_type, "top_k": top_k, **filters}))
+
+    @staticmethod
+    def search_transcripts(query: str, page: int = 1, page_size: int = 100, unique_id: str | None = None) -> _Call:
+        return _Call("GET", "/search_audio_transcripts", params={"query": query, "page": page, "page_size": page_size,
+                                                                  "unique_id": unique_id})
+
+    @staticmethod
+    def get_transcript(video_no: str, unique_id: str | None = None) -> _Call:
+        return _Call("GET", "/get_audio_transcription", params={"video_no": video_no, "unique_id": unique_id})
+
 
 class Reverie:
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 120, retries: int = 5, backoff: float = 0.4,
@@ -186,11 +226,51 @@ class Reverie:
     def list_unique_ids(self) -> list[str]:
         return self._send(_Calls.list_unique_ids())["unique_ids"]
 
+    def upload_video(self, path: str | Path, **meta: Any) -> dict:
+        return self._send(_Calls.upload_video(path, **meta))
+
+    def get_video(self, video_no: str, unique_id: str | None = None) -> dict | None:
+        """The video's metadata; None for a number the account does not have."""
+        return self._send(_Calls.get_video(video_no, unique_id))
+
+    def wait_for_video(self, video_no: str, unique_id: str | None = None, timeout: float = 3600, poll: float = 2) -> dict:
+        """Poll until indexing ends (PARSE or FAILED); raises TimeoutError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            meta = self.get_video(video_no, unique_id)
+            if meta is not None and meta["status"] != "UNPARSE":
+                return meta
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{video_no} still indexing after {timeout} s")
+            time.sleep(poll)
+
+    def list_videos(self, page: int = 1, size: int = 20, **filters: Any) -> dict:
+        return self._send(_Calls.list_videos(page, size, **filters))
+
+    def delete_videos(self, video_nos: list[str], unique_id: str | None = None) -> None:
+        self._send(_Calls.delete_videos(video_nos, unique_id))
+
+    def search_videos(self, query: str, search_type: str = "BY_CLIP", top_k: int = 100, **filters: Any) -> list[dict]:
+        return self._send(_Calls.search_videos(query, search_type, top_k, **filters))
+
+    def search_transcripts(self, query: str, page: int = 1, page_size: int = 100, unique_id: str | None = None) -> dict:
+        return self._send(_Calls.search_transcripts(query, page, page_size, unique_id))
+
+    def get_transcript(self, video_no: str, unique_id: str | None = None) -> dict | None:
+        return self._send(_Calls.get_transcript(video_no, unique_id))
+
+    def download_video(self, video_no: str, dest: str | Path, unique_id: str | None = None) -> Path:
+        """Stream a video's original to `dest`, atomically."""
+        return self._stream_to(dest, "POST", "/download", json=_clean({"video_no": video_no, "unique_id": unique_id}))
+
     def download(self, bucket: str, blob: str, dest: str | Path) -> Path:
-        """Stream a stored file (`bucket`/`blob` from any image item) to `dest`, atomically."""
+        """Stream a stored file (`bucket`/`blob` from any image or video item) to `dest`, atomically."""
+        return self._stream_to(dest, "GET", "/download", params={"bucket": bucket, "blob": blob})
+
+    def _stream_to(self, dest: str | Path, method: str, path: str, **kw: Any) -> Path:
         dest = Path(dest)
         tmp = dest.with_name(dest.name + ".part")
-        with self.http.stream("GET", "/download", params={"bucket": bucket, "blob": blob}) as res:
+        with self.http.stream(method, path, **kw) as res:
             if res.headers.get("content-type", "").startswith("application/json"):
                 res.read()
                 _result(res)
@@ -259,10 +339,47 @@ class AsyncReverie:
     async def list_unique_ids(self) -> list[str]:
         return (await self._send(_Calls.list_unique_ids()))["unique_ids"]
 
+    async def upload_video(self, path: str | Path, **meta: Any) -> dict:
+        return await self._send(_Calls.upload_video(path, **meta))
+
+    async def get_video(self, video_no: str, unique_id: str | None = None) -> dict | None:
+        return await self._send(_Calls.get_video(video_no, unique_id))
+
+    async def wait_for_video(self, video_no: str, unique_id: str | None = None, timeout: float = 3600, poll: float = 2) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            meta = await self.get_video(video_no, unique_id)
+            if meta is not None and meta["status"] != "UNPARSE":
+                return meta
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{video_no} still indexing after {timeout} s")
+            await asyncio.sleep(poll)
+
+    async def list_videos(self, page: int = 1, size: int = 20, **filters: Any) -> dict:
+        return await self._send(_Calls.list_videos(page, size, **filters))
+
+    async def delete_videos(self, video_nos: list[str], unique_id: str | None = None) -> None:
+        await self._send(_Calls.delete_videos(video_nos, unique_id))
+
+    async def search_videos(self, query: str, search_type: str = "BY_CLIP", top_k: int = 100, **filters: Any) -> list[dict]:
+        return await self._send(_Calls.search_videos(query, search_type, top_k, **filters))
+
+    async def search_transcripts(self, query: str, page: int = 1, page_size: int = 100, unique_id: str | None = None) -> dict:
+        return await self._send(_Calls.search_transcripts(query, page, page_size, unique_id))
+
+    async def get_transcript(self, video_no: str, unique_id: str | None = None) -> dict | None:
+        return await self._send(_Calls.get_transcript(video_no, unique_id))
+
+    async def download_video(self, video_no: str, dest: str | Path, unique_id: str | None = None) -> Path:
+        return await self._stream_to(dest, "POST", "/download", json=_clean({"video_no": video_no, "unique_id": unique_id}))
+
     async def download(self, bucket: str, blob: str, dest: str | Path) -> Path:
+        return await self._stream_to(dest, "GET", "/download", params={"bucket": bucket, "blob": blob})
+
+    async def _stream_to(self, dest: str | Path, method: str, path: str, **kw: Any) -> Path:
         dest = Path(dest)
         tmp = dest.with_name(dest.name + ".part")
-        async with self.http.stream("GET", "/download", params={"bucket": bucket, "blob": blob}) as res:
+        async with self.http.stream(method, path, **kw) as res:
             if res.headers.get("content-type", "").startswith("application/json"):
                 await res.aread()
                 _result(res)

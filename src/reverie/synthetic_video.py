@@ -14,12 +14,19 @@ CODECS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "mpeg4": "m
 
 def make_video(path: Path, shots: list[tuple[Image.Image, float]], audio: Path | None = None, codec: str = "h264",
                fps: int = 10, size: tuple[int, int] = (640, 360), audio_seconds: float | None = None,
-               pan: bool = False) -> Path:
+               pan: bool = False, rotation: int = 0) -> Path:
     """Each shot is an image held for its seconds (`pan`: the camera slides across it, so every frame
-    differs, as in real footage); `audio` (any file FFmpeg reads) is laid under it, repeated as needed."""
+    differs, as in real footage); `audio` (any file FFmpeg reads) is laid under it, repeated as needed.
+    `rotation` stores the pictures turned and says so in the display matrix, as phones do: `size` is
+    then the upright size."""
     out = av.open(str(path), "w")
     vs = out.add_stream(CODECS[codec], rate=fps)
+    if rotation % 180:
+        size = (size[1], size[0])
+        shots = [(im.rotate(-rotation, expand=True), seconds) for im, seconds in shots]
     vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+    if rotation:
+        vs.set_display_rotation(rotation)
     if codec == "h264":
         vs.options = {"preset": "ultrafast"}
     if codec == "h265":

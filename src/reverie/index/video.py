@@ -82,7 +82,13 @@ def probe(path: str) -> Probe:
             a = c.streams.audio[0] if c.streams.audio else None
             duration = float(v.duration * v.time_base) if v.duration else (c.duration or 0) / 1_000_000
             fps = float(v.average_rate or v.guessed_rate or 0)
-            return Probe(round(duration, 3), round(fps, 3), v.codec_context.width, v.codec_context.height,
+            width, height = v.codec_context.width, v.codec_context.height
+            first = next(c.decode(v), None)
+            if first is None:
+                raise CorruptVideo("no frame could be decoded")
+            if first.rotation % 180:  # a phone held upright: report the size people see
+                width, height = height, width
+            return Probe(round(duration, 3), round(fps, 3), width, height,
                          v.codec_context.name, a.codec_context.name if a is not None else None)
     except CorruptVideo:
         raise
@@ -111,6 +117,8 @@ def keyframes(path: str) -> Iterator[tuple[float, Image.Image, np.ndarray]]:
                 if changed or t - last_t >= KEYFRAME_MAX_GAP_S:
                     scale = min(1.0, KEYFRAME_SIDE / max(frame.width, frame.height))
                     im = frame.to_image(width=max(2, round(frame.width * scale)), height=max(2, round(frame.height * scale)))
+                    if frame.rotation:  # the display matrix of phone footage: turn it as players do
+                        im = im.rotate(frame.rotation, expand=True)
                     last_t, last_grey = t, grey
                     yield t, im, grey
     except av.error.FFmpegError as exc:

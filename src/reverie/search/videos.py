@@ -73,13 +73,19 @@ class VideoSearcher:
             return np.array(conn.execute(q).scalars().all(), np.int64)
 
     def _rows(self, table, ids: list[int]) -> dict[int, object]:  # noqa: ANN001
-        """Live rows of PARSE videos for these item ids; the vector indexes forget the dead ones."""
+        """Live rows of PARSE videos for these item ids. Items gone from the database (their video was
+        deleted, maybe by another process) are forgotten by the vector indexes that still hold them."""
         if not ids:
             return {}
         with self.store.db.read() as conn:
             q = (select(table, videos.c.status).join(videos, videos.c.id == table.c.video_id)
                  .where(table.c.id.in_(ids)))
-            return {r.id: r for r in conn.execute(q) if r.status == "PARSE"}
+            found = {r.id: r for r in conn.execute(q)}
+        gone = [i for i in ids if i not in found]
+        if gone:
+            for index in ((self.clips, self.frames) if table is video_clips else (self.speech,)):
+                index.forget(gone)
+        return {i: r for i, r in found.items() if r.status == "PARSE"}
 
     def clips_by_text(self, account_id: int, query: str, f: Filters, top_k: int,
                       video_ids: list[int] | None = None, min_score: float = 0.0, merged: bool = True) -> list[VideoHit]:

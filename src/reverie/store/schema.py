@@ -222,6 +222,8 @@ video_clips = Table(
     Column("ocr_text", Text),
     Column("caption", Text),  # labels, text on screen and speech of the span, in words
     Index("ix_video_clips_video", "video_id", "idx"),
+    # AUTOINCREMENT: clip ids label vectors in memory; a reused id would land in another video's slot.
+    sqlite_autoincrement=True,
 )
 
 transcript_segments = Table(
@@ -233,8 +235,9 @@ transcript_segments = Table(
     Column("start_s", Float, nullable=False),
     Column("end_s", Float, nullable=False),
     Column("text", Text, nullable=False),
-    Column("words_json", Text),  # [[word, start, end], ...]: a phrase's own start time inside the segment
+    Column("words_json", Text),  # [[word, start, end], ...] as Whisper timed them
     Index("ix_transcript_segments_video", "video_id", "idx"),
+    sqlite_autoincrement=True,  # as for clips: segment ids label vectors in memory
 )
 
 # Vectors of clips (spaces clip_visual, clip_features) and transcript segments (speech), by item id.

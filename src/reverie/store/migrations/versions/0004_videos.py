@@ -66,6 +66,7 @@ def upgrade() -> None:
     sa.Column('caption', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['video_id'], ['videos.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True,
     )
     op.create_index('ix_video_clips_video', 'video_clips', ['video_id', 'idx'])
     op.create_table('transcript_segments',
@@ -78,6 +79,7 @@ def upgrade() -> None:
     sa.Column('words_json', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['video_id'], ['videos.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True,
     )
     op.create_index('ix_transcript_segments_video', 'transcript_segments', ['video_id', 'idx'])
     op.create_table('video_vectors',
