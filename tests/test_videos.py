@@ -33,9 +33,15 @@ def lines() -> list[tuple[float, float, str]]:
 
 class Callbacks(BaseHTTPRequestHandler):
     received: list[dict] = []
+    refused = 0
 
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/flaky" and Callbacks.refused < 2:  # a receiver that is down for a moment
+            Callbacks.refused += 1
+            self.send_response(503)
+            self.end_headers()
+            return
         Callbacks.received.append(json.loads(body))
         self.send_response(200)
         self.end_headers()
@@ -69,7 +75,8 @@ def library(tmp_path_factory, media):
     nos = {}
     for name, extra in (("sonnet", {"tags": ["poetry", "cats"], "camera_model": "Sony A7", "callback": callback,
                                     "datetime_taken": "2024-03-01 12:00:00"}),
-                        ("h265", {"callback": callback}), ("vp9", {}), ("truncated", {"callback": callback})):
+                        ("h265", {"callback": callback.replace("/done", "/flaky")}), ("vp9", {}),
+                        ("truncated", {"callback": callback})):
         path = media[name]
         with open(path, "rb") as f:
             res = client.post("/upload", files={"file": (path.name, f, "video/mp4" if path.suffix == ".mp4" else "video/x-matroska")},
@@ -106,13 +113,16 @@ def test_upload_answers_as_the_reference_and_indexing_reaches_parse(library):
     assert meta["status"] == "PARSE" and meta["duration"] == 54 and meta["width"] == 640 and meta["height"] == 360
     assert meta["fps"] == 10.0 and meta["tags"] == ["poetry", "cats", "api"] and meta["camera_model"] == "Sony A7"
     assert meta["bucket"] == "reverie-videos" and meta["blob"] == f"{nos['sonnet']}.mp4"
+    streamed = requests.get(meta["video_url"], headers={"Range": "bytes=0-7"}, timeout=10)  # signed: no key needed
+    assert streamed.status_code == 206 and streamed.content[4:8] == b"ftyp"
     assert client.get("/get_metadata", params={"video_no": "VI123"}).json() == {
         "code": "0000", "msg": "success", "data": None, "success": True, "failed": False}
-    deadline = time.time() + 10
+    deadline = time.time() + 15
     while time.time() < deadline and len(Callbacks.received) < 3:
         time.sleep(0.1)
     assert {"videoNo": nos["sonnet"], "status": "PARSE"} in Callbacks.received
     assert {"videoNo": nos["truncated"], "status": "FAILED"} in Callbacks.received
+    assert {"videoNo": nos["h265"], "status": "PARSE"} in Callbacks.received and Callbacks.refused == 2  # retried
 
 
 def test_phrase_search_finds_each_line_within_one_and_a_half_seconds(library):
@@ -221,6 +231,12 @@ def test_list_videos_filters_and_pages(library):
     tagged = client.post("/list_videos", json={"tag": "poetry"}).json()["data"]["videos"]
     assert [v["video_no"] for v in tagged] == [nos["sonnet"]]
     assert client.post("/list_videos", json={"video_nos": [nos["vp9"], nos["h265"]]}).json()["data"]["total_count"] == 2
+    for body in ({"camera_model": "Sony A7"}, {"video_name": "sonnet"}, {"video_name": "sonnet.mp4"}, {"video_no": nos["sonnet"]},
+                 {"datetime_taken": 1709294400000}):  # 2024-03-01 12:00:00, at or after
+        found = client.post("/list_videos", json=body).json()["data"]["videos"]
+        assert [v["video_no"] for v in found] == [nos["sonnet"]], body
+    assert client.post("/list_videos", json={"datetime_taken": 1709294400001}).json()["data"]["total_count"] == 0
+    assert client.post("/list_videos", json={"video_name": "sonn"}).json()["data"]["total_count"] == 0
     assert client.post("/list_videos", json={"status": "DONE"}).json()["code"] == "0003"
     assert "default" in client.get("/list_unique_ids").json()["data"]["unique_ids"]
 
@@ -409,3 +425,14 @@ def test_clips_of_a_deleted_video_never_lend_their_ids_to_a_new_one(library, med
         if name == "gone":
             assert client.post(f"/delete_videos?unique_id={ns}", json=[no]).json()["code"] == "0000"
     assert search(client, "pizza", "BY_CLIP", unique_id="reuse-a") == []
+
+
+def test_avi_and_mov_containers_index_too(library, tmp_path):
+    _, client, _ = library
+    picture = Image.open(CALTECH / "pizza" / "image_0001.jpg")
+    for name, codec, ctype in (("clip.avi", "mpeg4", "video/x-msvideo"), ("clip.mov", "h264", "video/quicktime")):
+        film = make_video(tmp_path / name, [(picture, 2.0)], codec=codec, size=(320, 240))
+        res = client.post("/upload", files={"file": (name, film.read_bytes(), ctype)}, data={"unique_id": "containers"}).json()
+        assert res["code"] == "0000", (name, res)
+        meta = wait_done(client, res["data"]["videoNo"])
+        assert meta["status"] == "PARSE" and meta["blob"].endswith(".avi" if name.endswith(".avi") else ".mp4"), meta

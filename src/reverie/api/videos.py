@@ -22,6 +22,7 @@ from ..store.accounts import Caller
 from ..store.removal import delete_videos as remove_videos
 from .auth import api_key_scheme, limited
 from .envelope import ok
+from .links import Links
 from .images import STATUS_ALIASES, _time_bound
 
 router = APIRouter(dependencies=[Depends(api_key_scheme)])
@@ -54,7 +55,7 @@ def _resolution(height: int | None) -> str | None:
     return f"{height}P"
 
 
-def video_item(row, tags: list[str]) -> dict[str, Any]:  # noqa: ANN001
+def video_item(row, tags: list[str], links: Links) -> dict[str, Any]:  # noqa: ANN001
     item: dict[str, Any] = {
         "video_no": video_rows.video_no(row.id), "video_name": row.name.rsplit(".", 1)[0],
         "duration": round(row.duration_s) if row.duration_s is not None else None, "size": row.size,
@@ -73,7 +74,8 @@ def video_item(row, tags: list[str]) -> dict[str, Any]:  # noqa: ANN001
         item["tags"] = tags
     pointer = pointers.video_pointer(row)
     if pointer:
-        item.update(bucket=pointer["video_bucket"], blob=pointer["video_blob"])
+        item.update(bucket=pointer["video_bucket"], blob=pointer["video_blob"],
+                    video_url=links.signed(row.account_id, pointer["video_bucket"], pointer["video_blob"]))
     return item
 
 
@@ -152,7 +154,8 @@ def _own_video(request: Request, who: Caller, video_no: str | None, unique_id: s
 def get_metadata(request: Request, video_no: Annotated[str | None, Query()] = None,
                  unique_id: Annotated[str | None, Query()] = None, who: Caller = Depends(limited("read"))):
     row, tags = _own_video(request, who, video_no, unique_id)
-    return ok(None if row is None else video_item(row, tags))  # unknown: 0000 with data null, as the reference
+    # An unknown number answers 0000 with data null, as the reference does (the official client polls on it).
+    return ok(None if row is None else video_item(row, tags, Links.of(request)))
 
 
 @router.post("/list_videos", summary="Page through the video library (memories.ai v1)")
@@ -189,7 +192,7 @@ def list_videos(request: Request, body: Any = Body(default=None), who: Caller = 
         total, rows = video_rows.page(conn, who.account_id, f, page, size)
         tags = video_rows.tags_of(conn, [r.id for r in rows])
     return ok({"current_page": page, "page_size": size, "total_count": total,
-               "videos": [video_item(r, tags[r.id]) for r in rows]})
+               "videos": [video_item(r, tags[r.id], Links.of(request)) for r in rows]})
 
 
 def _str(body: dict, name: str) -> str | None:

@@ -1,9 +1,9 @@
 """`reverie backup` and `reverie restore`: a whole data folder as one tar file, taken while it serves.
 
 The database is copied with SQLite's online backup (a consistent snapshot, writers keep going), then every
-blob that snapshot refers to (originals, thumbnails, previews) is added, each original checked against its
-hash. An image deleted between the snapshot and the copy of its blob is dropped from the snapshot too, so
-the archive is always a state the library really had. Restore unpacks into an empty folder and verifies
+blob that snapshot refers to (image originals, thumbnails, previews; video originals and keyframes) is
+added. An image or video deleted between the snapshot and the copy of its files is dropped from the
+snapshot too, so the archive is always a state the library really had. Restore unpacks into an empty folder and verifies
 every original against its row before saying it is done.
 """
 
@@ -25,11 +25,12 @@ DB_NAME = "reverie.db"
 class Summary:
     images: int
     blobs: int
-    dropped: int = 0  # images deleted while the backup ran
+    dropped: int = 0  # images and videos deleted while the backup ran
+    videos: int = 0
 
     def __str__(self) -> str:
         extra = f", {self.dropped} deleted during the backup left out" if self.dropped else ""
-        return f"{self.images} images, {self.blobs} files{extra}"
+        return f"{self.images} images, {self.videos} videos, {self.blobs} files{extra}"
 
 
 def backup(settings: Settings, out: Path) -> Summary:
@@ -65,6 +66,7 @@ def backup(settings: Settings, out: Path) -> Summary:
                 conn.execute(f"DELETE FROM image_ocr_trigrams WHERE rowid IN ({marks})", gone)
                 conn.execute(f"DELETE FROM images WHERE id IN ({marks})", gone)
                 conn.commit()
+            video_count, gone_videos = _video_files(conn, blobs, files)
         finally:
             conn.close()
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +76,34 @@ def backup(settings: Settings, out: Path) -> Summary:
             for key, path in sorted(files.items()):
                 tar.add(path, arcname=f"blobs/{key}")
         partial.replace(out)
-    return Summary(images=len(rows) - len(gone), blobs=len(files), dropped=len(gone))
+    return Summary(images=len(rows) - len(gone), blobs=len(files), dropped=len(gone) + gone_videos, videos=video_count)
+
+
+def _video_files(conn: sqlite3.Connection, blobs: Path, files: dict[str, Path]) -> tuple[int, int]:
+    """Add each video's original and keyframes to `files`; drop from the snapshot the videos whose
+    original went away meanwhile (a delete that ran after the snapshot). Returns (kept, dropped)."""
+    rows = conn.execute("SELECT id, original_key FROM videos").fetchall()
+    gone = [vid for vid, key in rows if key is not None and not (blobs / key).exists()]
+    for vid, key in rows:
+        if vid in gone:
+            continue
+        if key is not None:
+            files[key] = blobs / key
+        for (frame,) in conn.execute("SELECT keyframe_key FROM video_clips WHERE video_id = ?", (vid,)):
+            if (blobs / frame).exists():
+                files[frame] = blobs / frame
+    if gone:
+        marks = ",".join("?" * len(gone))
+        clips = f"SELECT id FROM video_clips WHERE video_id IN ({marks})"
+        segments = f"SELECT id FROM transcript_segments WHERE video_id IN ({marks})"
+        conn.execute(f"DELETE FROM clip_fts WHERE rowid IN ({clips})", gone)
+        conn.execute(f"DELETE FROM segment_fts WHERE rowid IN ({segments})", gone)
+        conn.execute(f"DELETE FROM segment_trigrams WHERE rowid IN ({segments})", gone)
+        for table, column in (("video_vectors", "video_id"), ("video_clips", "video_id"), ("transcript_segments", "video_id"),
+                              ("video_tags", "video_id"), ("jobs", "subject_id"), ("videos", "id")):
+            conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", gone)
+        conn.commit()
+    return len(rows) - len(gone), len(gone)
 
 
 def restore(archive: Path, settings: Settings) -> Summary:
@@ -95,10 +124,15 @@ def restore(archive: Path, settings: Settings) -> Summary:
         if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             raise ValueError("the restored database fails SQLite's integrity check")
         rows = conn.execute("SELECT id, sha256 FROM images").fetchall()
+        video_rows = conn.execute("SELECT id, sha256, original_key FROM videos").fetchall()
     finally:
         conn.close()
     bad = [image_id for image_id, sha in rows
            if not (settings.blob_dir / original_key(sha)).exists() or file_sha256(settings.blob_dir / original_key(sha)) != sha]
     if bad:
         raise ValueError(f"{len(bad)} originals are missing or damaged in {archive} (e.g. image {bad[0]})")
-    return Summary(images=len(rows), blobs=sum(1 for p in settings.blob_dir.rglob("*") if p.is_file()))
+    bad = [vid for vid, sha, key in video_rows
+           if key is not None and (not (settings.blob_dir / key).exists() or file_sha256(settings.blob_dir / key) != sha)]
+    if bad:
+        raise ValueError(f"{len(bad)} video originals are missing or damaged in {archive} (e.g. video VI{bad[0]})")
+    return Summary(images=len(rows), videos=len(video_rows), blobs=sum(1 for p in settings.blob_dir.rglob("*") if p.is_file()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Row, and_, delete, exists, func, select, text
+from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, text
 
 from . import jobs as job_queue
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
@@ -86,8 +86,10 @@ def where(account_id: int, f: VideoFilter):  # noqa: ANN201
     cond = [videos.c.account_id == account_id, videos.c.unique_id == f.unique_id]
     if f.video_ids is not None:
         cond.append(videos.c.id.in_(f.video_ids))
-    if f.name is not None:
-        cond.append(videos.c.name == f.name)
+    if f.name is not None:  # as listings show it (no extension), or the file name as uploaded
+        stem = f.name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with_extension = and_(videos.c.name.like(f"{stem}.%", escape="\\"), videos.c.name.not_like(f"{stem}.%.%", escape="\\"))
+        cond.append(or_(videos.c.name == f.name, with_extension))
     if f.statuses:
         cond.append(videos.c.status.in_(f.statuses))
     if f.camera_model is not None:
