@@ -119,14 +119,14 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     ranked = sorted([("image", h.score, h) for h in hits] + [("clip", h.score, h) for h in clips], key=lambda x: -x[1])[:top_k]
     window = ranked[(page - 1) * page_size: page * page_size]
     image_page = _page(request, who, [h for kind, _, h in window if kind == "image"], 1, page_size)["item"]
-    clip_items = _video_items(request, who, [h for kind, _, h in window if kind == "clip"], keyframes=True)
+    clip_items = _video_items_by_hit(request, who, [h for kind, _, h in window if kind == "clip"], keyframes=True)
     by_image = {item["id"]: item for item in image_page}
-    items, clip_iter = [], iter(clip_items)
-    for kind, _, h in window:
+    items = []
+    for kind, _, h in window:  # a photo or video deleted since the vectors were read is skipped
         if kind == "image" and h.image_id in by_image:
             items.append({"kind": "image", **by_image[h.image_id]})
-        elif kind == "clip":
-            items.append({"kind": "clip", **next(clip_iter)})
+        elif kind == "clip" and id(h) in clip_items:
+            items.append({"kind": "clip", **clip_items[id(h)]})
     return ok({"current_page": page, "page_size": page_size, "total_count": len(ranked), "item": items})
 
 
@@ -146,10 +146,16 @@ def _video_nos(body: dict) -> list[int] | None:
 
 
 def _video_items(request: Request, who: Caller, hits, keyframes: bool) -> list[dict]:  # noqa: ANN001
+    by_hit = _video_items_by_hit(request, who, hits, keyframes)
+    return [by_hit[id(h)] for h in hits if id(h) in by_hit]
+
+
+def _video_items_by_hit(request: Request, who: Caller, hits, keyframes: bool) -> dict[int, dict]:  # noqa: ANN001
+    """The reference's item for each hit whose video is still there, keyed by id(hit)."""
     with request.app.state.store.db.read() as conn:
         rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
     links = Links.of(request)
-    items = []
+    items = {}
     for h in hits:
         row = rows.get(h.video_id)
         if row is None:
@@ -165,7 +171,7 @@ def _video_items(request: Request, who: Caller, hits, keyframes: bool) -> list[d
         if "video_bucket" in item:
             item["video_url"] = links.signed(row.account_id, item["video_bucket"], item["video_blob"])
         item["matched"] = h.matched
-        items.append(item)
+        items[id(h)] = item
     return items
 
 

@@ -148,7 +148,8 @@ class Worker:
             self._give_up(job, f"indexing failed {job.attempts} times; last error: {error}")
             return
         delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS ** job.attempts)
-        log.warning("job %s (image %s) attempt %s failed: %s; retry in %.0fs", job.id, job.subject_id, job.attempts, error, delay)
+        log.warning("job %s (%s of %s) attempt %s failed: %s; retry in %.0fs", job.id, job.kind, job.subject_id,
+                    job.attempts, error, delay)
         job_queue.retry_later(self.store.db, job, error, delay)
 
 
