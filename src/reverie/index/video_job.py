@@ -42,11 +42,7 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
     is_sqlite = store.db.is_sqlite
     with store.db.write() as conn:
         current = video_rows.get_any(conn, row.id)
-        if current is None:
-            job_queue.finish(conn, job)
-        elif not job_queue.finish(conn, job):
-            raise LeaseLost()
-        else:
+        if job_queue.settle(conn, job, current is not None):
             stale = set(video_rows.clear_derived(conn, row.id, is_sqlite))
             tags = video_rows.tags_of(conn, [row.id])[row.id]
             video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model, is_sqlite)

@@ -109,11 +109,7 @@ class Worker:
         try:
             with self.store.db.write() as conn:
                 current = image_rows.get_any(conn, row.id)
-                if current is None:
-                    job_queue.finish(conn, job)
-                elif not job_queue.finish(conn, job):
-                    raise LeaseLost()
-                else:
+                if job_queue.settle(conn, job, current is not None):
                     conn.execute(
                         images.update()
                         .where(images.c.id == row.id)

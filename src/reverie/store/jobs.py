@@ -77,6 +77,14 @@ def finish(conn: Connection, job: Job) -> bool:
     return conn.execute(jobs.delete().where(_mine(job))).rowcount == 1
 
 
+def settle(conn: Connection, job: Job, subject_exists: bool) -> bool:
+    """Finish a job in the transaction that stores its result. True when the result should be stored;
+    False when the subject was deleted meanwhile; LeaseLost when another worker owns the job now."""
+    if not finish(conn, job) and subject_exists:
+        raise LeaseLost()
+    return subject_exists
+
+
 def extend(db: Database, job: Job, lease_seconds: int) -> bool:
     """Renew the lease of a long job (a video); False if another worker has taken it over."""
     with db.write() as conn:
