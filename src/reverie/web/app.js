@@ -44,17 +44,19 @@ $("signout").addEventListener("click", () => { sessionStorage.removeItem("reveri
 $("namespace").addEventListener("change", (e) => { state.ns = e.target.value; browse(); });
 
 // ---- gallery and search results --------------------------------------------------------------
+function lazyImage(src, alt) {
+  const img = new Image();
+  img.loading = "lazy";
+  img.alt = alt;
+  img.src = src;
+  return img;
+}
+
 function clipTile(item) {
   const b = document.createElement("button");
   b.className = "tile clip";
   b.title = `${item.videoName} ${item.startTime}–${item.endTime} s`;
-  if (item.keyframe_url) {
-    const img = new Image();
-    img.loading = "lazy";
-    img.alt = b.title;
-    img.src = item.keyframe_url;
-    b.append(img);
-  }
+  if (item.keyframe_url) b.append(lazyImage(item.keyframe_url, b.title));
   const s = document.createElement("span");
   s.className = "score";
   s.textContent = `▶ ${item.startTime}–${item.endTime} s · ${item.score.toFixed(2)} · ${(item.matched || []).join(", ")}`;
@@ -84,11 +86,7 @@ function tile(item) {
   b.dataset.id = item.id;
   b.title = item.name;
   if (item.thumbnail_url) {
-    const img = new Image();
-    img.loading = "lazy";
-    img.alt = item.name;
-    img.src = item.thumbnail_url;
-    b.append(img);
+    b.append(lazyImage(item.thumbnail_url, item.name));
   } else {
     b.innerHTML = `<div class="placeholder"></div>`;
     b.querySelector(".placeholder").textContent = `${item.name} (${item.status === "FAILED" ? "failed" : "indexing…"})`;
