@@ -191,8 +191,9 @@ def list_videos(request: Request, body: Any = Body(default=None), who: Caller = 
     with request.app.state.store.db.read() as conn:
         total, rows = video_rows.page(conn, who.account_id, f, page, size)
         tags = video_rows.tags_of(conn, [r.id for r in rows])
+    links = Links.of(request)
     return ok({"current_page": page, "page_size": size, "total_count": total,
-               "videos": [video_item(r, tags[r.id], Links.of(request)) for r in rows]})
+               "videos": [video_item(r, tags[r.id], links) for r in rows]})
 
 
 def _str(body: dict, name: str) -> str | None:
