@@ -16,6 +16,13 @@ def _opt(default, help: str):  # noqa: ANN001, A002
 class Settings:
     data: Path = _opt(Path("./data"), "Data folder: SQLite database, blobs, staging area.")
     database_url: str = _opt("", "SQLAlchemy URL of the metadata database; empty means DATA/reverie.db (SQLite).")
+    blob_url: str = _opt(
+        "",
+        "Where originals, thumbnails and keyframes live: empty means files under DATA/blobs; "
+        "s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&key=KEY&secret=SECRET means an S3 bucket (every parameter "
+        "optional; without key and secret, the AWS credential chain: AWS_ACCESS_KEY_ID, profile, instance role; "
+        "percent-encode any & or # in the secret).",
+    )
     host: str = _opt("127.0.0.1", "Address to listen on.")
     port: int = _opt(8080, "Port to listen on.")
     workers: int = _opt(2, "Indexing threads that `serve` runs in-process (0 = none; see `reverie worker`).")

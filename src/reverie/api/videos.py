@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from fastapi.responses import FileResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadEnum, InvalidInput, NotFound
@@ -22,6 +21,7 @@ from ..store.accounts import Caller
 from ..store.removal import delete_videos as remove_videos
 from .auth import api_key_scheme, limited
 from .envelope import ok
+from .files import send_blob
 from .links import Links
 from .images import STATUS_ALIASES, _time_bound
 
@@ -239,10 +239,7 @@ def download_video(request: Request, body: Any = Body(default=None), who: Caller
     if row is None or row.original_key is None or not store.blobs.exists(row.original_key):
         raise NotFound("video not found")
     headers = {"Content-Disposition": f'attachment; filename="{video_rows.video_no(row.id)}.{row.container}"'}
-    path = store.blobs.local_path(row.original_key)
-    if path is not None:
-        return FileResponse(path, media_type="application/octet-stream", headers=headers)
-    return StreamingResponse(store.blobs.open(row.original_key), media_type="application/octet-stream", headers=headers)
+    return send_blob(request, row.original_key, "application/octet-stream", headers)
 
 
 def _timed(index: int, start: float, end: float, content: str) -> dict:

@@ -10,8 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+CHUNK = 1 << 20
 
 
 def file_sha256(path: Path) -> str:
@@ -31,26 +36,90 @@ def derived_key(kind: str, image_id: int, ext: str = "jpg") -> str:
     return f"{kind}/{image_id % 256:02x}/{image_id}.{ext}"
 
 
+def check_key(key: str) -> str:
+    if not key or key.startswith("/") or ".." in key.split("/") or "\x00" in key:
+        raise ValueError(f"invalid blob key {key!r}")
+    return key
+
+
+class BlobReader:
+    """A blob's bytes, or one range of them, as a stream: `read(n)`, `with`, and iteration in 1 MB pieces
+    (StreamingResponse iterates its content; a file would hand it lines, however long)."""
+
+    def __init__(self, raw: BinaryIO, length: int | None = None):
+        self._raw = raw
+        self._left = length  # bytes left of a range that `raw` runs on past; None: `raw` ends with the range
+
+    def read(self, n: int = -1) -> bytes:
+        if self._left is not None:
+            n = self._left if n < 0 else min(n, self._left)
+        data = self._raw.read() if n < 0 else self._raw.read(n)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def close(self) -> None:
+        self._raw.close()
+
+    def __enter__(self) -> "BlobReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self:  # closed at the end, or when the consumer drops it (a client gone mid-download)
+            while chunk := self.read(CHUNK):
+                yield chunk
+
+
 class BlobStore(Protocol):
     def adopt(self, key: str, staged: Path) -> bool:
-        """Move a staged file (same filesystem) under `key` unless the key exists. True if it moved."""
+        """Take a staged file under `key` unless the key exists. True if it was taken (the staged file is then
+        gone); False leaves the staged file where it is."""
 
     def put_bytes(self, key: str, data: bytes) -> None: ...
 
     def exists(self, key: str) -> bool: ...
 
-    def size(self, key: str) -> int: ...
+    def size(self, key: str) -> int:
+        """Raises FileNotFoundError for a missing key."""
 
-    def open(self, key: str) -> BinaryIO: ...
+    def modified(self, key: str) -> float:
+        """When the blob was written, in seconds since the epoch. Raises FileNotFoundError for a missing key."""
+
+    def open(self, key: str) -> BlobReader:
+        """Raises FileNotFoundError for a missing key."""
+
+    def open_range(self, key: str, start: int, end: int) -> BlobReader:
+        """Bytes `start` to `end` inclusive (`end` within the blob). Raises FileNotFoundError for a missing key."""
 
     def local_path(self, key: str) -> Path | None:
         """A filesystem path to stream from, where the backend has one."""
 
-    def delete(self, key: str) -> None: ...
+    def fetch_to(self, key: str, dest: Path) -> None:
+        """A copy of the blob at `dest`, for readers that need a real file. Raises FileNotFoundError."""
 
-    def move(self, key: str, new_key: str) -> bool: ...
+    def delete(self, key: str) -> None:
+        """Idempotent: a missing key is not an error."""
 
-    def keys(self, prefix: str) -> list[str]: ...
+    def move(self, key: str, new_key: str) -> bool:
+        """False if `key` does not exist."""
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under the folder `prefix` (`keyframes/12` holds `keyframes/12/…`, not `keyframes/123/…`)."""
+
+
+def open_blob_store(url: str, default_dir: Path) -> BlobStore:
+    """Files under `default_dir` for an empty URL, an S3 bucket for `s3://bucket[/prefix]?endpoint=…`."""
+    if not url:
+        return FileBlobStore(default_dir)
+    if urlsplit(url).scheme != "s3":  # the URL itself is not echoed: it may carry a secret
+        raise ValueError("blob_url must be empty (files under DATA/blobs) or "
+                         "s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&key=KEY&secret=SECRET")
+    from .s3_blobs import S3BlobStore  # boto3 takes a while to import: only where S3 is used
+
+    return S3BlobStore.from_url(url)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -75,9 +144,7 @@ class FileBlobStore:
             self._made.add(path)
 
     def _path(self, key: str) -> Path:
-        if not key or key.startswith("/") or ".." in key.split("/") or "\x00" in key:
-            raise ValueError(f"invalid blob key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
 
     def adopt(self, key: str, staged: Path) -> bool:
         dest = self._path(key)
@@ -105,11 +172,28 @@ class FileBlobStore:
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size
 
-    def open(self, key: str) -> BinaryIO:
-        return open(self._path(key), "rb")
+    def modified(self, key: str) -> float:
+        return self._path(key).stat().st_mtime
+
+    def open(self, key: str) -> BlobReader:
+        return BlobReader(open(self._path(key), "rb"))
+
+    def open_range(self, key: str, start: int, end: int) -> BlobReader:
+        f = open(self._path(key), "rb")
+        f.seek(start)
+        return BlobReader(f, end - start + 1)
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+    def fetch_to(self, key: str, dest: Path) -> None:
+        src = self._path(key)
+        try:
+            os.link(src, dest)  # blobs are never written in place, so sharing the inode is safe
+        except FileNotFoundError:
+            raise
+        except OSError:  # another filesystem, or one without hard links
+            shutil.copyfile(src, dest)
 
     def delete(self, key: str) -> None:
         try:
