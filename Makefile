@@ -27,8 +27,11 @@ run: install
 	$(BIN)/reverie keys ensure --data $(DATA)
 	$(BIN)/reverie serve --host $(HOST) --port $(PORT) --data $(DATA)
 
+# The whole suite twice: on the embedded stack (SQLite + files), then on the distributed one (PostgreSQL +
+# pgvector and SeaweedFS S3 started from their wheels, every server's indexing in a separate worker process).
 test: install
 	$(BIN)/python -m pytest
+	REVERIE_TEST_STACK=distributed $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python bench/upload.py

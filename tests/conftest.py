@@ -1,4 +1,12 @@
-"""Real servers on free ports, real files, real SQLite. Helpers that every test file uses."""
+"""Real servers on free ports, real files, real databases. Helpers that every test file uses.
+
+The suite runs on either stack, chosen by REVERIE_TEST_STACK:
+- `embedded` (default): SQLite and files under each server's data folder, workers inside `serve`.
+- `distributed`: PostgreSQL + pgvector and SeaweedFS S3 (started once for the session from their wheels,
+  on loopback ports), a database and a bucket prefix per test, and every server's indexing done by a
+  separate `reverie worker` process. Tests start their processes with the test's REVERIE_DATABASE_URL and
+  REVERIE_BLOB_URL in the environment; helpers below read and write through the same stack.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
@@ -26,6 +34,83 @@ API = "/serve/api/v1"
 os.environ.setdefault("REVERIE_MODEL_DIR", str(REPO / ".model-cache"))
 
 
+STACK = os.environ.get("REVERIE_TEST_STACK", "embedded")
+DISTRIBUTED = STACK == "distributed"
+if STACK not in ("embedded", "distributed"):
+    raise SystemExit(f"REVERIE_TEST_STACK must be embedded or distributed, not {STACK!r}")
+embedded_only = pytest.mark.skipif(DISTRIBUTED, reason="about SQLite's file or the data folder's own files")
+
+
+class DistributedStack:
+    """One PostgreSQL and one S3 server for the session; `fresh()` gives a test its own database (a copy of
+    a migrated template, so no test pays for migrations) and its own prefix in the bucket."""
+
+    BUCKET = "reverie-tests"
+
+    def __init__(self, root: Path):
+        from reverie.devstack import Postgres, SeaweedS3
+        from reverie.store.db import Database, migrate
+
+        self.pg = Postgres(root / "pg").start()
+        self.s3 = SeaweedS3(root / "s3").start()
+        template = Database(self.pg.create_database("reverie_template"))
+        migrate(template)
+        template.dispose()
+        self.count = 0
+
+    def fresh(self) -> dict[str, str]:
+        import psycopg
+
+        self.count += 1
+        name = f"t{self.count}_{os.getpid()}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.pg.port} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}" TEMPLATE reverie_template')
+        return {"REVERIE_DATABASE_URL": self.pg.url(name), "REVERIE_BLOB_URL": self.s3.blob_url(self.BUCKET, name)}
+
+    def stop(self) -> None:
+        self.pg.stop()
+        self.s3.stop()
+
+
+_stack: DistributedStack | None = None
+_env_by_data: dict[Path, dict[str, str]] = {}
+_started: list[subprocess.Popen] = []  # every process Server started, killed at the end of the session
+
+
+def stack_env(data: Path) -> dict[str, str]:
+    """The database and blob URLs that processes on `data` use (nothing on the embedded stack)."""
+    if not DISTRIBUTED:
+        return {}
+    data = Path(data)
+    if data not in _env_by_data:
+        current = {k: os.environ[k] for k in ("REVERIE_DATABASE_URL", "REVERIE_BLOB_URL") if k in os.environ}
+        _env_by_data[data] = current if len(current) == 2 else _stack.fresh()
+    return _env_by_data[data]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def distributed_stack(tmp_path_factory):
+    global _stack
+    if not DISTRIBUTED:
+        yield None
+        return
+    _stack = DistributedStack(tmp_path_factory.mktemp("stack"))
+    yield _stack
+    for proc in _started:  # a fixture that failed half-way leaves its server, and now its worker, running
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    _stack.stop()
+
+
+@pytest.fixture(autouse=True)
+def _test_stack_env(distributed_stack, monkeypatch):
+    """Every process a test starts itself (`reverie …` by subprocess) lands on the test's own database."""
+    if distributed_stack is not None:
+        for key, value in distributed_stack.fresh().items():
+            monkeypatch.setenv(key, value)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -33,8 +118,11 @@ def free_port() -> int:
 
 
 def reverie(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    data = args[args.index("--data") + 1] if "--data" in args else None
+    stack = stack_env(Path(data)) if data else {}
     return subprocess.run(
-        [str(BIN / "reverie"), *args], capture_output=True, text=True, check=check, env={**os.environ, **(env or {})}
+        [str(BIN / "reverie"), *args], capture_output=True, text=True, check=check,
+        env={**os.environ, **stack, **(env or {})},
     )
 
 
@@ -52,21 +140,31 @@ class Server:
     def __init__(self, data: Path, *extra: str, env: dict | None = None):
         self.data = data
         self.extra = extra
-        self.env = env or {}
+        self.env = {**stack_env(data), **(env or {})}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
+        self.worker: subprocess.Popen | None = None
         self.log = data.parent / f"server-{self.port}.log"
 
     def start(self) -> "Server":
         self.data.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")
+        serve_args = list(self.extra)
+        if DISTRIBUTED and "--no-workers" not in serve_args:
+            # Indexing in a process of its own, as on many machines; it takes the same settings.
+            self.worker = subprocess.Popen(
+                [str(BIN / "reverie"), "worker", "--data", str(self.data), *serve_args],
+                stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+            _started.append(self.worker)
+            serve_args.append("--no-workers")
         self.proc = subprocess.Popen(
-            [str(BIN / "reverie"), "serve", "--port", str(self.port), "--data", str(self.data), *self.extra],
+            [str(BIN / "reverie"), "serve", "--port", str(self.port), "--data", str(self.data), *serve_args],
             stdout=logf,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
         )
+        _started.append(self.proc)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -79,10 +177,11 @@ class Server:
         raise RuntimeError("server did not start in 30 s")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        self.proc = None
+        for proc in (self.proc, self.worker):
+            if proc and proc.poll() is None:
+                proc.send_signal(sig)
+                proc.wait(timeout=30)
+        self.proc = self.worker = None
 
     def url(self, path: str) -> str:
         return self.base + API + path
@@ -146,6 +245,13 @@ def image_bytes(fmt: str, size=(40, 30)) -> bytes:  # noqa: ANN001
 
 
 def db_rows(data: Path, sql: str, *params) -> list[tuple]:  # noqa: ANN002
+    """Rows of a query (SQLite's `?` placeholders) on the database behind `data`."""
+    if DISTRIBUTED:
+        import psycopg
+
+        url = stack_env(data)["REVERIE_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url) as conn:
+            return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params).fetchall()]
     conn = sqlite3.connect(data / "reverie.db")
     try:
         return conn.execute(sql, params).fetchall()
@@ -153,9 +259,57 @@ def db_rows(data: Path, sql: str, *params) -> list[tuple]:  # noqa: ANN002
         conn.close()
 
 
-def blob_files(data: Path, prefix: str = "originals") -> list[Path]:
-    root = data / "blobs" / prefix
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+def db_integrity_ok(data: Path) -> bool:
+    """SQLite's integrity_check; on PostgreSQL (whose wheel lacks amcheck) every table read in full and every
+    index rebuilt, which fails on an unreadable page or on rows that break a unique index."""
+    if not DISTRIBUTED:
+        return db_rows(data, "PRAGMA integrity_check") == [("ok",)]
+    tables = [t for (t,) in db_rows(data, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+    for table in tables:
+        db_rows(data, f"SELECT count(*) FROM {table}")
+    db_exec(data, "REINDEX SCHEMA public")
+    return len(tables) > 10
+
+
+def open_store(data: Path, **settings):  # noqa: ANN003, ANN201
+    """The library behind `data` opened in this process, on the test's stack."""
+    from reverie.config import Settings
+    from reverie.store import Store
+
+    env = stack_env(data)
+    return Store.open(Settings(data=data, database_url=env.get("REVERIE_DATABASE_URL", ""),
+                               blob_url=env.get("REVERIE_BLOB_URL", ""), **settings))
+
+
+def db_exec(data: Path, sql: str) -> None:
+    """Run a statement that answers no rows (DDL, a deliberate damage) on the database behind `data`."""
+    if DISTRIBUTED:
+        import psycopg
+
+        url = stack_env(data)["REVERIE_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql)
+        return
+    conn = sqlite3.connect(data / "reverie.db")
+    try:
+        conn.execute(sql)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def blob_store(data: Path):  # noqa: ANN201
+    """The blob store that processes on `data` use: files under DATA/blobs, or the test's S3 prefix."""
+    from reverie.store.blobs import open_blob_store
+
+    return open_blob_store(stack_env(data).get("REVERIE_BLOB_URL", ""), data / "blobs")
+
+
+def blob_files(data: Path, prefix: str = "originals") -> list[PurePosixPath]:
+    """Stored blobs under a key prefix, as paths relative to the store (name, stem, parent as on disk)."""
+    if not DISTRIBUTED and not (data / "blobs").exists():
+        return []
+    return [PurePosixPath(k) for k in blob_store(data).keys(prefix) if not k.startswith(".tmp")]
 
 
 @pytest.fixture(scope="session")

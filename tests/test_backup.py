@@ -6,15 +6,17 @@ import hashlib
 import tarfile
 import time
 
+import pytest
 from PIL import Image
 
-from conftest import EVAL, create_key, reverie
+from conftest import DISTRIBUTED, EVAL, create_key, embedded_only, reverie
 from reverie.synthetic_video import make_video
 
 PHOTOS = [EVAL / "caltech101" / "Leopards" / "image_0001.jpg", EVAL / "sroie" / "img" / "000.jpg",
           EVAL / "exif" / "jpg" / "gps" / "DSCN0010.jpg"]
 
 
+@embedded_only
 def test_backup_while_serving_then_restore_round_trips(fresh_server, tmp_path):
     server = fresh_server()
     key = create_key(server.data, "keeper")
@@ -59,6 +61,7 @@ def test_backup_while_serving_then_restore_round_trips(fresh_server, tmp_path):
     assert frame.headers["content-type"] == "image/jpeg"
 
 
+@embedded_only
 def test_an_image_deleted_during_the_backup_is_left_out_whole(fresh_server, tmp_path):
     from conftest import blob_files
 
@@ -69,7 +72,7 @@ def test_an_image_deleted_during_the_backup_is_left_out_whole(fresh_server, tmp_
     server.stop()
     # the state a delete leaves between the backup's snapshot and its copy of the files: row there, file gone
     victim = next(p for p in blob_files(server.data) if p.name == hashlib.sha256(PHOTOS[0].read_bytes()).hexdigest())
-    victim.unlink()
+    (server.data / "blobs" / victim).unlink()
     done = reverie("backup", str(tmp_path / "b.tar"), "--data", str(server.data))
     assert "2 images, 0 videos, 2 files, 1 deleted during the backup left out" in done.stdout
     reverie("restore", str(tmp_path / "b.tar"), "--data", str(tmp_path / "r"))
@@ -77,6 +80,7 @@ def test_an_image_deleted_during_the_backup_is_left_out_whole(fresh_server, tmp_
     assert sorted(it["id"] for it in restored.list_page()["item"]) == sorted(ids[1:])
 
 
+@embedded_only
 def test_restore_refuses_what_is_not_a_backup(tmp_path):
     bogus = tmp_path / "bogus.tar"
     source = tmp_path / "source.txt"
@@ -89,6 +93,7 @@ def test_restore_refuses_what_is_not_a_backup(tmp_path):
     assert not (tmp_path / "a" / "escaped.txt").exists()
 
 
+@embedded_only
 def test_a_video_deleted_during_the_backup_is_left_out_whole(fresh_server, tmp_path):
     server = fresh_server("--no-workers")
     key = create_key(server.data, "racer")
@@ -105,3 +110,12 @@ def test_a_video_deleted_during_the_backup_is_left_out_whole(fresh_server, tmp_p
     restored = fresh_server("--no-workers", data=tmp_path / "r").client(key)
     listed = restored.post("/list_videos", json={}).json()["data"]["videos"]
     assert [v["video_no"] for v in listed] == [nos[1]]
+
+
+@pytest.mark.skipif(not DISTRIBUTED, reason="about the distributed stack")
+def test_backup_and_restore_point_to_the_tools_of_the_distributed_stack(tmp_path):
+    data = tmp_path / "data"
+    create_key(data, "someone")
+    out = reverie("backup", str(tmp_path / "b.tar"), "--data", str(data), check=False)
+    assert out.returncode != 0 and "pg_dump" in out.stderr and "migrate-store" in out.stderr
+    assert not (tmp_path / "b.tar").exists()

@@ -66,8 +66,9 @@ def test_clip_backend_indexes_and_searches_with_the_configured_model(tmp_path):
 
         clip = ClipEmbedder(folder)
         for name, image_id in images.items():
-            (model, blob), = db_rows(server.data, "SELECT model, vector FROM image_vectors WHERE image_id=? AND space='visual'", image_id)
-            stored = np.frombuffer(blob, "<f4")
+            (model, blob, embedding), = db_rows(server.data, "SELECT model, vector, embedding FROM image_vectors WHERE image_id=? AND space='visual'", image_id)
+            # float32 bytes on SQLite, pgvector's text form on PostgreSQL
+            stored = np.frombuffer(blob, "<f4") if blob is not None else np.array(json.loads(embedding), np.float32)
             thumb = Image.new("RGB", (64, 48), (220, 20, 20) if name == "red" else (20, 20, 220))
             assert model == "clip" and stored.shape == (16,)
             assert np.allclose(stored, clip.analyse([thumb])[0].vector, atol=1e-4)

@@ -20,7 +20,7 @@ import requests
 
 from PIL import Image
 
-from conftest import BIN, Server, blob_files, create_key, db_rows, jpeg, reverie
+from conftest import BIN, Server, blob_files, create_key, db_integrity_ok, db_rows, jpeg, reverie
 from reverie.synthetic_video import make_video
 
 KILLS = 20
@@ -151,4 +151,4 @@ def test_acknowledged_uploads_survive_twenty_kill_9s(tmp_path):
     thumbs = {int(p.stem) for p in blob_files(data, "thumbnails")}
     assert thumbs == {i for i, r in rows.items() if r[1] == "PARSE"}
     assert not list((data / "staging").iterdir())
-    assert db_rows(data, "PRAGMA integrity_check") == [("ok",)]
+    assert db_integrity_ok(data)

@@ -79,7 +79,8 @@ def test_no_credit_is_spent_twice_by_concurrent_uploads_on_two_servers(tmp_path)
         clients = [s.client(key) for s in servers]
 
         def upload(i: int) -> str:
-            files = [("files", (f"{i}.jpg", jpeg(color=(i, 255 - i, 7)), "image/jpeg"))]
+            # steps of 6: nearby solid colours can encode to the same JPEG bytes (one stored blob for two)
+            files = [("files", (f"{i}.jpg", jpeg(color=(6 * i, 255 - 6 * i, 7)), "image/jpeg"))]
             return clients[i % 2].post("/upload_img", files=files).json()["code"]
 
         with ThreadPoolExecutor(12) as pool:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import Server, blob_files, create_key, db_rows, jpeg
+from conftest import Server, blob_files, create_key, db_rows, embedded_only, jpeg
 
 MB = 1024 * 1024
 
@@ -58,6 +58,7 @@ def test_disk_full_while_writing_an_upload(small_disk, tmp_path):
         server.stop()
 
 
+@embedded_only  # the database lives on PostgreSQL's disk there, not the data folder's
 def test_disk_full_when_the_database_commits(small_disk, tmp_path):
     server, key = serve_on(small_disk, tmp_path, "full-db")
     try:

@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import SHARED, blob_files, create_key, db_rows, image_bytes, jpeg
+from conftest import SHARED, blob_files, blob_store, create_key, db_rows, image_bytes, jpeg
 
 SEED = (SHARED / "seed" / "000_9bac9f70e4c60919.txt").read_text()
 MB = 1024 * 1024
@@ -279,7 +279,8 @@ def test_same_bytes_twice_get_two_ids_and_one_stored_blob(fresh_server, tmp_path
     second = client.upload_ok([("b.jpg", content, "image/jpeg"), ("c.jpg", content, "image/jpeg")])
     assert len(set(first + second)) == 3
     stored = blob_files(server.data)
-    assert len(stored) == 1 and stored[0].read_bytes() == content
+    with blob_store(server.data).open(str(stored[0])) as f:
+        assert len(stored) == 1 and f.read() == content
     assert stored[0].name == hashlib.sha256(content).hexdigest()
 
 

@@ -16,7 +16,7 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import EVAL, Server, create_key, db_rows
+from conftest import EVAL, Server, blob_files, blob_store, create_key, db_rows
 from reverie.synthetic_video import make_video
 
 CALTECH = EVAL / "caltech101"
@@ -295,12 +295,12 @@ def test_delete_removes_every_artefact_and_is_idempotent(library, media):
         no = client.post("/upload", files={"file": ("gone.mkv", f, "video/x-matroska")}).json()["data"]["videoNo"]
     wait_done(client, no)
     vid = int(no[2:])
-    assert list((server.data / "blobs" / "keyframes" / str(vid)).iterdir())
+    assert blob_files(server.data, f"keyframes/{vid}")
     for _ in range(2):
         assert client.post("/delete_videos", json=[no, "VI999", "junk"]).json()["code"] == "0000"
     assert client.get("/get_metadata", params={"video_no": no}).json()["data"] is None
-    assert not (server.data / "blobs" / "videos" / f"{vid}.mkv").exists()
-    assert not (server.data / "blobs" / "keyframes" / str(vid)).exists() or not list((server.data / "blobs" / "keyframes" / str(vid)).iterdir())
+    assert not blob_store(server.data).exists(f"videos/{vid}.mkv")
+    assert not blob_files(server.data, f"keyframes/{vid}")
     for table in ("video_clips", "transcript_segments", "video_vectors", "video_tags", "jobs"):
         column = "subject_id" if table == "jobs" else "video_id"
         assert db_rows(server.data, f"SELECT count(*) FROM {table} WHERE {column} = ?", vid)[0][0] == 0, table
@@ -322,8 +322,7 @@ def test_a_restart_in_the_middle_of_indexing_finishes_without_duplicates(tmp_pat
         clips = db_rows(data, "SELECT count(*), count(DISTINCT idx) FROM video_clips WHERE video_id = ?", vid)[0]
         assert clips[0] == clips[1] == 27
         assert db_rows(data, "SELECT count(*) FROM video_vectors WHERE video_id = ? AND space = 'clip_visual'", vid)[0][0] == 27
-        keyframes = list((data / "blobs" / "keyframes" / str(vid)).iterdir())
-        assert len(keyframes) == 27
+        assert len(blob_files(data, f"keyframes/{vid}")) == 27
     finally:
         server.stop()
 
@@ -386,7 +385,7 @@ def test_a_large_video_is_streamed_to_disk_not_held_in_memory(tmp_path):
         grown = _peak_rss_mb(server.proc.pid) - before
         assert grown < 60, f"peak RSS grew by {grown:.0f} MB for a 400 MB upload"
         video_id = int(res["data"]["videoNo"][2:])
-        assert (data / "blobs" / "videos" / f"{video_id}.mp4").stat().st_size == 400 * (1 << 20) + 24
+        assert blob_store(data).size(f"videos/{video_id}.mp4") == 400 * (1 << 20) + 24
     finally:
         server.stop()
 

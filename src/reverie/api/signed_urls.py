@@ -15,6 +15,7 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from ..store import Store
+from ..store.db import insert_missing
 from ..store.schema import server_settings
 
 PATH = "/serve/api/v1/files"
@@ -22,12 +23,9 @@ PATH = "/serve/api/v1/files"
 
 def load_secret(store: Store) -> bytes:
     with store.db.write() as conn:
-        value = conn.execute(
-            select(server_settings.c.value).where(server_settings.c.key == "signing_secret")
-        ).scalar()
-        if value is None:
-            value = secrets.token_hex(32)
-            conn.execute(server_settings.insert().values(key="signing_secret", value=value))
+        # The first process to start picks the secret; every other one reads that one.
+        insert_missing(conn, server_settings, key="signing_secret", value=secrets.token_hex(32))
+        value = conn.execute(select(server_settings.c.value).where(server_settings.c.key == "signing_secret")).scalar_one()
     return bytes.fromhex(value)
 
 

@@ -5,6 +5,7 @@ blobs have fixed keys)."""
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 
 from ..models import Models
@@ -33,21 +34,29 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
     if row.original_key is None or not store.blobs.exists(row.original_key):
         raise CorruptVideo("the original file is gone; upload the video again")
     path = store.blobs.local_path(row.original_key)
+    fetched = None
+    if path is None:  # in object storage: FFmpeg wants a file it can seek in, so bring a copy over
+        path = fetched = store.settings.staging_dir / f"video-{row.id}-{secrets.token_hex(4)}.{row.container}"
 
     def alive() -> None:
         if not job_queue.extend(store.db, job, store.settings.job_lease_seconds):
             raise LeaseLost()
 
-    facts = index_video(store, models, row, str(path), alive)
-    is_sqlite = store.db.is_sqlite
+    try:
+        if fetched is not None:
+            store.blobs.fetch_to(row.original_key, fetched)
+        facts = index_video(store, models, row, str(path), alive)
+    finally:
+        if fetched is not None:
+            fetched.unlink(missing_ok=True)
     with store.db.write() as conn:
         current = video_rows.get_any(conn, row.id)
         if job_queue.settle(conn, job, current is not None):
-            stale = set(video_rows.clear_derived(conn, row.id, is_sqlite))
+            stale = set(video_rows.clear_derived(conn, row.id))
             tags = video_rows.tags_of(conn, [row.id])[row.id]
-            video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model, is_sqlite)
+            video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model)
             if facts.segments:
-                video_rows.write_segments(conn, row.id, facts.segments, facts.segment_vectors, models.speech.name, is_sqlite)
+                video_rows.write_segments(conn, row.id, facts.segments, facts.segment_vectors, models.speech.name)
             conn.execute(videos.update().where(videos.c.id == row.id).values(
                 status="PARSE", cause=None, indexed_ms=now_ms(),
                 transcribed_ms=now_ms() if facts.probe.audio_codec else None,

@@ -39,10 +39,11 @@ def worker_name() -> str:
 
 
 class Worker:
-    def __init__(self, store: Store, models: Models, name: str | None = None):
+    def __init__(self, store: Store, models: Models, name: str | None = None, kinds: tuple[str, ...] | None = None):
         self.store = store
         self.models = models
         self.name = name or worker_name()
+        self.kinds = kinds  # job kinds this worker takes; None: all
         self.settings = store.settings
         self.notifier = Notifier(store.settings.allow_private_urls)
 
@@ -61,7 +62,7 @@ class Worker:
 
     def run_one(self) -> bool:
         """Claim and run one job. False when there was nothing to do."""
-        job = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds)
+        job = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds, self.kinds)
         if job is None:
             return False
         pipelines = {job_queue.IMAGE_INDEX: self._index, job_queue.VIDEO_INDEX: self._index_video}
@@ -116,7 +117,7 @@ class Worker:
                         .values(status="PARSE", cause=None, indexed_ms=now_ms(), **facts_to_columns(facts, current))
                     )
                     tags = image_rows.tags_of(conn, [row.id])[row.id]
-                    search_index.write(conn, current, facts, tags, self.store.db.is_sqlite)
+                    search_index.write(conn, current, facts, tags)
         except LeaseLost:
             log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, row.id)
             return
@@ -149,10 +150,11 @@ class Worker:
         job_queue.retry_later(self.store.db, job, error, delay)
 
 
-def start_threads(store: Store, models: Models, count: int, stop: threading.Event) -> list[threading.Thread]:
+def start_threads(store: Store, models: Models, count: int, stop: threading.Event,
+                  kinds: tuple[str, ...] | None = None) -> list[threading.Thread]:
     threads = []
     for i in range(count):
-        w = Worker(store, models, name=f"{worker_name()}-t{i}")
+        w = Worker(store, models, name=f"{worker_name()}-t{i}", kinds=kinds)
         t = threading.Thread(target=w.run, args=(stop,), name=f"reverie-worker-{i}", daemon=True)
         t.start()
         threads.append(t)

@@ -13,7 +13,7 @@ from ..models import Models
 from ..store import Store
 from ..store import search_index
 from ..store.schema import images
-from ..store.vectors import VectorIndex, VectorSearch
+from ..store.vectors import VectorSearch
 from .filters import Filters, allowed_ids
 from .fusion import Candidate, fuse
 
@@ -31,10 +31,7 @@ class Searcher:
 
     @classmethod
     def create(cls, store: Store, models: Models) -> "Searcher":
-        def index(space: str) -> VectorIndex:
-            return VectorIndex(store.db, space, store.settings.data / "vectors", store.settings.ann_threshold)
-
-        return cls(store, models, index("visual"), index("features"))
+        return cls(store, models, store.vector_search("visual"), store.vector_search("features"))
 
     def close(self) -> None:
         self.visual.save()
@@ -74,11 +71,9 @@ class Searcher:
             ok = set(allowed.tolist())
             lexical = [hit for hit in lexical if hit[0] in ok]
 
-        def cosine_of(image_id: int) -> float | None:
-            vec = self.visual.vector_of(image_id)
-            return None if vec is None else float(vec @ qvec)
-
-        return self._searchable(fuse(ids, sims, mean, std, lexical, cosine_of), top_k)
+        seen = set(ids.tolist())
+        cosines = {i: float(v @ qvec) for i, v in self.visual.vectors_of([h[0] for h in lexical if h[0] not in seen]).items()}
+        return self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get), top_k)
 
     def _lexical(self, account_id: int, unique_id: str, query: str, limit: int):  # noqa: ANN202
         with self.store.db.read() as conn:

@@ -12,10 +12,11 @@ from sqlalchemy import select, text
 
 from ..models import Models
 from ..store import Store
+from ..store import pg_text
 from ..store import videos as video_rows
 from ..store.schema import transcript_segments, video_clips, videos
 from ..store.search_index import query_terms
-from ..store.vectors import VectorIndex
+from ..store.vectors import VectorSearch
 from .filters import Filters, allowed_video_ids
 from .fusion import fuse
 
@@ -46,17 +47,14 @@ class VideoHit:
 class VideoSearcher:
     store: Store
     models: Models
-    clips: VectorIndex
-    frames: VectorIndex
-    speech: VectorIndex
+    clips: VectorSearch
+    frames: VectorSearch
+    speech: VectorSearch
 
     @classmethod
     def create(cls, store: Store, models: Models) -> "VideoSearcher":
-        def index(space: str) -> VectorIndex:
-            return VectorIndex(store.db, space, store.settings.data / "vectors", store.settings.ann_threshold,
-                               loader=video_rows.load_vectors)
-
-        return cls(store, models, index("clip_visual"), index("clip_features"), index("speech"))
+        return cls(store, models, *(store.vector_search(space, videos=True)
+                                    for space in ("clip_visual", "clip_features", "speech")))
 
     def close(self) -> None:
         for index in (self.clips, self.frames, self.speech):
@@ -114,24 +112,26 @@ class VideoSearcher:
             ok = set(allowed.tolist())
             lexical = [hit for hit in lexical if hit[0] in ok]
 
-        def cosine_of(clip_id: int) -> float | None:
-            vec = self.clips.vector_of(clip_id)
-            return None if vec is None else float(vec @ qvec)
-
-        ranked = fuse(ids, sims, mean, std, lexical, cosine_of)
+        seen = set(ids.tolist())
+        cosines = {i: float(v @ qvec) for i, v in self.clips.vectors_of([h[0] for h in lexical if h[0] not in seen]).items()}
+        ranked = fuse(ids, sims, mean, std, lexical, cosines.get)
         return ranked, self._rows(video_clips, [c.image_id for c in ranked])
 
     def _clip_lexical(self, account_id: int, unique_id: str, query: str) -> list[tuple[int, float, str, float]]:
         terms = query_terms(query)
-        if not terms or not self.store.db.is_sqlite:
+        if not terms:
             return []
-        match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
-        sql = text(
-            "SELECT f.rowid, -bm25(clip_fts) FROM clip_fts f JOIN video_clips c ON c.id = f.rowid "
-            "JOIN videos v ON v.id = c.video_id WHERE clip_fts MATCH :m AND v.account_id = :a AND v.unique_id = :u "
-            "ORDER BY bm25(clip_fts) LIMIT :n")
         with self.store.db.read() as conn:
-            rows = conn.execute(sql, {"m": match, "a": account_id, "u": unique_id, "n": POOL}).all()
+            if conn.dialect.name == "sqlite":
+                match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+                rows = conn.execute(text(
+                    "SELECT f.rowid, -bm25(clip_fts) FROM clip_fts f JOIN video_clips c ON c.id = f.rowid "
+                    "JOIN videos v ON v.id = c.video_id WHERE clip_fts MATCH :m AND v.account_id = :a AND v.unique_id = :u "
+                    "ORDER BY bm25(clip_fts) LIMIT :n"), {"m": match, "a": account_id, "u": unique_id, "n": POOL}).all()
+            else:
+                rows = pg_text.bm25(conn, "clip_fts", (), "JOIN video_clips c ON c.id = f.rowid JOIN videos v ON "
+                                    "v.id = c.video_id WHERE v.account_id = :a AND v.unique_id = :u",
+                                    {"a": account_id, "u": unique_id}, terms, POOL)
         return [(r[0], float(r[1]), "words", 0.0) for r in rows]
 
     def speech_by_text(self, account_id: int, query: str, f: Filters, top_k: int,
@@ -209,9 +209,11 @@ def phrase_hits(store: Store, account_id: int, unique_id: str, phrase: str, page
     the second its segment starts."""
     wild = "%" in phrase or "_" in phrase
     escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if wild else phrase
-    like = "LIKE :p ESCAPE '\\'" if wild else "LIKE :p"
+    # SQLite's LIKE ignores case (ASCII); PostgreSQL's needs ILIKE for the same answer.
+    op = "LIKE" if store.db.is_sqlite else "ILIKE"
+    like = f"{op} :p ESCAPE '\\'" if wild else f"{op} :p"
     where = (f"v.id = s.video_id AND v.account_id = :a AND v.unique_id = :u AND v.status = 'PARSE' AND s.text {like}")
-    if store.db.is_sqlite and len(phrase) >= 3 and not wild:
+    if len(phrase) >= 3 and not wild:
         # The trigram index answers LIKE '%…%' in milliseconds; CROSS JOIN makes SQLite start from it
         # instead of walking every segment of the namespace (0.5 s at 900,000 segments).
         base = (f"FROM segment_trigrams t CROSS JOIN transcript_segments s CROSS JOIN videos v "

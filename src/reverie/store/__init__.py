@@ -6,8 +6,10 @@ import threading
 from dataclasses import dataclass, field
 
 from ..config import Settings
-from .blobs import BlobStore, FileBlobStore
+from .blobs import BlobStore, open_blob_store
 from .db import Database, migrate
+from .pg_vectors import IMAGES, VIDEO_ITEMS, PgVectorIndex
+from .vectors import VectorIndex, VectorSearch
 
 
 @dataclass
@@ -23,7 +25,17 @@ class Store:
         settings.staging_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         migrate(db, lock_dir=settings.data)
-        return cls(settings=settings, db=db, blobs=FileBlobStore(settings.blob_dir))
+        return cls(settings=settings, db=db, blobs=open_blob_store(settings.blob_url, settings.blob_dir))
+
+    def vector_search(self, space: str, videos: bool = False) -> VectorSearch:
+        """The index of one vector space, for images or (videos=True) clips and transcript segments:
+        held in memory beside SQLite, searched by pgvector on PostgreSQL."""
+        if not self.db.is_sqlite:
+            return PgVectorIndex(self.db, VIDEO_ITEMS if videos else IMAGES, space)
+        from . import search_index, videos as video_rows
+
+        loader = video_rows.load_vectors if videos else search_index.load_vectors
+        return VectorIndex(self.db, space, self.settings.data / "vectors", self.settings.ann_threshold, loader=loader)
 
     def close(self) -> None:
         self.db.dispose()

@@ -34,8 +34,10 @@ class Summary:
 
 
 def backup(settings: Settings, out: Path) -> Summary:
-    if not settings.database_url.startswith("sqlite"):
-        raise ValueError("backup covers the embedded stack (SQLite + files); back up PostgreSQL and S3 with their own tools")
+    if not settings.database_url.startswith("sqlite") or settings.blob_url:
+        raise ValueError("backup covers the embedded stack (SQLite + files); back up PostgreSQL (pg_dump or its "
+                         "continuous archiving) and the bucket (versioning or replication) with their own tools, or "
+                         "`reverie migrate-store` the library to an embedded folder and back that up")
     db_path = settings.data / DB_NAME
     if not db_path.exists():
         raise FileNotFoundError(f"no Reverie database in {settings.data}")
@@ -97,7 +99,6 @@ def _video_files(conn: sqlite3.Connection, blobs: Path, files: dict[str, Path]) 
         clips = f"SELECT id FROM video_clips WHERE video_id IN ({marks})"
         segments = f"SELECT id FROM transcript_segments WHERE video_id IN ({marks})"
         conn.execute(f"DELETE FROM clip_fts WHERE rowid IN ({clips})", gone)
-        conn.execute(f"DELETE FROM segment_fts WHERE rowid IN ({segments})", gone)
         conn.execute(f"DELETE FROM segment_trigrams WHERE rowid IN ({segments})", gone)
         for table, column in (("video_vectors", "video_id"), ("video_clips", "video_id"), ("transcript_segments", "video_id"),
                               ("video_tags", "video_id"), ("jobs", "subject_id"), ("videos", "id")):
@@ -107,6 +108,9 @@ def _video_files(conn: sqlite3.Connection, blobs: Path, files: dict[str, Path]) 
 
 
 def restore(archive: Path, settings: Settings) -> Summary:
+    if not settings.database_url.startswith("sqlite") or settings.blob_url:
+        raise ValueError("restore writes an embedded library (SQLite + files): leave the database and blob URLs "
+                         "empty, then `reverie migrate-store` it to PostgreSQL and S3 if that is where it should live")
     data = settings.data
     if (data / DB_NAME).exists():
         raise FileExistsError(f"{data} already holds a library; restore into an empty folder")

@@ -17,7 +17,9 @@ from typing import Callable, Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, create_engine, event
+from sqlalchemy import Connection, Table, create_engine, event, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -32,8 +34,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def insert_missing(conn: Connection, table: Table, **values) -> None:
+    """Insert a row unless its key is taken. On SQLite the write lock already serialises a read-then-insert;
+    on PostgreSQL two transactions can both read "missing", so the second insert must not fail."""
+    insert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+    conn.execute(insert(table).values(**values).on_conflict_do_nothing())
+
+
 class Database:
     def __init__(self, url: str, durable: bool = True):
+        if url.startswith(("postgresql://", "postgres://")):  # the usual form, with the driver Reverie ships
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
         self.url = url
         self.durable = durable
         self.is_sqlite = url.startswith("sqlite")
@@ -42,7 +53,20 @@ class Database:
 
     def _create_engine(self, url: str) -> Engine:
         if not self.is_sqlite:
-            return create_engine(url, pool_pre_ping=True)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
+
+            @event.listens_for(engine, "connect")
+            def _vectors(dbapi_conn, _record):  # noqa: ANN001
+                # Vectors then travel as binary float arrays, not as text to format and parse.
+                from pgvector.psycopg import register_vector
+                from psycopg import ProgrammingError
+
+                try:
+                    register_vector(dbapi_conn)
+                except ProgrammingError:  # no vector type yet: the connection that runs the migrations
+                    dbapi_conn.rollback()
+
+            return engine
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
@@ -117,10 +141,19 @@ def migrate(db: Database, lock_dir: Path | None = None) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
     try:
         with db.engine.connect() as conn:
+            if not db.is_sqlite:
+                # Held to the end of the session: other processes migrating at the same time wait here.
+                conn.execute(text("SELECT pg_advisory_lock(hashtext('reverie-migrate'))"))
+                conn.commit()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
             if conn.in_transaction():
                 conn.commit()
+            if not db.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext('reverie-migrate'))"))
+                conn.commit()
+        if not db.is_sqlite:
+            db.engine.dispose()  # connections opened before the vector type existed would read it as text
     finally:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_UN)

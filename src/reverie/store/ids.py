@@ -11,6 +11,7 @@ import time
 
 from sqlalchemy import Connection, select
 
+from .db import insert_missing
 from .schema import counters
 
 EPOCH_MS = 1_577_836_800_000
@@ -23,13 +24,12 @@ def _floor_for_now() -> int:
 
 def mint(conn: Connection, name: str, count: int) -> list[int]:
     """Reserve `count` consecutive ids. Call inside a write transaction."""
-    last = conn.execute(select(counters.c.value).where(counters.c.name == name)).scalar()
-    first = max((last or 0) + 1, _floor_for_now())
+    insert_missing(conn, counters, name=name, value=0)
+    # FOR UPDATE: on PostgreSQL, concurrent uploads queue here instead of reading the same last value.
+    last = conn.execute(select(counters.c.value).where(counters.c.name == name).with_for_update()).scalar_one()
+    first = max(last + 1, _floor_for_now())
     new_last = first + count - 1
-    if last is None:
-        conn.execute(counters.insert().values(name=name, value=new_last))
-    else:
-        conn.execute(counters.update().where(counters.c.name == name).values(value=new_last))
+    conn.execute(counters.update().where(counters.c.name == name).values(value=new_last))
     return list(range(first, new_last + 1))
 
 

@@ -8,18 +8,14 @@ from sqlalchemy import Connection, Row, and_, exists, func, select
 
 from . import jobs as job_queue
 from . import search_index
-from .db import now_ms
+from .db import insert_missing, now_ms
 from .schema import image_tags, images, namespaces
 
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
 
 
 def ensure_namespace(conn: Connection, account_id: int, name: str) -> None:
-    found = conn.execute(
-        select(namespaces.c.name).where(namespaces.c.account_id == account_id, namespaces.c.name == name)
-    ).first()
-    if found is None:
-        conn.execute(namespaces.insert().values(account_id=account_id, name=name, created_ms=now_ms()))
+    insert_missing(conn, namespaces, account_id=account_id, name=name, created_ms=now_ms())
 
 
 def list_namespaces(conn: Connection, account_id: int) -> list[str]:
@@ -116,7 +112,7 @@ def delete(conn: Connection, account_id: int, unique_id: str, image_ids: list[in
     if ids:
         conn.execute(image_tags.delete().where(image_tags.c.image_id.in_(ids)))
         job_queue.delete_for(conn, ids)
-        search_index.remove(conn, ids, conn.dialect.name == "sqlite")
+        search_index.remove(conn, ids)
         conn.execute(images.delete().where(images.c.id.in_(ids)))
     return rows
 

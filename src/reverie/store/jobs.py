@@ -16,6 +16,7 @@ from .schema import jobs
 
 IMAGE_INDEX = "image.index"
 VIDEO_INDEX = "video.index"
+KINDS = {"image": IMAGE_INDEX, "video": VIDEO_INDEX}  # what `reverie worker --only` names
 
 
 class LeaseLost(Exception):
@@ -42,12 +43,16 @@ def enqueue(conn: Connection, kind: str, subject_ids: list[int]) -> None:
     )
 
 
-def claim(db: Database, owner: str, lease_seconds: int) -> Job | None:
+def claim(db: Database, owner: str, lease_seconds: int, kinds: tuple[str, ...] | None = None) -> Job | None:
+    """The next due job (of `kinds`, when given), leased to `owner`; a job whose lease ran out counts as
+    due, so a killed worker's job is retried. PostgreSQL workers skip rows another worker is claiming."""
     t = now_ms()
     claimable = or_(
         and_(jobs.c.state == "queued", jobs.c.run_after_ms <= t),
         and_(jobs.c.state == "running", jobs.c.lease_until_ms < t),
     )
+    if kinds is not None:
+        claimable = and_(claimable, jobs.c.kind.in_(kinds))
     pick = select(jobs.c.id).where(claimable).order_by(jobs.c.run_after_ms, jobs.c.id).limit(1)
     if not db.is_sqlite:
         pick = pick.with_for_update(skip_locked=True)

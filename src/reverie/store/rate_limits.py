@@ -17,7 +17,7 @@ from sqlalchemy import delete, select
 from ..config import ENDPOINT_CLASSES, RateLimit, Settings, parse_rate_limits
 from ..errors import RateLimited
 from .accounts import account_id
-from .db import Database
+from .db import Database, insert_missing
 from .schema import account_rate_limits, rate_buckets, rate_buckets_metadata
 
 OVERRIDE_TTL_S = 2.0  # how soon a `reverie limits set` reaches running servers
@@ -29,7 +29,8 @@ class RateLimiter:
         self.buckets = buckets
         self.defaults = defaults
         self._overrides: dict[int, tuple[float, dict[str, RateLimit]]] = {}
-        rate_buckets_metadata.create_all(buckets.engine)
+        if buckets is not db:  # their own SQLite file; on PostgreSQL a migration made the table
+            rate_buckets_metadata.create_all(buckets.engine)
 
     @classmethod
     def open(cls, settings: Settings, db: Database) -> "RateLimiter":
@@ -58,19 +59,14 @@ class RateLimiter:
         key = (rate_buckets.c.account_id == account) & (rate_buckets.c.endpoint_class == endpoint_class)
         with self.buckets.write() as conn:
             now = time.time() * 1000
-            row = conn.execute(select(rate_buckets.c.tokens, rate_buckets.c.updated_ms).where(key).with_for_update()).first()
-            if row is None:
-                tokens = float(limit.burst)
-            else:
-                tokens = min(float(limit.burst), row.tokens + max(0.0, now - row.updated_ms) / 1000 * limit.per_second)
+            insert_missing(conn, rate_buckets, account_id=account, endpoint_class=endpoint_class,
+                           tokens=float(limit.burst), updated_ms=int(now))
+            row = conn.execute(select(rate_buckets.c.tokens, rate_buckets.c.updated_ms).where(key).with_for_update()).one()
+            tokens = min(float(limit.burst), row.tokens + max(0.0, now - row.updated_ms) / 1000 * limit.per_second)
             allowed = tokens >= 1
             if allowed:
                 tokens -= 1
-            values = {"tokens": tokens, "updated_ms": int(now)}
-            if row is None:
-                conn.execute(rate_buckets.insert().values(account_id=account, endpoint_class=endpoint_class, **values))
-            else:
-                conn.execute(rate_buckets.update().where(key).values(**values))
+            conn.execute(rate_buckets.update().where(key).values(tokens=tokens, updated_ms=int(now)))
         if not allowed:
             wait = max(1, math.ceil((1 - tokens) / limit.per_second))
             raise RateLimited(

@@ -47,7 +47,7 @@ def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list
 def delete_videos(store: Store, account_id: int, unique_id: str, video_ids: list[int]) -> int:
     """Rows, clips, segments, vectors, text indexes, then the original and every keyframe."""
     with store.db.write() as conn:
-        rows, keyframes = video_rows.delete_rows(conn, account_id, unique_id, video_ids, store.db.is_sqlite)
+        rows, keyframes = video_rows.delete_rows(conn, account_id, unique_id, video_ids)
     for r in rows:
         if r.original_key:
             store.blobs.delete(r.original_key)
@@ -59,8 +59,7 @@ def delete_videos(store: Store, account_id: int, unique_id: str, video_ids: list
 
 
 def _age_seconds(store: Store, key: str) -> float:
-    path = store.blobs.local_path(key)
-    return time.time() - path.stat().st_mtime if path is not None else float("inf")
+    return time.time() - store.blobs.modified(key)
 
 
 def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:

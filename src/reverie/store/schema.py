@@ -1,5 +1,6 @@
 """The metadata tables. Alembic migrations in `migrations/` create them; this module is their one description."""
 
+from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -15,6 +16,10 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+# A vector is stored once: as float32 bytes in `vector` on SQLite, where the embedded index reads them, and
+# as pgvector's type in `embedding` on PostgreSQL, where HNSW indexes search them (store/vector_rows.py).
+EMBEDDING = LargeBinary().with_variant(Vector(), "postgresql")
 
 accounts = Table(
     "accounts",
@@ -49,6 +54,10 @@ account_rate_limits = Table(
 
 # Fill levels of the token buckets. Kept in their own database (see store/rate_limits.py), not migrated.
 rate_buckets_metadata = MetaData()
+
+# A vector is stored once: as float32 bytes in `vector` on SQLite, where the embedded index reads them, and
+# as pgvector's type in `embedding` on PostgreSQL, where HNSW indexes search them (store/vector_rows.py).
+EMBEDDING = LargeBinary().with_variant(Vector(), "postgresql")
 rate_buckets = Table(
     "rate_buckets",
     rate_buckets_metadata,
@@ -157,7 +166,8 @@ image_vectors = Table(
     Column("image_id", BigInteger, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
     Column("space", String(16), nullable=False),
     Column("model", String(32), nullable=False),
-    Column("vector", LargeBinary, nullable=False),  # float32, little-endian
+    Column("vector", LargeBinary),  # float32, little-endian (SQLite)
+    Column("embedding", EMBEDDING),  # pgvector (PostgreSQL)
     Index("ux_image_vectors_image_space", "image_id", "space", unique=True),
     # AUTOINCREMENT: without it SQLite hands out the numbers of deleted rows again, and an index that has
     # read up to seq N would never see a new row numbered N or less.
@@ -249,7 +259,8 @@ video_vectors = Table(
     Column("item_id", Integer, nullable=False),
     Column("space", String(16), nullable=False),
     Column("model", String(32), nullable=False),
-    Column("vector", LargeBinary, nullable=False),
+    Column("vector", LargeBinary),
+    Column("embedding", EMBEDDING),
     Index("ux_video_vectors_item_space", "item_id", "space", unique=True),
     Index("ix_video_vectors_video", "video_id"),
     sqlite_autoincrement=True,

@@ -4,10 +4,12 @@ trigram tokens). Written by the indexer in the same transaction as the image's P
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 from sqlalchemy import Connection, delete, select, text
 
+from . import pg_text, vector_rows
 from .schema import image_vectors, images
 
 SPACES = ("visual", "features")
@@ -22,47 +24,50 @@ STOPWORDS = frozenset(
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def write(conn: Connection, row, facts, tags: list[str], is_sqlite: bool) -> None:  # noqa: ANN001
+def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN001
     conn.execute(delete(image_vectors).where(image_vectors.c.image_id == row.id))
     conn.execute(
         image_vectors.insert(),
-        [
-            dict(image_id=row.id, space=space, model=facts.model, vector=np.asarray(vec, "<f4").tobytes())
-            for space, vec in facts.vectors.items()
-        ],
+        [dict(image_id=row.id, space=space, model=facts.model, **vector_rows.stored(conn, vec))
+         for space, vec in facts.vectors.items()],
     )
-    if is_sqlite:
-        conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": row.id})
-        conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": row.id})
-        if facts.ocr_lines:
-            conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
-                         dict(id=row.id, ocr="\n".join(facts.ocr_lines)))
-        conn.execute(
-            text("INSERT INTO image_fts(rowid, ocr, tags, labels, place, camera, name) VALUES (:id, :ocr, :tags, :labels, :place, :camera, :name)"),
-            dict(
-                id=row.id,
-                ocr="\n".join(facts.ocr_lines),
-                tags=" ".join(tags),
-                labels=" ".join(name for name, _ in facts.labels),
-                place=facts.place or "",
-                camera=row.camera_model or facts.exif.camera_model or "",
-                name=row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " "),
-            ),
-        )
+    conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": row.id})
+    conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": row.id})
+    if facts.ocr_lines:
+        conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
+                     dict(id=row.id, ocr="\n".join(facts.ocr_lines)))
+    conn.execute(
+        text("INSERT INTO image_fts(rowid, ocr, tags, labels, place, camera, name) VALUES (:id, :ocr, :tags, :labels, :place, :camera, :name)"),
+        dict(
+            id=row.id,
+            ocr=fold("\n".join(facts.ocr_lines)),
+            tags=fold(" ".join(tags)),
+            labels=fold(" ".join(name for name, _ in facts.labels)),
+            place=fold(facts.place or ""),
+            camera=fold(row.camera_model or facts.exif.camera_model or ""),
+            name=fold(row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")),
+        ),
+    )
 
 
-def remove(conn: Connection, image_ids: list[int], is_sqlite: bool) -> None:
+def remove(conn: Connection, image_ids: list[int]) -> None:
     conn.execute(delete(image_vectors).where(image_vectors.c.image_id.in_(image_ids)))
-    if is_sqlite:
-        for i in image_ids:
-            conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": i})
-            conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": i})
+    for i in image_ids:
+        conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": i})
+        conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": i})
+
+
+def fold(text_: str) -> str:
+    """Accents off ("Café" -> "Cafe"), as SQLite's tokenizer does by itself; PostgreSQL's `english`
+    configuration keeps them, so both databases are given folded text and folded queries."""
+    decomposed = unicodedata.normalize("NFKD", text_)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def query_terms(query: str) -> list[str]:
     """Distinct words of 3+ characters that carry meaning (trigram matching needs 3)."""
     seen: dict[str, None] = {}
-    for w in _WORD.findall(query.lower()):
+    for w in _WORD.findall(fold(query.lower())):
         if len(w) >= 3 and w not in STOPWORDS:
             seen[w] = None
     return list(seen)
@@ -101,28 +106,19 @@ def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str],
     spaces); the coverage says how much of the whole query phrase one field holds."""
     if not terms:
         return []
-    scope = "JOIN images ON images.id = {t}.rowid WHERE {t} MATCH :match AND images.account_id = :account AND images.unique_id = :ns"
-    params = dict(account=account_id, ns=unique_id, limit=limit)
     hits: dict[int, list] = {}
-    words = conn.execute(text(
-        f"SELECT image_fts.rowid, -{_WEIGHTS}, " + ", ".join(f"image_fts.{c}" for c in COLUMNS)
-        + " FROM image_fts " + scope.format(t="image_fts") + f" ORDER BY {_WEIGHTS} LIMIT :limit"
-    ), dict(params, match=_match(terms)))
+    long_terms = [t for t in terms if len(t) >= MIN_TRIGRAM_TERM]
+    words, grams = (_sqlite_matches if conn.dialect.name == "sqlite" else _postgres_matches)(
+        conn, account_id, unique_id, terms, long_terms, limit)
+    stems = [t[:5] for t in terms]  # porter stems share a prefix with the word
     for r in words:
-        stems = [t[:5] for t in terms]  # porter stems share a prefix with the word
         matched = [c for c, value in zip(COLUMNS, r[2:]) if value and any(s in value.lower() for s in stems)]
         hits[r[0]] = [float(r[1]), matched]
-    long_terms = [t for t in terms if len(t) >= MIN_TRIGRAM_TERM]
-    if long_terms:
-        grams = conn.execute(text(
-            "SELECT image_ocr_trigrams.rowid, -bm25(image_ocr_trigrams) FROM image_ocr_trigrams "
-            + scope.format(t="image_ocr_trigrams") + " ORDER BY bm25(image_ocr_trigrams) LIMIT :limit"
-        ), dict(params, match=_match(long_terms)))
-        for image_id, score in grams:
-            hit = hits.setdefault(image_id, [0.0, []])
-            hit[0] += TRIGRAM_WEIGHT * float(score)
-            if "ocr" not in hit[1]:
-                hit[1].append("ocr")
+    for image_id, score in grams:
+        hit = hits.setdefault(image_id, [0.0, []])
+        hit[0] += TRIGRAM_WEIGHT * float(score)
+        if "ocr" not in hit[1]:
+            hit[1].append("ocr")
     ranked = sorted(hits.items(), key=lambda kv: -kv[1][0])[:limit]
     cover: dict[int, float] = {}
     wanted = trigrams(compact(phrase))
@@ -131,6 +127,32 @@ def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str],
         for row in conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")):
             cover[row[0]] = max(coverage(wanted, value) for value in row[1:] if value) if any(row[1:]) else 0.0
     return [(i, score, ",".join(cols), cover.get(i, 0.0)) for i, (score, cols) in ranked]
+
+
+def _sqlite_matches(conn: Connection, account_id: int, unique_id: str, terms: list[str], long_terms: list[str],
+                    limit: int) -> tuple[list, list]:
+    """(rows of (id, bm25, *COLUMNS) over words, rows of (id, bm25) over OCR substrings), through FTS5."""
+    scope = "JOIN images ON images.id = {t}.rowid WHERE {t} MATCH :match AND images.account_id = :account AND images.unique_id = :ns"
+    params = dict(account=account_id, ns=unique_id, limit=limit)
+    words = conn.execute(text(
+        f"SELECT image_fts.rowid, -{_WEIGHTS}, " + ", ".join(f"image_fts.{c}" for c in COLUMNS)
+        + " FROM image_fts " + scope.format(t="image_fts") + f" ORDER BY {_WEIGHTS} LIMIT :limit"
+    ), dict(params, match=_match(terms))).all()
+    grams = conn.execute(text(
+        "SELECT image_ocr_trigrams.rowid, -bm25(image_ocr_trigrams) FROM image_ocr_trigrams "
+        + scope.format(t="image_ocr_trigrams") + " ORDER BY bm25(image_ocr_trigrams) LIMIT :limit"
+    ), dict(params, match=_match(long_terms))).all() if long_terms else []
+    return words, grams
+
+
+def _postgres_matches(conn: Connection, account_id: int, unique_id: str, terms: list[str], long_terms: list[str],
+                      limit: int) -> tuple[list, list]:
+    """The same as _sqlite_matches, through tsvector and trigram indexes (store/pg_text.py)."""
+    scope = "JOIN images ON images.id = f.rowid WHERE images.account_id = :account AND images.unique_id = :ns"
+    params = dict(account=account_id, ns=unique_id)
+    words = pg_text.bm25(conn, "image_fts", COLUMNS, scope, params, terms, limit)
+    grams = pg_text.substring_bm25(conn, "image_ocr_trigrams", "ocr", scope, params, long_terms, limit) if long_terms else []
+    return words, grams
 
 
 def load_vectors(conn: Connection, space: str, after_seq: int):  # noqa: ANN201

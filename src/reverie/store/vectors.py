@@ -39,6 +39,9 @@ class VectorSearch(Protocol):
 
     def vector_of(self, image_id: int) -> np.ndarray | None: ...
 
+    def vectors_of(self, ids: list[int]) -> dict[int, np.ndarray]:
+        """The vectors of those of `ids` that have one (one round trip on PostgreSQL)."""
+
     def forget(self, image_ids: list[int]) -> None: ...
 
     def save(self) -> None: ...
@@ -205,6 +208,10 @@ class VectorIndex:
         with self._lock:
             where = self._where.get(image_id)
             return None if where is None else self._namespaces[where[0]].matrix[where[1]].copy()
+
+    def vectors_of(self, ids: list[int]) -> dict[int, np.ndarray]:
+        found = {i: self.vector_of(i) for i in ids}
+        return {i: v for i, v in found.items() if v is not None}
 
     def search(self, query: np.ndarray, account_id: int, unique_id: str, k: int,
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:

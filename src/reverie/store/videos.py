@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, text
 
 from . import jobs as job_queue
+from . import vector_rows
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
+from .search_index import fold
 
 PREFIX = "VI"
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
@@ -119,22 +121,21 @@ def segments_of(conn: Connection, video_id: int) -> list[Row]:
     return conn.execute(q).all()
 
 
-def clear_derived(conn: Connection, video_id: int, is_sqlite: bool) -> list[str]:
+def clear_derived(conn: Connection, video_id: int) -> list[str]:
     """Drop what an earlier indexing attempt wrote (a retried job starts clean); returns keyframe keys."""
     clip_ids = list(conn.execute(select(video_clips.c.id).where(video_clips.c.video_id == video_id)).scalars())
     seg_ids = list(conn.execute(select(transcript_segments.c.id).where(transcript_segments.c.video_id == video_id)).scalars())
     keys = list(conn.execute(select(video_clips.c.keyframe_key).where(video_clips.c.video_id == video_id)).scalars())
-    if is_sqlite:
-        for table, ids in (("clip_fts", clip_ids), ("segment_fts", seg_ids), ("segment_trigrams", seg_ids)):
-            if ids:
-                conn.execute(text(f"DELETE FROM {table} WHERE rowid IN ({','.join(str(int(i)) for i in ids)})"))
+    for table, ids in (("clip_fts", clip_ids), ("segment_trigrams", seg_ids)):
+        if ids:
+            conn.execute(text(f"DELETE FROM {table} WHERE rowid IN ({','.join(str(int(i)) for i in ids)})"))
     conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id))
     conn.execute(delete(video_clips).where(video_clips.c.video_id == video_id))
     conn.execute(delete(transcript_segments).where(transcript_segments.c.video_id == video_id))
     return keys
 
 
-def write_segments(conn: Connection, video_id: int, segments: list, vectors, model: str, is_sqlite: bool) -> list[int]:  # noqa: ANN001
+def write_segments(conn: Connection, video_id: int, segments: list, vectors, model: str) -> list[int]:  # noqa: ANN001
     ids = []
     for i, (seg, vec) in enumerate(zip(segments, vectors)):
         seg_id = conn.execute(transcript_segments.insert().values(
@@ -142,34 +143,31 @@ def write_segments(conn: Connection, video_id: int, segments: list, vectors, mod
             words_json=json.dumps(seg.words))).inserted_primary_key[0]
         ids.append(seg_id)
         conn.execute(video_vectors.insert().values(video_id=video_id, item_id=seg_id, space="speech", model=model,
-                                                   vector=vec.astype("<f4").tobytes()))
-        if is_sqlite:
-            conn.execute(text("INSERT INTO segment_fts(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
-            conn.execute(text("INSERT INTO segment_trigrams(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
+                                                   **vector_rows.stored(conn, vec)))
+        conn.execute(text("INSERT INTO segment_trigrams(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
     return ids
 
 
-def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], name: str, model: str, is_sqlite: bool) -> None:  # noqa: ANN001
+def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], name: str, model: str) -> None:  # noqa: ANN001
     for i, c in enumerate(clips):
         clip_id = conn.execute(video_clips.insert().values(
             video_id=video_id, idx=i, start_s=c.start, end_s=c.end, keyframe_key=c.keyframe_key,
             labels_json=json.dumps(c.labels), ocr_text=c.ocr_text or None, caption=c.caption)).inserted_primary_key[0]
         for space, vec in (("clip_visual", c.visual), ("clip_features", c.features)):
             conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
-                                                       vector=vec.astype("<f4").tobytes()))
-        if is_sqlite:
-            conn.execute(text("INSERT INTO clip_fts(rowid, caption, labels, tags, name) VALUES (:id, :c, :l, :t, :n)"),
-                         {"id": clip_id, "c": c.caption, "l": " ".join(n for n, _ in c.labels), "t": " ".join(tags),
-                          "n": name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")})
+                                                       **vector_rows.stored(conn, vec)))
+        conn.execute(text("INSERT INTO clip_fts(rowid, caption, labels, tags, name) VALUES (:id, :c, :l, :t, :n)"),
+                     {"id": clip_id, "c": fold(c.caption), "l": fold(" ".join(n for n, _ in c.labels)),
+                      "t": fold(" ".join(tags)), "n": fold(name.rsplit(".", 1)[0].replace("_", " ").replace("-", " "))})
 
 
-def delete_rows(conn: Connection, account_id: int, unique_id: str, video_ids: list[int], is_sqlite: bool) -> tuple[list[Row], list[str]]:
+def delete_rows(conn: Connection, account_id: int, unique_id: str, video_ids: list[int]) -> tuple[list[Row], list[str]]:
     """Delete videos with everything derived; returns the rows and the keyframe keys to remove."""
     rows = conn.execute(select(videos).where(videos.c.account_id == account_id, videos.c.unique_id == unique_id,
                                              videos.c.id.in_(video_ids))).all()
     keys: list[str] = []
     for r in rows:
-        keys += clear_derived(conn, r.id, is_sqlite)
+        keys += clear_derived(conn, r.id)
     ids = [r.id for r in rows]
     if ids:
         conn.execute(video_tags.delete().where(video_tags.c.video_id.in_(ids)))
