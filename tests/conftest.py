@@ -225,6 +225,15 @@ class Client:
             time.sleep(0.05)
         raise AssertionError(f"image {image_id} still UNPARSE after {timeout}s")
 
+    def wait_video(self, video_no: str, timeout: float = 180) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            data = self.get("/get_metadata", params={"video_no": video_no}).json()["data"]
+            if data and data["status"] != "UNPARSE":
+                return data
+            time.sleep(0.3)
+        raise AssertionError(f"{video_no} still UNPARSE after {timeout} s")
+
     def list_page(self, **body) -> dict:
         res = self.post("/img_list_page", json=body).json()
         assert res["code"] == "0000", res

@@ -4,7 +4,6 @@ answers the same afterwards, with the same key, ids, files and search results.""
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from PIL import Image
@@ -54,17 +53,6 @@ def make_key(data, name: str, env: dict) -> str:  # noqa: ANN001
     return out.stdout.strip().splitlines()[-1].split()[-1]
 
 
-def wait_video(client, video_no: str, timeout: float = 120) -> None:  # noqa: ANN001
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        body = client.get("/get_metadata", params={"video_no": video_no}).json()
-        if body["data"] and body["data"]["status"] != "UNPARSE":
-            assert body["data"]["status"] == "PARSE", body
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"{video_no} not indexed in {timeout} s")
-
-
 def test_a_library_moves_to_postgres_and_s3_and_back(tmp_path, stack):
     source = Server(tmp_path / "embedded", "--workers", "2", env=EMBEDDED).start()
     key = make_key(source.data, "studio", EMBEDDED)
@@ -75,7 +63,7 @@ def test_a_library_moves_to_postgres_and_s3_and_back(tmp_path, stack):
     clip = make_video(tmp_path / "leopard.mp4", [(Image.open(EVAL / "caltech101" / "Leopards" / "image_0001.jpg"), 4.0)])
     with open(clip, "rb") as f:
         video_no = client.post("/upload", files={"file": ("leopard.mp4", f, "video/mp4")}).json()["data"]["videoNo"]
-    wait_video(client, video_no)
+    assert client.wait_video(video_no, timeout=120)["status"] == "PARSE"
     before = snapshot(client, video_no)
     source.stop()
 

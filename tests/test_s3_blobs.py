@@ -224,16 +224,6 @@ def test_images_live_in_the_bucket_end_to_end(s3, served):
     assert requests.get(meta["img_url"], timeout=10).json()["msg"] == "Resource does not exist"
 
 
-def wait_video(client, video_no: str, timeout: float = 180) -> dict:  # noqa: ANN001
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        data = client.get("/get_metadata", params={"video_no": video_no}).json()["data"]
-        if data and data["status"] != "UNPARSE":
-            return data
-        time.sleep(0.3)
-    raise AssertionError(f"{video_no} still UNPARSE after {timeout} s")
-
-
 def test_a_video_in_the_bucket_indexes_and_seeks_end_to_end(s3, served, tmp_path):
     server, client = served
     film = make_video(tmp_path / "red.mp4", [(Image.new("RGB", (320, 240), (220, 20, 20)), 3.0)], size=(320, 240))
@@ -243,7 +233,7 @@ def test_a_video_in_the_bucket_indexes_and_seeks_end_to_end(s3, served, tmp_path
         res = client.post("/upload", files={"file": ("red.mp4", f, "video/mp4")}).json()
     assert res["code"] == "0000", res
     no = res["data"]["videoNo"]
-    meta = wait_video(client, no)
+    meta = client.wait_video(no)
     assert meta["status"] == "PARSE", meta  # decoded from a copy fetched out of the bucket
     assert list(server.data.joinpath("staging").iterdir()) == []  # and the copy is gone
     vid = int(no[2:])

@@ -84,20 +84,10 @@ def library(tmp_path_factory, media):
         assert res["code"] == "0000", res
         nos[name] = res["data"]["videoNo"]
     for no in nos.values():
-        wait_done(client, no)
+        client.wait_video(no)
     yield server, client, nos
     server.stop()
     hook.shutdown()
-
-
-def wait_done(client, video_no: str, timeout: float = 180) -> dict:  # noqa: ANN001
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        data = client.get("/get_metadata", params={"video_no": video_no}).json()["data"]
-        if data and data["status"] != "UNPARSE":
-            return data
-        time.sleep(0.3)
-    raise AssertionError(f"{video_no} still UNPARSE after {timeout} s")
 
 
 def search(client, query: str, kind: str, **extra) -> list[dict]:  # noqa: ANN001
@@ -109,7 +99,7 @@ def search(client, query: str, kind: str, **extra) -> list[dict]:  # noqa: ANN00
 def test_upload_answers_as_the_reference_and_indexing_reaches_parse(library):
     server, client, nos = library
     assert nos["sonnet"].startswith("VI") and nos["sonnet"][2:].isdigit() and 18 <= len(nos["sonnet"]) - 2 <= 19
-    meta = wait_done(client, nos["sonnet"])
+    meta = client.wait_video(nos["sonnet"])
     assert meta["status"] == "PARSE" and meta["duration"] == 54 and meta["width"] == 640 and meta["height"] == 360
     assert meta["fps"] == 10.0 and meta["tags"] == ["poetry", "cats", "api"] and meta["camera_model"] == "Sony A7"
     assert meta["bucket"] == "reverie-videos" and meta["blob"] == f"{nos['sonnet']}.mp4"
@@ -173,7 +163,7 @@ def test_a_visual_query_finds_the_right_shot(library):
 def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):
     _, client, nos = library
     for name in ("h265", "vp9"):
-        meta = wait_done(client, nos[name])
+        meta = client.wait_video(nos[name])
         assert meta["status"] == "PARSE" and meta["duration"] == 4, meta
         res = client.get("/get_audio_transcription", params={"video_no": nos[name]}).json()
         assert res["code"] == "0000" and res["data"] is None
@@ -190,7 +180,7 @@ def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):
 
 def test_a_truncated_file_fails_with_a_cause_and_a_non_video_is_refused_at_upload(library):
     server, client, nos = library
-    meta = wait_done(client, nos["truncated"])
+    meta = client.wait_video(nos["truncated"])
     assert meta["status"] == "FAILED" and meta["cause"], meta
     before = db_rows(server.data, "SELECT count(*) FROM videos")[0][0]
     res = client.post("/upload", files={"file": ("clip.mp4", b"\x00" * 64 + b"not a video at all", "video/mp4")}).json()
@@ -293,7 +283,7 @@ def test_delete_removes_every_artefact_and_is_idempotent(library, media):
     server, client, _ = library
     with open(media["vp9"], "rb") as f:
         no = client.post("/upload", files={"file": ("gone.mkv", f, "video/x-matroska")}).json()["data"]["videoNo"]
-    wait_done(client, no)
+    client.wait_video(no)
     vid = int(no[2:])
     assert blob_files(server.data, f"keyframes/{vid}")
     for _ in range(2):
@@ -316,7 +306,7 @@ def test_a_restart_in_the_middle_of_indexing_finishes_without_duplicates(tmp_pat
     server.stop(signal.SIGKILL)
     server = Server(data, "--workers", "1", "--job-lease-seconds", "2").start()
     try:
-        meta = wait_done(server.client(key), no)
+        meta = server.client(key).wait_video(no)
         assert meta["status"] == "PARSE"
         vid = int(no[2:])
         clips = db_rows(data, "SELECT count(*), count(DISTINCT idx) FROM video_clips WHERE video_id = ?", vid)[0]
@@ -345,7 +335,7 @@ def test_upload_url_fetches_and_indexes_and_refuses_private_addresses_by_default
         _, client, _ = library
         res = client.post("/upload_url", data={"url": url, "tags": ["fetched"]}).json()
         assert res["code"] == "0000" and res["data"]["videoName"] == "piano", res
-        assert wait_done(client, res["data"]["videoNo"])["status"] == "PARSE"
+        assert client.wait_video(res["data"]["videoNo"])["status"] == "PARSE"
         res = client.post("/upload_url", data={"url": url.replace("piano.mkv", "watch")}).json()
         assert res["code"] == "0000" and res["data"]["videoName"] == "watch", res
         for bad, words in (("ftp://example.com/a.mp4", "http:// or https://"), (url.replace("piano", "nothing"), "HTTP 404")):
@@ -405,7 +395,7 @@ def test_phone_footage_is_turned_upright_by_its_display_matrix(library, tmp_path
         film = make_video(tmp_path / f"phone{rotation}.mp4", [(upright, 2.0)], size=(240, 320), rotation=rotation)
         no = client.post("/upload", files={"file": (film.name, film.read_bytes(), "video/mp4")},
                          data={"unique_id": "phone"}).json()["data"]["videoNo"]
-        meta = wait_done(client, no)
+        meta = client.wait_video(no)
         assert (meta["width"], meta["height"]) == (240, 320), meta
         hit = search(client, "anything", "BY_CLIP", unique_id="phone", video_nos=[no])[0]
         frame = client.get("/download", params={"bucket": hit["keyframe_bucket"], "blob": hit["keyframe_blob"]})
@@ -419,7 +409,7 @@ def test_clips_of_a_deleted_video_never_lend_their_ids_to_a_new_one(library, med
     for name, ns in (("gone", "reuse-a"), ("kept", "reuse-b")):
         with open(media["h265"], "rb") as f:
             no = client.post("/upload", files={"file": (f"{name}.mp4", f, "video/mp4")}, data={"unique_id": ns}).json()["data"]["videoNo"]
-        wait_done(client, no)
+        client.wait_video(no)
         assert search(client, "pizza", "BY_CLIP", unique_id=ns)[0]["videoNo"] == no  # loads its vectors
         if name == "gone":
             assert client.post(f"/delete_videos?unique_id={ns}", json=[no]).json()["code"] == "0000"
@@ -433,5 +423,5 @@ def test_avi_and_mov_containers_index_too(library, tmp_path):
         film = make_video(tmp_path / name, [(picture, 2.0)], codec=codec, size=(320, 240))
         res = client.post("/upload", files={"file": (name, film.read_bytes(), ctype)}, data={"unique_id": "containers"}).json()
         assert res["code"] == "0000", (name, res)
-        meta = wait_done(client, res["data"]["videoNo"])
+        meta = client.wait_video(res["data"]["videoNo"])
         assert meta["status"] == "PARSE" and meta["blob"].endswith(".avi" if name.endswith(".avi") else ".mp4"), meta

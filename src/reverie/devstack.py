@@ -36,6 +36,16 @@ def _wait_port(port: int, proc: subprocess.Popen, log: Path, what: str, timeout:
     raise RuntimeError(f"{what} did not listen on port {port} within {timeout:.0f} s; its log: {log}")
 
 
+def _stop(proc: subprocess.Popen | None, grace: float) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def _as_postgres_user() -> dict:
     """subprocess arguments that drop root to a dedicated system user, created on first use."""
     if os.geteuid() != 0:
@@ -116,13 +126,7 @@ class Postgres:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()  # smart shutdown: lets connected backends finish
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc, 30)  # SIGTERM is PostgreSQL's smart shutdown: connected backends finish
 
 
 @dataclass
@@ -183,10 +187,4 @@ class SeaweedS3:
                 time.sleep(0.3)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        _stop(self.proc, 20)

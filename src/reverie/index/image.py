@@ -37,7 +37,7 @@ class ImageFacts:
     labels: list[tuple[str, float]] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # space -> vector
     model: str = ""
-    ocr_lines: list[str] = field(default_factory=list)
+    has_text: bool = False  # the OCR gate saw text: an image.ocr job reads it (read_text below)
     place: str | None = None
 
 
@@ -95,10 +95,16 @@ def make_derivatives(store: Store, image_id: int, im: Image.Image) -> tuple[Imag
     return preview, keys
 
 
-def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN001
+def _original(store: Store, row) -> tuple[Image.Image, tuple[int, int]]:  # noqa: ANN001
     with store.blobs.open(original_key(row.sha256)) as f:
         data = f.read()
-    im, (width, height) = decode(data, store.settings.max_image_pixels)
+    return decode(data, store.settings.max_image_pixels)
+
+
+def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN001
+    """Everything but the reading of text, which costs ~0.5 s a photo where there is any: the gate only
+    says whether there is (a few ms), and a job of its own reads it, on any worker that takes OCR jobs."""
+    im, (width, height) = _original(store, row)
     exif = read_exif(im)
     if exif.orientation in (5, 6, 7, 8):  # stored sideways: people see it the other way round
         width, height = height, width
@@ -109,12 +115,17 @@ def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN00
     facts.labels = analysis.labels
     facts.vectors = {"visual": analysis.vector, "features": analysis.features}
     facts.model = models.visual.name
-    if store.settings.ocr == "on":
-        facts.ocr_lines = [text for text, _score in models.ocr.read(upright, gate_view=preview)]
+    facts.has_text = store.settings.ocr == "on" and models.ocr.has_text(preview)
     lat, lon = (row.latitude, row.longitude) if row.latitude is not None else (exif.latitude, exif.longitude)
     if lat is not None and lon is not None:
         facts.place = place_name(lat, lon)
     return facts
+
+
+def read_text(store: Store, models: Models, row) -> list[str]:  # noqa: ANN001
+    """The lines of text in an image whose gate saw some, read at full size."""
+    im, _ = _original(store, row)
+    return [text for text, _score in models.ocr.read_lines(upright_rgb(im))]
 
 
 def facts_to_columns(facts: ImageFacts, row) -> dict:  # noqa: ANN001
@@ -128,7 +139,7 @@ def facts_to_columns(facts: ImageFacts, row) -> dict:  # noqa: ANN001
         thumbnail_key=facts.derived.get("thumbnails"),
         preview_key=facts.derived.get("previews"),
         labels_json=json.dumps([[name, round(p, 4)] for name, p in facts.labels]),
-        ocr_text="\n".join(facts.ocr_lines) or None,
+        ocr_text=None,  # the image.ocr job fills it in
         place=facts.place,
     )
     if row.datetime_taken_ms is None and e.datetime_taken_ms is not None:

@@ -24,7 +24,7 @@ from ..store.db import now_ms
 from ..store.schema import images
 from . import video_job
 from .callbacks import Notifier
-from .image import CorruptImage, facts_to_columns, index_image
+from .image import CorruptImage, facts_to_columns, index_image, read_text
 from .video import CorruptVideo
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ class Worker:
         job = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds, self.kinds)
         if job is None:
             return False
-        pipelines = {job_queue.IMAGE_INDEX: self._index, job_queue.VIDEO_INDEX: self._index_video}
+        pipelines = {job_queue.IMAGE_INDEX: self._index, job_queue.IMAGE_OCR: self._read_text,
+                     job_queue.VIDEO_INDEX: self._index_video}
         if job.kind not in pipelines:
             self._give_up(job, f"no pipeline for job kind {job.kind!r}")
             return True
@@ -111,20 +112,51 @@ class Worker:
             with self.store.db.write() as conn:
                 current = image_rows.get_any(conn, row.id)
                 if job_queue.settle(conn, job, current is not None):
+                    # With text to read, the image is searchable (PARSE) once its image.ocr job is done.
                     conn.execute(
                         images.update()
                         .where(images.c.id == row.id)
-                        .values(status="PARSE", cause=None, indexed_ms=now_ms(), **facts_to_columns(facts, current))
+                        .values(status="UNPARSE" if facts.has_text else "PARSE", cause=None, indexed_ms=now_ms(),
+                                **facts_to_columns(facts, current))
                     )
                     tags = image_rows.tags_of(conn, [row.id])[row.id]
                     search_index.write(conn, current, facts, tags)
+                    if facts.has_text:
+                        job_queue.enqueue(conn, job_queue.IMAGE_OCR, [row.id])
         except LeaseLost:
             log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, row.id)
             return
         if current is None:  # deleted while we worked: drop what we derived
             for key in facts.derived.values():
                 self.store.blobs.delete(key)
+        elif facts.has_text:
+            self.store.jobs_waiting.set()  # its image.ocr job: idle threads of this process take it now
         log.debug("indexed image %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)
+
+    def _read_text(self, job: job_queue.Job) -> None:
+        with self.store.db.read() as conn:
+            row = image_rows.get_any(conn, job.subject_id)
+        if row is None:  # deleted while queued
+            with self.store.db.write() as conn:
+                job_queue.finish(conn, job)
+            return
+        try:
+            lines = read_text(self.store, self.models, row)
+        except CorruptImage as exc:
+            self._give_up(job, str(exc))
+            return
+        except Exception as exc:
+            self._retry(job, exc)
+            return
+        try:
+            with self.store.db.write() as conn:
+                current = image_rows.get_any(conn, row.id)
+                if job_queue.settle(conn, job, current is not None):
+                    conn.execute(images.update().where(images.c.id == row.id).values(
+                        status="PARSE", ocr_text="\n".join(lines) or None, indexed_ms=now_ms()))
+                    search_index.write_text(conn, row.id, lines)
+        except LeaseLost:
+            log.warning("job %s (text of image %s): lease lost to another worker; dropping result", job.id, row.id)
 
     def _give_up(self, job: job_queue.Job, cause: str) -> None:
         if job.kind == job_queue.VIDEO_INDEX:

@@ -52,5 +52,9 @@ class TextReader:
         look at a smaller copy already at hand (`gate_view`); reading uses `im` at full size."""
         if not self.has_text(gate_view or im):
             return []
+        return self.read_lines(im)
+
+    def read_lines(self, im: Image.Image) -> list[tuple[str, float]]:
+        """`read` without the gate: for an image the gate has already seen text in."""
         result, _ = self.engine(self._bgr(im), use_cls=False)
         return [(text, float(score)) for _box, text, score in (result or []) if float(score) >= MIN_SCORE and text.strip()]

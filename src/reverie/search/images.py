@@ -72,7 +72,7 @@ class Searcher:
             lexical = [hit for hit in lexical if hit[0] in ok]
 
         seen = set(ids.tolist())
-        cosines = {i: float(v @ qvec) for i, v in self.visual.vectors_of([h[0] for h in lexical if h[0] not in seen]).items()}
+        cosines = self.visual.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
         return self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get), top_k)
 
     def _lexical(self, account_id: int, unique_id: str, query: str, limit: int):  # noqa: ANN202

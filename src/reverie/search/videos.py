@@ -13,7 +13,6 @@ from sqlalchemy import select, text
 from ..models import Models
 from ..store import Store
 from ..store import pg_text
-from ..store import videos as video_rows
 from ..store.schema import transcript_segments, video_clips, videos
 from ..store.search_index import query_terms
 from ..store.vectors import VectorSearch
@@ -113,7 +112,7 @@ class VideoSearcher:
             lexical = [hit for hit in lexical if hit[0] in ok]
 
         seen = set(ids.tolist())
-        cosines = {i: float(v @ qvec) for i, v in self.clips.vectors_of([h[0] for h in lexical if h[0] not in seen]).items()}
+        cosines = self.clips.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
         ranked = fuse(ids, sims, mean, std, lexical, cosines.get)
         return ranked, self._rows(video_clips, [c.image_id for c in ranked])
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import Connection, func, select, text

@@ -15,8 +15,9 @@ from .db import Database, now_ms
 from .schema import jobs
 
 IMAGE_INDEX = "image.index"
+IMAGE_OCR = "image.ocr"  # reading the text the image.index job's gate saw
 VIDEO_INDEX = "video.index"
-KINDS = {"image": IMAGE_INDEX, "video": VIDEO_INDEX}  # what `reverie worker --only` names
+KINDS = {"image": IMAGE_INDEX, "ocr": IMAGE_OCR, "video": VIDEO_INDEX}  # what `reverie worker --only` names
 
 
 class LeaseLost(Exception):

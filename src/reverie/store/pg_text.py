@@ -4,7 +4,8 @@ on both databases (search/fusion.py's calibration reads their size, not only the
 PostgreSQL finds the rows (a GIN index over a weighted tsvector, or a trigram index for substrings) and
 ranks a generous pool of them; the pool is then scored here with BM25 (k1 1.2, b 0.75, FTS5's idf), over
 the table-wide document count, average length and document frequencies that FTS5 would use. Those
-statistics cost a scan each, so they are cached for a minute: a few new rows move them very little.
+statistics cost a scan each, so on a table of CACHE_FROM rows or more they are cached for a minute (a few
+new rows move them very little); a smaller table, a new library above all, is counted on every query.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ K1, B = 1.2, 0.75
 WEIGHTS = {"A": 3.0, "B": 2.0, "C": 1.5, "D": 1.0}  # the tsvector weight letters (migration 0005)
 RANK_WEIGHTS = "{0.333,0.5,0.667,1.0}"  # the same over 3, in ts_rank's order (D, C, B, A; it takes 0..1)
 STATS_TTL = 60.0
+CACHE_FROM = 10_000
 POOL_FACTOR, MIN_POOL = 4, 400
 
 _LEXEME = re.compile(r"'((?:[^']|'')*)'(?::(\S+))?")
@@ -27,16 +29,29 @@ _cache: dict[tuple, tuple[float, object]] = {}
 _cache_lock = threading.Lock()
 
 
-def _cached(key: tuple, compute):  # noqa: ANN001, ANN202
+def _cached(key: tuple, compute, keep) -> object:  # noqa: ANN001
+    """compute(), or its value of less than STATS_TTL ago; a value is kept only where keep(value) says."""
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
     value = compute()
-    with _cache_lock:
-        _cache[key] = (now + STATS_TTL, value)
+    if keep(value):
+        with _cache_lock:
+            _cache[key] = (now + STATS_TTL, value)
     return value
+
+
+def _stats(conn: Connection, table: str, length: str) -> tuple[int, float]:
+    """(rows, average length) of the whole table, as FTS5 keeps them."""
+    return _cached(("stats", table), lambda: tuple(conn.execute(text(
+        f"SELECT count(*), coalesce(avg({length}), 0) FROM {table}")).one()), lambda v: v[0] >= CACHE_FROM)
+
+
+def _doc_freq(conn: Connection, table: str, term: str, where: str, params: dict, n_docs: int) -> int:
+    return _cached(("df", table, term), lambda: conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"),
+                                                             params).scalar_one(), lambda _: n_docs >= CACHE_FROM)
 
 
 def _idf(n_docs: int, df: int) -> float:
@@ -79,11 +94,9 @@ def bm25(conn: Connection, table: str, columns: tuple[str, ...], scope: str, par
     if not words:
         return []
     query = _tsquery(words)
-    n_docs, avg_length = _cached(("stats", table), lambda: tuple(conn.execute(text(
-        f"SELECT count(*), coalesce(avg(length(doc)), 0) FROM {table}")).one()))
-    idf = {w: _idf(n_docs, _cached(("df", table, w), lambda w=w: conn.execute(text(
-        f"SELECT count(*) FROM {table} WHERE doc @@ to_tsquery('simple', :q)"), {"q": _tsquery([w])}).scalar_one()))
-        for w in words}
+    n_docs, avg_length = _stats(conn, table, "length(doc)")
+    idf = {w: _idf(n_docs, _doc_freq(conn, table, w, "doc @@ to_tsquery('simple', :q)", {"q": _tsquery([w])}, n_docs))
+           for w in words}
     rows = conn.execute(text(
         f"SELECT {', '.join(['f.rowid', 'f.doc::text'] + ['f.' + c for c in columns])} FROM {table} f {scope} "
         f"AND f.doc @@ to_tsquery('simple', :tsq) "
@@ -107,10 +120,8 @@ def substring_bm25(conn: Connection, table: str, column: str, scope: str, params
     """(rowid, bm25 strength) of rows whose `column` holds any term as a substring, case aside: FTS5's
     trigram tokenizer scored the same way (each occurrence of a term is one phrase match; a row is as long
     as its trigrams)."""
-    n_docs, avg_length = _cached(("stats", table), lambda: tuple(conn.execute(text(
-        f"SELECT count(*), coalesce(avg(greatest(length({column}) - 2, 1)), 0) FROM {table}")).one()))
-    idf = {t: _idf(n_docs, _cached(("df", table, t), lambda t=t: conn.execute(text(
-        f"SELECT count(*) FROM {table} WHERE {column} ILIKE :p"), {"p": _like(t)}).scalar_one())) for t in terms}
+    n_docs, avg_length = _stats(conn, table, f"greatest(length({column}) - 2, 1)")
+    idf = {t: _idf(n_docs, _doc_freq(conn, table, t, f"{column} ILIKE :p", {"p": _like(t)}, n_docs)) for t in terms}
     rows = conn.execute(text(f"SELECT f.rowid, f.{column} FROM {table} f {scope} AND f.{column} ILIKE ANY(:pats) LIMIT :pool"),
                         {**params, "pats": [_like(t) for t in terms], "pool": pool}).all()
     scored = []

@@ -22,12 +22,13 @@ import numpy as np
 from sqlalchemy import Connection, text
 
 from .db import Database
+from .vectors import ef_search
 
 log = logging.getLogger(__name__)
 
 SAMPLE_FOR_SPREAD = 4096
 EXACT_BELOW = 20_000
-HNSW_M, HNSW_EF_BUILD, HNSW_EF_SEARCH = 16, 64, 100
+HNSW_M, HNSW_EF_BUILD = 16, 64
 MAX_SCAN_TUPLES = 200_000  # how far an iterative scan may walk before it gives up on a filter
 SAMPLE_TTL = 60.0  # a full sample (a large namespace) is read again after this
 SMALL_SAMPLE_TTL = 2.0  # a small namespace's, after this: it may be growing from nothing
@@ -54,10 +55,6 @@ def _array(value) -> np.ndarray:  # noqa: ANN001
     if hasattr(value, "to_numpy"):
         return value.to_numpy().astype(np.float32, copy=False)
     return np.asarray(value, np.float32)
-
-
-def _literal(vec: np.ndarray) -> str:
-    return "[" + ",".join(f"{x:.7g}" for x in np.asarray(vec, np.float32).tolist()) + "]"
 
 
 def ensure_index(db: Database, where: VectorTable, space: str, dim: int) -> None:
@@ -126,19 +123,19 @@ class PgVectorIndex:
                 return np.zeros(0, np.int64), np.zeros(0, np.float32), 0.0, 0.0
             spread = sample @ query
             mean, std = float(spread.mean()), float(spread.std())
-            params = {"s": self.space, "a": account_id, "u": unique_id, "q": _literal(query), "k": k}
+            params = {"s": self.space, "a": account_id, "u": unique_id, "q": query, "k": k}
             cond = (f"v.space = :s AND vector_dims(v.embedding) = {dim} AND o.account_id = :a AND o.unique_id = :u")
             if allowed is not None:
                 cond += f" AND v.{w.item} = ANY(:ids)"
                 params["ids"] = [int(i) for i in allowed]
-            distance = f"(v.embedding::vector({dim})) <#> CAST(:q AS vector({dim}))"
+            distance = f"(v.embedding::vector({dim})) <#> CAST(:q AS vector({dim}))"  # :q goes binary
             if count < EXACT_BELOW or (allowed is not None and len(allowed) < EXACT_BELOW):
                 # MATERIALIZED fences the rows off from the index: every one of them is compared.
                 rows = conn.execute(text(
                     f"WITH c AS MATERIALIZED (SELECT v.{w.item} AS id, {distance} AS d FROM {w.table} v {w.owner_join} "
                     f"WHERE {cond}) SELECT id, d FROM c ORDER BY d LIMIT :k"), params).all()
             else:
-                conn.execute(text(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, k)}"))
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(k)}"))
                 conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
                 conn.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
                 rows = conn.execute(text(
@@ -155,14 +152,16 @@ class PgVectorIndex:
                                  {"i": item_id, "s": self.space}).scalar()
         return None if value is None else _array(value)
 
-    def vectors_of(self, item_ids: list[int]) -> dict[int, np.ndarray]:
+    def similarities(self, query: np.ndarray, item_ids: list[int]) -> dict[int, float]:
         if not item_ids:
             return {}
+        query = np.asarray(query, np.float32)
         with self.db.read() as conn:
-            rows = conn.execute(text(f"SELECT {self.where.item}, embedding FROM {self.where.table} "
-                                     f"WHERE {self.where.item} = ANY(:ids) AND space = :s"),
-                                {"ids": [int(i) for i in item_ids], "s": self.space}).all()
-        return {r[0]: _array(r[1]) for r in rows}
+            rows = conn.execute(text(
+                f"SELECT {self.where.item}, embedding <#> CAST(:q AS vector) FROM {self.where.table} "
+                f"WHERE {self.where.item} = ANY(:ids) AND space = :s AND vector_dims(embedding) = {len(query)}"),
+                {"q": query, "ids": [int(i) for i in item_ids], "s": self.space}).all()
+        return {r[0]: -float(r[1]) for r in rows}
 
     def forget(self, item_ids: list[int]) -> None:
         """Nothing to do: a deleted item's vector row went with it."""

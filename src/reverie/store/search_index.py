@@ -1,12 +1,12 @@
-"""What search reads besides the image rows: vectors per space, and the full-text index (SQLite FTS5 with
-trigram tokens). Written by the indexer in the same transaction as the image's PARSE status."""
+"""What search reads besides the image rows: vectors per space, and the full-text index (FTS5 with trigram
+tokens on SQLite; tsvector and pg_trgm on PostgreSQL, scored alike by pg_text.py). Written by the indexer in
+the same transaction as the image's PARSE status."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 
-import numpy as np
 from sqlalchemy import Connection, delete, select, text
 
 from . import pg_text, vector_rows
@@ -33,14 +33,11 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
     )
     conn.execute(text("DELETE FROM image_fts WHERE rowid = :id"), {"id": row.id})
     conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": row.id})
-    if facts.ocr_lines:
-        conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
-                     dict(id=row.id, ocr="\n".join(facts.ocr_lines)))
     conn.execute(
         text("INSERT INTO image_fts(rowid, ocr, tags, labels, place, camera, name) VALUES (:id, :ocr, :tags, :labels, :place, :camera, :name)"),
         dict(
             id=row.id,
-            ocr=fold("\n".join(facts.ocr_lines)),
+            ocr="",  # write_text adds it
             tags=fold(" ".join(tags)),
             labels=fold(" ".join(name for name, _ in facts.labels)),
             place=fold(facts.place or ""),
@@ -48,6 +45,15 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
             name=fold(row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")),
         ),
     )
+
+
+def write_text(conn: Connection, image_id: int, lines: list[str]) -> None:
+    """The text read in an image (the image.ocr job), into its full-text row and the trigram index."""
+    conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": image_id})
+    if lines:
+        conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
+                     {"id": image_id, "ocr": "\n".join(lines)})
+    conn.execute(text("UPDATE image_fts SET ocr = :ocr WHERE rowid = :id"), {"id": image_id, "ocr": fold("\n".join(lines))})
 
 
 def remove(conn: Connection, image_ids: list[int]) -> None:
