@@ -1,4 +1,4 @@
-"""`reverie worker --only image|ocr|video`: each kind of job goes only to the workers that take it, so the
+"""`reverie worker --only image|ocr|video|asr`: each kind of job goes only to the workers that take it, so the
 heavy steps (reading text, videos) can live on machines of their own; an image is PARSE only once every
 step it needs is done."""
 
@@ -15,6 +15,7 @@ from conftest import BIN, EVAL, create_key, db_rows, jpeg, stack_env
 from reverie.synthetic_video import make_video
 
 RECEIPT = EVAL / "sroie" / "img" / "000.jpg"  # BOOK TA .K (TAMAN DAYA) SDN BHD
+SONNET = EVAL / "speech" / "sonnet1" / "audio.mp3"
 
 
 def worker(data, *only: str) -> subprocess.Popen:  # noqa: ANN001
@@ -40,7 +41,8 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
     client = server.client(create_key(server.data, "splitter"))
     receipt, plain = client.upload_ok([("receipt.jpg", RECEIPT.read_bytes(), "image/jpeg"),
                                        ("plain.jpg", jpeg(), "image/jpeg")])
-    clip = make_video(tmp_path / "leopard.mp4", [(Image.open(EVAL / "caltech101" / "Leopards" / "image_0001.jpg"), 3.0)])
+    clip = make_video(tmp_path / "leopard.mp4", [(Image.open(EVAL / "caltech101" / "Leopards" / "image_0001.jpg"), 8.0)],
+                      audio=SONNET)
     with open(clip, "rb") as f:
         video_no = client.post("/upload", files={"file": ("leopard.mp4", f, "video/mp4")}).json()["data"]["videoNo"]
 
@@ -73,10 +75,28 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
         readers.send_signal(signal.SIGTERM)
         assert readers.wait(30) == 0
 
+    def video() -> dict:
+        return client.get("/get_metadata", params={"video_no": video_no}).json()["data"]
+
     films = worker(server.data, "video")
     try:
-        assert client.wait_video(video_no, timeout=120)["status"] == "PARSE"
-        assert job_kinds(server.data) == []
+        # The pictures are done (clips exist) but the sound waits for a speech worker: still UNPARSE.
+        wait_for(lambda: job_kinds(server.data) == ["video.asr"])
+        assert video()["status"] == "UNPARSE"
+        assert db_rows(server.data, "SELECT count(*) FROM video_clips")[0][0] >= 1
+        assert db_rows(server.data, "SELECT count(*) FROM transcript_segments") == [(0,)]
     finally:
         films.send_signal(signal.SIGTERM)
         assert films.wait(30) == 0
+
+    speech = worker(server.data, "asr")
+    try:
+        assert client.wait_video(video_no, timeout=120)["status"] == "PARSE"
+        assert job_kinds(server.data) == []
+        said = client.get("/get_audio_transcription", params={"video_no": video_no}).json()["data"]["transcriptions"]
+        assert said and all(t["content"] for t in said)
+        captions = client.get("/get_video_caption", params={"video_no": video_no}).json()["data"]["transcriptions"]
+        assert any("Speech:" in c["content"] for c in captions)  # the clips' captions now carry the speech
+    finally:
+        speech.send_signal(signal.SIGTERM)
+        assert speech.wait(30) == 0

@@ -83,9 +83,10 @@ def serve(no_workers: bool, **values) -> None:
 
 @main.command()
 @settings_options()
-@click.option("--only", "only", multiple=True, type=click.Choice(["image", "ocr", "video"]),
+@click.option("--only", "only", multiple=True, type=click.Choice(["image", "ocr", "video", "asr"]),
               help="Take only these jobs (repeatable): image (decode, thumbnails, visual models), ocr (reading the "
-                   "text the image step found, ~0.5 s a photo), video (keyframes, their OCR, Whisper). Default: all.")
+                   "text the image step found, ~0.5 s a photo), video (keyframes, their models and on-screen text), "
+                   "asr (Whisper over a video's sound). Default: all.")
 def worker(only: tuple[str, ...], **values) -> None:
     """Index uploads in a separate process, against the same data folder or database as `serve`. Any number
     of workers on any number of machines can share one PostgreSQL database and S3 bucket."""

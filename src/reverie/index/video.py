@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -65,8 +64,6 @@ class Clip:
 class VideoFacts:
     probe: Probe
     clips: list[Clip] = field(default_factory=list)
-    segments: list[Segment] = field(default_factory=list)
-    segment_vectors: np.ndarray | None = None
     model: str = ""
     place: str | None = None
 
@@ -161,6 +158,16 @@ def transcribe(models: Models, path: str, prompt: str | None, alive: Callable[[]
     return segments
 
 
+def transcribe_video(models: Models, row, path: str, alive: Callable[[], None]) -> tuple[list[Segment], np.ndarray | None]:  # noqa: ANN001
+    """The speech of a video (the video.asr job): line-sized segments and their MiniLM vectors."""
+    segments = transcribe(models, path, row.transcription_prompt, alive)
+    return segments, models.text.embed([s.text for s in segments]) if segments else None
+
+
+def speech_during(segments: list, start: float, end: float) -> str:
+    return " ".join(s.text for s in segments if s.start < end and s.end > start)
+
+
 def _jpeg(im: Image.Image) -> bytes:
     out = io.BytesIO()
     im.save(out, "JPEG", quality=85)
@@ -171,37 +178,31 @@ def _label_words(labels: list, keep: int = 3, min_p: float = 0.1) -> list[str]:
     return [name for name, p in labels[:keep] if p >= min_p]
 
 
-def caption(clip: Clip, speech: str) -> str:
+def caption(labels: list, ocr_text: str | None, speech: str) -> str:
     parts = []
-    words = _label_words(clip.labels)
+    words = _label_words(labels)
     if words:
         parts.append("Shows " + ", ".join(words) + ".")
-    if clip.ocr_text:
-        parts.append("Text on screen: " + clip.ocr_text.replace("\n", " ") + ".")
+    if ocr_text:
+        parts.append("Text on screen: " + ocr_text.replace("\n", " ") + ".")
     if speech:
         parts.append("Speech: " + speech)
     return " ".join(parts)
 
 
 def index_video(store: Store, models: Models, row, path: str, alive: Callable[[], None]) -> VideoFacts:  # noqa: ANN001
-    """Everything indexing derives from one video; `alive()` is called as work progresses (it renews the
-    job's lease and raises if the job was lost)."""
+    """What the pictures give (the video.index job): keyframes, their models and text, clips captioned
+    without speech; the speech is the video.asr job's (`transcribe_video`). `alive()` is called as work
+    progresses (it renews the job's lease and raises if the job was lost)."""
     facts = VideoFacts(probe=probe(path))
     facts.model = models.visual.name
-    with ThreadPoolExecutor(1, thread_name_prefix="reverie-speech") as speech_pool:
-        speech = speech_pool.submit(transcribe, models, path, row.transcription_prompt, alive) \
-            if facts.probe.audio_codec else None
-        facts.clips = _clips(store, models, row.id, path, alive)
-        facts.segments = speech.result() if speech is not None else []
+    facts.clips = _clips(store, models, row.id, path, alive)
     if not facts.clips:
         raise CorruptVideo("no frame could be decoded")
     ends = [c.start for c in facts.clips[1:]] + [max(facts.probe.duration_s, facts.clips[-1].start)]
     for clip, end in zip(facts.clips, ends):
         clip.end = end
-        said = " ".join(s.text for s in facts.segments if s.start < end and s.end > clip.start)
-        clip.caption = caption(clip, said)
-    if facts.segments:
-        facts.segment_vectors = models.text.embed([s.text for s in facts.segments])
+        clip.caption = caption(clip.labels, clip.ocr_text, "")
     if row.latitude is not None and row.longitude is not None:
         facts.place = place_name(row.latitude, row.longitude)
     return facts

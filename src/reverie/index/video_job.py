@@ -1,12 +1,17 @@
-"""One video indexing job: run the pipeline, then store clips, segments, vectors and the outcome in one
-transaction. A job redone after a crash starts from a clean slate (derived rows are replaced; keyframe
-blobs have fixed keys)."""
+"""A video's two jobs: video.index (keyframes, their models and text, clips) and, for a video with sound,
+video.asr (speech). Each stores its result and its outcome in one transaction; a job redone after a crash
+starts from a clean slate (its rows are replaced; keyframe blobs have fixed keys). Two kinds of job, so
+that `reverie worker --only asr` can keep Whisper on machines of its own."""
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from ..models import Models
 from ..store import Store
@@ -15,53 +20,81 @@ from ..store import videos as video_rows
 from ..store.db import now_ms
 from ..store.jobs import LeaseLost
 from ..store.schema import videos
-from .video import CorruptVideo, facts_to_columns, index_video
+from .video import CorruptVideo, caption, facts_to_columns, index_video, speech_during, transcribe_video
 
 log = logging.getLogger(__name__)
 
 Callback = tuple[str, dict]
 
 
-def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
-    """Index the job's video. Returns the callback to send, if the upload asked for one."""
-    started = time.monotonic()
-    with store.db.read() as conn:
-        row = video_rows.get_any(conn, job.subject_id)
-    if row is None:  # deleted while queued
-        with store.db.write() as conn:
-            job_queue.finish(conn, job)
-        return None
+@contextmanager
+def _local_file(store: Store, row) -> Iterator[Path]:  # noqa: ANN001
+    """A path FFmpeg can seek in: the blob's own, or a copy brought over from object storage."""
     if row.original_key is None or not store.blobs.exists(row.original_key):
         raise CorruptVideo("the original file is gone; upload the video again")
     path = store.blobs.local_path(row.original_key)
-    fetched = None
-    if path is None:  # in object storage: FFmpeg wants a file it can seek in, so bring a copy over
-        path = fetched = store.settings.staging_dir / f"video-{row.id}-{secrets.token_hex(4)}.{row.container}"
+    if path is not None:
+        yield path
+        return
+    fetched = store.settings.staging_dir / f"video-{row.id}-{secrets.token_hex(4)}.{row.container}"
+    try:
+        store.blobs.fetch_to(row.original_key, fetched)
+        yield fetched
+    finally:
+        fetched.unlink(missing_ok=True)
 
+
+def _subject(store: Store, job: job_queue.Job):  # noqa: ANN202
+    """The job's video; None (and the job finished) when it was deleted while queued."""
+    with store.db.read() as conn:
+        row = video_rows.get_any(conn, job.subject_id)
+    if row is None:
+        with store.db.write() as conn:
+            job_queue.finish(conn, job)
+    return row
+
+
+def _lease_keeper(store: Store, job: job_queue.Job) -> Callable[[], None]:
     def alive() -> None:
         if not job_queue.extend(store.db, job, store.settings.job_lease_seconds):
             raise LeaseLost()
 
-    try:
-        if fetched is not None:
-            store.blobs.fetch_to(row.original_key, fetched)
-        facts = index_video(store, models, row, str(path), alive)
-    finally:
-        if fetched is not None:
-            fetched.unlink(missing_ok=True)
+    return alive
+
+
+def _parsed(row) -> dict:  # noqa: ANN001
+    """The columns of a video whose last job is done: its original is forgotten unless it is kept."""
+    return {"status": "PARSE", "original_key": row.original_key if row.retain_original else None}
+
+
+def _finished(store: Store, row) -> Callback | None:  # noqa: ANN001
+    """After the last job of a video: the original goes unless kept; the uploader hears of it."""
+    if not row.retain_original:
+        store.blobs.delete(row.original_key)
+    return _callback(row, "PARSE")
+
+
+def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
+    """The video.index job: keyframes and clips. A video with sound is PARSE once its video.asr job (queued
+    here) has transcribed it too. Returns the callback to send, if the upload asked for one."""
+    started = time.monotonic()
+    row = _subject(store, job)
+    if row is None:
+        return None
+    with _local_file(store, row) as path:
+        facts = index_video(store, models, row, str(path), _lease_keeper(store, job))
+    speech_next = facts.probe.audio_codec is not None
     with store.db.write() as conn:
         current = video_rows.get_any(conn, row.id)
         if job_queue.settle(conn, job, current is not None):
-            stale = set(video_rows.clear_derived(conn, row.id))
+            stale = set(video_rows.clear_clips(conn, row.id))
             tags = video_rows.tags_of(conn, [row.id])[row.id]
             video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model)
-            if facts.segments:
-                video_rows.write_segments(conn, row.id, facts.segments, facts.segment_vectors, models.speech.name)
+            outcome = {"status": "UNPARSE"} if speech_next else _parsed(row)
             conn.execute(videos.update().where(videos.c.id == row.id).values(
-                status="PARSE", cause=None, indexed_ms=now_ms(),
-                transcribed_ms=now_ms() if facts.probe.audio_codec else None,
-                original_key=row.original_key if row.retain_original else None,
-                **facts_to_columns(facts)))
+                cause=None, indexed_ms=now_ms(), transcribed_ms=None, **outcome, **facts_to_columns(facts)))
+            if speech_next:
+                job_queue.enqueue(conn, job_queue.VIDEO_ASR, [row.id])
     kept = {c.keyframe_key for c in facts.clips}
     if current is None:  # deleted while we worked: drop what we derived
         for key in kept:
@@ -69,11 +102,38 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
         return None
     for key in stale - kept:
         store.blobs.delete(key)
-    if not row.retain_original:
-        store.blobs.delete(row.original_key)
-    log.info("indexed video %s (%.0f s of video, %d clips, %d speech segments) in %.1f s", video_rows.video_no(row.id),
-             facts.probe.duration_s, len(facts.clips), len(facts.segments), time.monotonic() - started)
-    return _callback(row, "PARSE")
+    log.info("indexed the pictures of video %s (%.0f s of video, %d clips%s) in %.1f s", video_rows.video_no(row.id),
+             facts.probe.duration_s, len(facts.clips), ", speech next" if speech_next else "", time.monotonic() - started)
+    if speech_next:
+        store.jobs_waiting.set()
+        return None
+    return _finished(store, current)
+
+
+def transcribe(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
+    """The video.asr job: the speech, as segments with vectors, and the clips' captions rewritten with it."""
+    started = time.monotonic()
+    row = _subject(store, job)
+    if row is None:
+        return None
+    with _local_file(store, row) as path:
+        segments, vectors = transcribe_video(models, row, str(path), _lease_keeper(store, job))
+    with store.db.write() as conn:
+        current = video_rows.get_any(conn, row.id)
+        if not job_queue.settle(conn, job, current is not None):
+            return None
+        video_rows.clear_segments(conn, row.id)
+        if segments:
+            video_rows.write_segments(conn, row.id, segments, vectors, models.speech.name)
+        for clip in video_rows.clips_of(conn, row.id):
+            said = speech_during(segments, clip.start_s, clip.end_s)
+            if said:
+                video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said))
+        conn.execute(videos.update().where(videos.c.id == row.id).values(
+            cause=None, transcribed_ms=now_ms(), **_parsed(row)))
+    log.info("transcribed video %s (%d speech segments) in %.1f s", video_rows.video_no(row.id), len(segments),
+             time.monotonic() - started)
+    return _finished(store, current)
 
 
 def give_up(store: Store, job: job_queue.Job, cause: str) -> Callback | None:

@@ -66,7 +66,8 @@ class Worker:
         if job is None:
             return False
         pipelines = {job_queue.IMAGE_INDEX: self._index, job_queue.IMAGE_OCR: self._read_text,
-                     job_queue.VIDEO_INDEX: self._index_video}
+                     job_queue.VIDEO_INDEX: lambda j: self._video(video_job.run, j),
+                     job_queue.VIDEO_ASR: lambda j: self._video(video_job.transcribe, j)}
         if job.kind not in pipelines:
             self._give_up(job, f"no pipeline for job kind {job.kind!r}")
             return True
@@ -77,9 +78,9 @@ class Worker:
         pipelines[job.kind](job)
         return True
 
-    def _index_video(self, job: job_queue.Job) -> None:
+    def _video(self, step, job: job_queue.Job) -> None:  # noqa: ANN001
         try:
-            done = video_job.run(self.store, self.models, job)
+            done = step(self.store, self.models, job)
         except CorruptVideo as exc:
             self._give_up(job, str(exc))
             return
@@ -159,7 +160,7 @@ class Worker:
             log.warning("job %s (text of image %s): lease lost to another worker; dropping result", job.id, row.id)
 
     def _give_up(self, job: job_queue.Job, cause: str) -> None:
-        if job.kind == job_queue.VIDEO_INDEX:
+        if job.kind in (job_queue.VIDEO_INDEX, job_queue.VIDEO_ASR):
             done = video_job.give_up(self.store, job, cause)
             if done is not None:
                 self.notifier.send(*done)

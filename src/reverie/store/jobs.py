@@ -17,7 +17,8 @@ from .schema import jobs
 IMAGE_INDEX = "image.index"
 IMAGE_OCR = "image.ocr"  # reading the text the image.index job's gate saw
 VIDEO_INDEX = "video.index"
-KINDS = {"image": IMAGE_INDEX, "ocr": IMAGE_OCR, "video": VIDEO_INDEX}  # what `reverie worker --only` names
+VIDEO_ASR = "video.asr"  # the speech of a video whose video.index job found an audio track
+KINDS = {"image": IMAGE_INDEX, "ocr": IMAGE_OCR, "video": VIDEO_INDEX, "asr": VIDEO_ASR}  # `worker --only` names
 
 
 class LeaseLost(Exception):

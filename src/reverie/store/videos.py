@@ -121,18 +121,35 @@ def segments_of(conn: Connection, video_id: int) -> list[Row]:
     return conn.execute(q).all()
 
 
-def clear_derived(conn: Connection, video_id: int) -> list[str]:
-    """Drop what an earlier indexing attempt wrote (a retried job starts clean); returns keyframe keys."""
+def clear_clips(conn: Connection, video_id: int) -> list[str]:
+    """Drop what an earlier video.index attempt wrote (a retried job starts clean); returns keyframe keys."""
     clip_ids = list(conn.execute(select(video_clips.c.id).where(video_clips.c.video_id == video_id)).scalars())
-    seg_ids = list(conn.execute(select(transcript_segments.c.id).where(transcript_segments.c.video_id == video_id)).scalars())
     keys = list(conn.execute(select(video_clips.c.keyframe_key).where(video_clips.c.video_id == video_id)).scalars())
-    for table, ids in (("clip_fts", clip_ids), ("segment_trigrams", seg_ids)):
-        if ids:
-            conn.execute(text(f"DELETE FROM {table} WHERE rowid IN ({','.join(str(int(i)) for i in ids)})"))
-    conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id))
+    if clip_ids:
+        conn.execute(text(f"DELETE FROM clip_fts WHERE rowid IN ({','.join(str(int(i)) for i in clip_ids)})"))
+    conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id, video_vectors.c.space != "speech"))
     conn.execute(delete(video_clips).where(video_clips.c.video_id == video_id))
-    conn.execute(delete(transcript_segments).where(transcript_segments.c.video_id == video_id))
     return keys
+
+
+def clear_segments(conn: Connection, video_id: int) -> None:
+    """Drop what an earlier video.asr attempt wrote."""
+    seg_ids = list(conn.execute(select(transcript_segments.c.id).where(transcript_segments.c.video_id == video_id)).scalars())
+    if seg_ids:
+        conn.execute(text(f"DELETE FROM segment_trigrams WHERE rowid IN ({','.join(str(int(i)) for i in seg_ids)})"))
+    conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id, video_vectors.c.space == "speech"))
+    conn.execute(delete(transcript_segments).where(transcript_segments.c.video_id == video_id))
+
+
+def clear_derived(conn: Connection, video_id: int) -> list[str]:
+    """Drop everything indexing wrote; returns keyframe keys."""
+    clear_segments(conn, video_id)
+    return clear_clips(conn, video_id)
+
+
+def set_caption(conn: Connection, clip_id: int, caption: str) -> None:
+    conn.execute(video_clips.update().where(video_clips.c.id == clip_id).values(caption=caption))
+    conn.execute(text("UPDATE clip_fts SET caption = :c WHERE rowid = :id"), {"c": fold(caption), "id": clip_id})
 
 
 def write_segments(conn: Connection, video_id: int, segments: list, vectors, model: str) -> list[int]:  # noqa: ANN001
