@@ -68,6 +68,9 @@ class Postgres:
     folder: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
+    # Server settings (`-c NAME=VALUE`); a bench over a million rows wants more memory than a test.
+    config: dict[str, str] = field(default_factory=lambda: {
+        "max_connections": "400", "shared_buffers": "256MB", "maintenance_work_mem": "512MB"})
 
     @property
     def bin(self) -> Path:
@@ -97,8 +100,7 @@ class Postgres:
         log_file = open(log, "ab")
         self.proc = subprocess.Popen(
             [str(self.bin / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(self.port), "-k", "",
-             "-c", "max_connections=400", "-c", "shared_buffers=256MB", "-c", "fsync=on",
-             "-c", "maintenance_work_mem=512MB"],
+             *(arg for name, value in self.config.items() for arg in ("-c", f"{name}={value}"))],
             stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True, **run_as)
         _wait_port(self.port, self.proc, log, "postgres")
         self._wait_ready()

@@ -135,7 +135,7 @@ class PgVectorIndex:
                     f"WITH c AS MATERIALIZED (SELECT v.{w.item} AS id, {distance} AS d FROM {w.table} v {w.owner_join} "
                     f"WHERE {cond}) SELECT id, d FROM c ORDER BY d LIMIT :k"), params).all()
             else:
-                conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(k)}"))
+                conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(k, count)}"))
                 conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
                 conn.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
                 rows = conn.execute(text(
