@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, select, text
 from tqdm import tqdm
 
 from . import Store, vector_rows
+from .pg_vectors import IMAGES, VIDEO_ITEMS, ensure_index
 from .schema import image_vectors, images, metadata, video_vectors, videos
 
 # The full-text tables, FTS5 on SQLite and plain tables on PostgreSQL, with the same columns (migration 0005).
@@ -86,6 +87,17 @@ def _copy_rows(source: Store, target: Store, progress: Callable[[int], None]) ->
                                  f"coalesce((SELECT max({column}) FROM {table}), 0) + 1, false)"))
 
 
+def _build_vector_indexes(target: Store, show_progress: bool) -> None:
+    """Build the HNSW indexes now rather than at the first search, which would hold up writers meanwhile."""
+    wanted = []
+    with target.db.read() as conn:
+        for where in (IMAGES, VIDEO_ITEMS):
+            wanted += [(where, space, dim) for space, dim in conn.execute(text(
+                f"SELECT DISTINCT space, vector_dims(embedding) FROM {where.table}"))]
+    for where, space, dim in tqdm(wanted, unit="index", desc="HNSW ", disable=not show_progress):
+        ensure_index(target.db, where, space, dim)
+
+
 def _blob_keys(store: Store) -> list[str]:
     return [k for prefix in BLOB_PREFIXES for k in store.blobs.keys(prefix)]
 
@@ -129,6 +141,8 @@ def migrate_store(source: Store, target: Store, show_progress: bool = True) -> R
         for key in keys:
             hashes[key] = _copy_blob(source, target, key)
             bar.update(1)
+    if not target.db.is_sqlite:
+        _build_vector_indexes(target, show_progress)
     with target.db.read() as conn:
         for name, n in counts.items():
             report.rows[name] = (n, _count(conn, name))
