@@ -154,7 +154,8 @@ for field, value in [("tags", [f"t{i}" for i in range(21)]), ("tags", ["ok", " "
                      ("datetime_taken", "yesterday"), ("camera_model", "x" * 201), ("unique_id", "a/b"), ("unique_id", "x" * 129),
                      ("callback", "ftp://example.com/hook"), ("callback", "javascript:alert(1)"), ("callback", "http://"),
                      ("callback", "http://example.com/" + "a" * 290), ("callback", "http://exa mple.com/"), ("callback", "example.com/hook"),
-                     ("retain_original_video", "maybe"), ("retain_original_video", "2"), ("video_transcription_prompt", "x" * 1001)]:
+                     ("retain_original_video", "maybe"), ("retain_original_video", "2"), ("video_transcription_prompt", "x" * 1001),
+                     ("video_transcription_prompt", "names:\x00")]:
     VIDEO_UPLOADS[f"video {field}={str(value)[:24]!r}"] = (video_case(data={field: value}), "0001")
 for lat, lon in [("91", "0"), ("nan", "0"), ("0", "inf"), ("", "10"), ("north", "east")]:
     VIDEO_UPLOADS[f"video latitude {lat!r} longitude {lon!r}"] = (video_case(data={"latitude": lat, "longitude": lon}), "0001")
@@ -235,7 +236,8 @@ for name, value in [("page", "1"), ("page", 1.5), ("page", True), ("page", {"n":
                     ("page_size", 0), ("page_size", 201), ("page_size", "20"), ("unique_id", 5), ("unique_id", ["a"]),
                     ("unique_id", "a/b"), ("tags", "x"), ("tags", [1, 2]), ("tag", 3), ("camera_tag", {"a": 1}),
                     ("datetime_from", "2025-13-01 00:00:00"), ("datetime_to", True), ("datetime_taken", 5),
-                    ("sha256", "abc"), ("sha256", ["a"] * 201)]:
+                    ("sha256", "abc"), ("sha256", ["a"] * 201), ("tag", "a\x00b"), ("tags", ["ok", "\x07"]),
+                    ("camera_tag", "Sony\x00")]:
     JSON_CASES[f"img_list_page {name}={value!r}"] = ("/img_list_page", "", {name: value}, "0001")
 JSON_CASES["img_list_page status=DONE"] = ("/img_list_page", "", {"status": "DONE"}, "0003")
 JSON_CASES["img_list_page body is a list"] = ("/img_list_page", "", [1, 2], "0001")
@@ -243,7 +245,8 @@ for name, value in [("search_param", ""), ("search_param", 5), ("search_param", 
                     ("top_k", 0), ("top_k", 1001), ("top_k", "10"), ("top_k", 2.5), ("top_k", True), ("page", 0),
                     ("page_size", 500), ("latitude", 91), ("latitude", "x"), ("longitude", 200), ("radius_km", -1),
                     ("radius_km", "far"), ("tags", "x"), ("tags", [None]), ("tag", 1), ("camera_tag", 1),
-                    ("unique_id", 1), ("unique_id", "a\x00b"), ("datetime_taken", "now"), ("datetime_from", []),
+                    ("unique_id", 1), ("unique_id", "a\x00b"), ("tag", "a\x00b"), ("tags", ["\x00"]),
+                    ("datetime_taken", "now"), ("datetime_from", []),
                     ("datetime_to", {})]:
     body = {"search_param": "a leopard", "search_type": "BY_IMAGE", name: value}
     if name in ("latitude",):
@@ -276,7 +279,8 @@ def test_bad_json_request(victim, label):
 
 
 for name, value in [("page", 0), ("size", "x"), ("size", 0), ("video_nos", "VI1"), ("video_nos", [1]), ("unique_id", 7),
-                    ("datetime_taken", "now"), ("latitude", 10), ("video_name", 5), ("tag", ["a"])]:
+                    ("datetime_taken", "now"), ("latitude", 10), ("video_name", 5), ("tag", ["a"]),
+                    ("video_name", "talk\x00"), ("camera_model", "\x1b[31m")]:
     JSON_CASES[f"list_videos {name}={value!r}"] = ("/list_videos", "", {name: value}, "0001")
 JSON_CASES["list_videos status=DONE"] = ("/list_videos", "", {"status": "DONE"}, "0003")
 for body in [{"video_nos": ["VI1"]}, [1], [None], ["VI1"] * 101, "VI1"]:
@@ -291,6 +295,7 @@ for kind in ["BY_CLIP", "BY_AUDIO", "BY_CAPTION"]:
 GET_CASES: dict[str, tuple[str, dict, str]] = {
     "search_audio_transcripts without query": ("/search_audio_transcripts", {}, "0001"),
     "search_audio_transcripts blank query": ("/search_audio_transcripts", {"query": "  "}, "0001"),
+    "search_audio_transcripts NUL in query": ("/search_audio_transcripts", {"query": "to be\x00 or not"}, "0001"),
     "search_audio_transcripts page 0": ("/search_audio_transcripts", {"query": "x", "page": 0}, "0001"),
     "search_audio_transcripts page_size 501": ("/search_audio_transcripts", {"query": "x", "page_size": 501}, "0001"),
     "search_audio_transcripts page_size x": ("/search_audio_transcripts", {"query": "x", "page_size": "x"}, "0001"),

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadEnum, InvalidInput
 from ..ingest import images as ingest
-from ..ingest.fields import parse_datetime, parse_unique_id
+from ..ingest.fields import parse_datetime, parse_unique_id, plain_text
 from ..ingest.multipart import MAX_FIELD_BYTES, MAX_FIELDS, Form, read_form
 from ..store import Store
 from ..store import images as image_rows
@@ -196,7 +196,10 @@ def _time_bound(name: str, value: str | int | None) -> int | None:
 
 
 def _filter(q: ImageListRequest) -> image_rows.ImageFilter:
-    tags = [t for t in [q.tag, *(q.tags or [])] if t]
+    tags = [plain_text(t, "tags") for t in [q.tag, *(q.tags or [])] if t]
+    for name in ("camera_tag", "camera_model"):
+        if getattr(q, name):
+            plain_text(getattr(q, name), name)
     if q.camera_tag and q.camera_model and q.camera_tag != q.camera_model:
         raise InvalidInput("camera_tag", "differs from camera_model; give one of them")
     statuses = []

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadEnum, InvalidInput, NotFound
 from ..ingest import videos as ingest
-from ..ingest.fields import parse_point, parse_unique_id
+from ..ingest.fields import parse_phrase, parse_point, parse_unique_id, plain_text
 from ..ingest.multipart import Form, read_form
 from ..ingest.url_fetch import MAX_URL_BYTES, fetch_video
 from ..search.filters import Filters, allowed_video_ids
@@ -202,7 +202,7 @@ def _str(body: dict, name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput(name, f"must be a string, got {type(value).__name__}")
-    return value
+    return plain_text(value, name)
 
 
 def _positive(body: dict, name: str, default: int, high: int = 10_000_000) -> int:
@@ -278,10 +278,9 @@ def search_audio_transcripts(request: Request, query: Annotated[str | None, Quer
                              page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                              page_size: Annotated[int, Query(ge=1, le=500)] = 100,
                              unique_id: Annotated[str | None, Query()] = None, who: Caller = Depends(limited("search"))):
-    if not query or not query.strip():
-        raise InvalidInput("query", "required: the phrase to find")
+    phrase = parse_phrase(query, "query")
     store = request.app.state.store
-    total, hits = phrase_hits(store, who.account_id, parse_unique_id(unique_id), query.strip(), page, page_size)
+    total, hits = phrase_hits(store, who.account_id, parse_unique_id(unique_id), phrase, page, page_size)
     with store.db.read() as conn:
         rows = video_rows.get_many(conn, who.account_id, list({h[0] for h in hits}))
     items = []

@@ -26,6 +26,21 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in text)
 
 
+def plain_text(value: str, name: str) -> str:
+    """Text to look for (a phrase, a filter) or to keep (a prompt): stored text never holds control
+    characters, so a filter with one could match nothing, and NUL cannot even reach PostgreSQL. Refused,
+    on either database."""
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        raise InvalidInput(name, "must not contain control characters")
+    return value
+
+
+def parse_phrase(value: str | None, name: str) -> str:
+    if not value or not value.strip():
+        raise InvalidInput(name, "required: the phrase to find")
+    return plain_text(value.strip(), name)
+
+
 def parse_datetime(name: str, value: str) -> int:
     """`yyyy-MM-dd HH:mm:ss` as wall-clock time, stored as ms since the epoch read as UTC."""
     if not _DATETIME_RE.fullmatch(value):

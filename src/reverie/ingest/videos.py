@@ -13,7 +13,7 @@ from ..store import credits, ids, jobs
 from ..store import images as namespace_rows
 from ..store import videos as video_rows
 from ..store.db import now_ms
-from .fields import FormFields, parse_camera_model, parse_datetime, parse_point, parse_tags, parse_unique_id, with_server_tag
+from .fields import FormFields, parse_camera_model, parse_datetime, parse_point, parse_tags, parse_unique_id, plain_text, with_server_tag
 from .multipart import FilePart, Form
 
 ALLOWED_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
@@ -63,6 +63,8 @@ def parse_meta(fields: list[tuple[str, str]]) -> VideoMeta:
     prompt = f.get("video_transcription_prompt") or None
     if prompt is not None and len(prompt) > MAX_PROMPT:
         raise InvalidInput("video_transcription_prompt", f"at most {MAX_PROMPT} characters, got {len(prompt)}")
+    if prompt is not None:
+        plain_text(prompt, "video_transcription_prompt")
     return VideoMeta(
         unique_id=parse_unique_id(f.get("unique_id")),
         datetime_taken_ms=parse_datetime("datetime_taken", taken) if taken else None,

@@ -9,7 +9,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, exists, select
 
 from ..errors import InvalidInput
-from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id
+from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id, plain_text
 from ..store.schema import image_tags, images, video_tags, videos
 
 EARTH_KM = 6371.0
@@ -64,7 +64,7 @@ def parse(body: dict) -> Filters:
         raise InvalidInput("radius_km", "needs latitude and longitude")
     return Filters(
         unique_id=parse_unique_id(_string("unique_id", body.get("unique_id"))),
-        tags_any=[t for t in [tag, *(tags or [])] if t],
+        tags_any=[plain_text(t, "tags") for t in [tag, *(tags or [])] if t],
         camera_model=parse_camera_model(_string("camera_tag", body.get("camera_tag")), "camera_tag"),
         taken_from_ms=max(lower) if lower else None,
         taken_to_ms=_time("datetime_to", body.get("datetime_to")),
