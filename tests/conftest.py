@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from pathlib import Path, PurePosixPath
 import pytest
 import requests
 from PIL import Image
+
+from reverie.devstack import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -109,12 +110,6 @@ def _test_stack_env(distributed_stack, monkeypatch):
     if distributed_stack is not None:
         for key, value in distributed_stack.fresh().items():
             monkeypatch.setenv(key, value)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def reverie(*args: str, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
