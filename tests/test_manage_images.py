@@ -118,3 +118,31 @@ def test_delete_rejects_bad_bodies(account):
         res = account.post("/delete_imgs", json=body).json()
         assert res["code"] == "0001" and res["msg"].startswith(msg), (body, res)
     assert account.post("/delete_imgs", json={"ids": [1]}).json()["code"] == "0001"
+
+
+def test_deleting_the_last_copy_while_the_same_bytes_are_uploaded_keeps_the_new_upload(tmp_path):
+    """Two servers on one library: one deletes the only image holding some bytes while the other takes a
+    new upload of the same bytes. Whichever commits first, the acknowledged upload keeps its original."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import Server
+
+    data = tmp_path / "data"
+    key = create_key(data, "racer")
+    servers = [Server(data, "--no-workers").start(), Server(data, "--no-workers").start()]
+    try:
+        deleter, uploader = (s.client(key) for s in servers)
+        for round_no in range(25):
+            content = jpeg(color=(round_no * 9 % 256, 40, 200))
+            (old,) = uploader.upload_ok([("old.jpg", content, "image/jpeg")])
+            with ThreadPoolExecutor(2) as pool:
+                gone = pool.submit(deleter.post, "/delete_imgs", json=[old])
+                new = pool.submit(uploader.upload_ok, [("new.jpg", content, "image/jpeg")])
+                assert gone.result().json()["code"] == "0000"
+                (fresh,) = new.result()
+            meta = uploader.metadata(fresh)
+            got = uploader.get("/download", params={"bucket": meta["bucket"], "blob": meta["blob"]})
+            assert got.status_code == 200 and got.content == content, round_no
+    finally:
+        for s in servers:
+            s.stop()

@@ -12,7 +12,7 @@ from .. import store as store_pkg
 from ..errors import InvalidInput
 from ..store import credits, ids, images as image_rows, jobs
 from ..store.blobs import original_key
-from ..store.db import now_ms
+from ..store.db import lock_content, now_ms
 from .fields import FormFields, parse_camera_model, parse_datetime, parse_point, parse_tags, parse_unique_id, with_server_tag
 from .multipart import FilePart, Form
 
@@ -145,6 +145,7 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
         image_rows.insert(conn, rows, meta.tags)
         jobs.enqueue(conn, jobs.IMAGE_INDEX, new_ids)
         # Inside the write lock, so a concurrent delete of the same bytes cannot remove them under us.
+        lock_content(conn, [f.part.sha256 for f in files])
         for f in files:
             if f.part.path.exists() and store.blobs.adopt(original_key(f.part.sha256), f.part.path):
                 adopted.append(original_key(f.part.sha256))

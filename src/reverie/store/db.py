@@ -34,6 +34,17 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def lock_content(conn: Connection, sha256s: list[str]) -> None:
+    """Hold, to the end of the transaction, the right to store or drop the originals with these hashes. On
+    SQLite the write lock already serialises writers; on PostgreSQL an upload of some bytes and the delete
+    of the last image holding the same bytes would otherwise both go ahead, and the delete could take
+    away the file the upload has just counted on. Sorted, so two transactions cannot wait on each other."""
+    if conn.dialect.name == "sqlite":
+        return
+    for sha in sorted(set(sha256s)):
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": "original:" + sha})
+
+
 def insert_missing(conn: Connection, table: Table, **values) -> None:
     """Insert a row unless its key is taken. On SQLite the write lock already serialises a read-then-insert;
     on PostgreSQL two transactions can both read "missing", so the second insert must not fail."""

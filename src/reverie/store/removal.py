@@ -18,6 +18,7 @@ from . import Store
 from . import images as image_rows
 from . import videos as video_rows
 from .blobs import original_key
+from .db import lock_content
 from .schema import images, videos
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list
     trashed: list[str] = []
     with store.db.write() as conn:
         rows = image_rows.delete(conn, account_id, unique_id, image_ids)
+        lock_content(conn, [r.sha256 for r in rows])
         for sha in {r.sha256 for r in rows}:
             if not image_rows.sha_in_use(conn, sha):
                 trash_key = f"{TRASH}/{sha}.{secrets.token_hex(4)}"
@@ -78,6 +80,7 @@ def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
             continue
         sha = key.rsplit("/", 1)[-1].split(".", 1)[0]
         with store.db.write() as conn:
+            lock_content(conn, [sha])
             if image_rows.sha_in_use(conn, sha) and not store.blobs.exists(original_key(sha)):
                 store.blobs.move(key, original_key(sha))
                 report["restored"] += 1
@@ -91,6 +94,7 @@ def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
         sha = key.rsplit("/", 1)[-1]
         if sha not in known_shas and _age_seconds(store, key) >= grace_seconds:
             with store.db.write() as conn:  # re-check under the lock: an upload may have just used it
+                lock_content(conn, [sha])
                 if not image_rows.sha_in_use(conn, sha):
                     store.blobs.delete(key)
                     report["orphans"] += 1
