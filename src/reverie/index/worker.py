@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
 from ..models import Models
 from ..store import Store
@@ -93,22 +94,29 @@ class Worker:
         if done is not None:
             self.notifier.send(*done)
 
-    def _index(self, job: job_queue.Job) -> None:
-        started = time.monotonic()
+    def _derive(self, job: job_queue.Job, compute: Callable) -> tuple | None:
+        """(the job's image, what compute(image) derives from it); None when the image was deleted while
+        queued (the job is finished) or the work failed (the job is given up or queued again)."""
         with self.store.db.read() as conn:
             row = image_rows.get_any(conn, job.subject_id)
-        if row is None:  # deleted while queued
+        if row is None:
             with self.store.db.write() as conn:
                 job_queue.finish(conn, job)
-            return
+            return None
         try:
-            facts = index_image(self.store, self.models, row)
+            return row, compute(row)
         except CorruptImage as exc:
             self._give_up(job, str(exc))
-            return
         except Exception as exc:
             self._retry(job, exc)
+        return None
+
+    def _index(self, job: job_queue.Job) -> None:
+        started = time.monotonic()
+        derived = self._derive(job, lambda row: index_image(self.store, self.models, row))
+        if derived is None:
             return
+        row, facts = derived
         try:
             with self.store.db.write() as conn:
                 current = image_rows.get_any(conn, row.id)
@@ -135,20 +143,10 @@ class Worker:
         log.debug("indexed image %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)
 
     def _read_text(self, job: job_queue.Job) -> None:
-        with self.store.db.read() as conn:
-            row = image_rows.get_any(conn, job.subject_id)
-        if row is None:  # deleted while queued
-            with self.store.db.write() as conn:
-                job_queue.finish(conn, job)
+        derived = self._derive(job, lambda row: read_text(self.store, self.models, row))
+        if derived is None:
             return
-        try:
-            lines = read_text(self.store, self.models, row)
-        except CorruptImage as exc:
-            self._give_up(job, str(exc))
-            return
-        except Exception as exc:
-            self._retry(job, exc)
-            return
+        row, lines = derived
         try:
             with self.store.db.write() as conn:
                 current = image_rows.get_any(conn, row.id)
