@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass, field
 
 from ..config import Settings
+from . import search_index
+from . import videos as video_rows
 from .blobs import BlobStore, open_blob_store
 from .db import Database, migrate
 from .pg_vectors import IMAGES, VIDEO_ITEMS, PgVectorIndex
@@ -32,8 +34,6 @@ class Store:
         held in memory beside SQLite, searched by pgvector on PostgreSQL."""
         if not self.db.is_sqlite:
             return PgVectorIndex(self.db, VIDEO_ITEMS if videos else IMAGES, space)
-        from . import search_index, videos as video_rows
-
         loader = video_rows.load_vectors if videos else search_index.load_vectors
         return VectorIndex(self.db, space, self.settings.data / "vectors", self.settings.ann_threshold, loader=loader)
 
