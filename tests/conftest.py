@@ -60,13 +60,10 @@ class DistributedStack:
         self.count = 0
 
     def fresh(self) -> dict[str, str]:
-        import psycopg
-
         self.count += 1
         name = f"t{self.count}_{os.getpid()}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.pg.port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}" TEMPLATE reverie_template')
-        return {"REVERIE_DATABASE_URL": self.pg.url(name), "REVERIE_BLOB_URL": self.s3.blob_url(self.BUCKET, name)}
+        url = self.pg.create_database(name, template="reverie_template")
+        return {"REVERIE_DATABASE_URL": url, "REVERIE_BLOB_URL": self.s3.blob_url(self.BUCKET, name)}
 
     def stop(self) -> None:
         self.pg.stop()
