@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 from tokenizers import Tokenizer
 
+from .pixels import rgb_pixels
 from .runtime import session
 from .visual import ImageAnalysis, _normalise
 
@@ -44,8 +45,8 @@ class ClipEmbedder:
         self.mean = np.array(self.config["mean"], np.float32)[:, None, None]
         self.std = np.array(self.config["std"], np.float32)[:, None, None]
 
-    def _pixels(self, im: Image.Image) -> np.ndarray:
-        im = im.convert("RGB")
+    def _pixels(self, im: Image.Image | np.ndarray) -> np.ndarray:
+        im = Image.fromarray(rgb_pixels(im))  # OpenCLIP's own preprocessing: bicubic, then a centre crop
         w, h = im.size
         s = self.side / min(w, h)
         im = im.resize((max(self.side, round(w * s)), max(self.side, round(h * s))), Image.Resampling.BICUBIC)
@@ -53,7 +54,7 @@ class ClipEmbedder:
         im = im.crop((left, top, left + self.side, top + self.side))
         return (np.asarray(im, np.float32).transpose(2, 0, 1) / 255.0 - self.mean) / self.std
 
-    def analyse(self, images: list[Image.Image]) -> list[ImageAnalysis]:
+    def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]:
         batch = np.stack([self._pixels(im) for im in images]).astype(np.float32)
         (emb,) = self.visual.run(None, {self.visual.get_inputs()[0].name: batch})
         emb = _normalise(emb).astype(np.float32)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from .classifier import ImageClassifier
 from .imagenet import class_names
+from .pixels import resized, rgb_pixels
 from .text_embedding import TextEmbedder
 
 TOP_CLASSES = 20
@@ -36,7 +37,7 @@ class VisualEmbedder(Protocol):
     name: str
     dim: int
 
-    def analyse(self, images: list[Image.Image]) -> list[ImageAnalysis]: ...
+    def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]: ...
 
     def embed_text(self, texts: list[str]) -> np.ndarray: ...
 
@@ -69,10 +70,9 @@ class ConseEmbedder:
         tmp.replace(path)
         return vectors
 
-    def analyse(self, images: list[Image.Image]) -> list[ImageAnalysis]:
-        squashed = [im.convert("RGB").resize((INPUT_SIDE, INPUT_SIDE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-                    for im in images]
-        probs, features = self.classifier.predict(squashed, center_crop=False)
+    def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]:
+        squashed = [resized(rgb_pixels(im), (INPUT_SIDE, INPUT_SIDE)) for im in images]
+        probs, features = self.classifier.predict(squashed)
         top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
         weights = np.take_along_axis(probs, top, axis=1)
         vectors = _normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1))
