@@ -1,10 +1,12 @@
 """Indexing throughput end-to-end (decode, EXIF, thumbnail + preview, models, OCR gate, index write).
 
-    .venv/bin/python bench/index.py                 # 200 + 200 photos of 1.9 MP and 40 receipts
-    .venv/bin/python bench/index.py --photos 400 --worker-threads 2
+    .venv/bin/python bench/index.py                 # 200 photos without text, 200 + 200 of 1.9 MP, 40 receipts
+    .venv/bin/python bench/index.py --photos 400 --worker-threads 2 --only plain
 
-Photos: the COCO images of ../shared/eval scaled to 1600x1200 (a few hold signs or writing, which get
-full OCR), and Caltech-101 objects scaled the same (some classes carry print: signs, bills, book covers).
+Photos without text: COCO and Caltech-101 images of ../shared/eval scaled to 1600x1200 (1.9 MP), or to
+--side, in which the OCR gate finds no text (screened with the gate itself before the upload; their
+indexing still runs the gate). Mixed photos: the COCO images scaled the same (a few hold signs or writing,
+which get full OCR), and Caltech-101 objects (some classes carry print: signs, bills, book covers).
 Text-heavy: the SROIE receipt scans (full OCR). Uploads go to a server started with
 --no-workers; then one `reverie worker` process indexes them. The rate is the steady state, from the
 first image indexed to the last (the worker loads its models during its first job).
@@ -30,15 +32,37 @@ BIN = Path(sys.executable).parent
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 
 
-def photos(n: int, folder: str) -> list[bytes]:
+def scaled(path: Path, side: tuple[int, int]) -> Image.Image:
+    return Image.open(path).convert("RGB").resize(side, Image.Resampling.BICUBIC)
+
+
+def jpeg(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=88)
+    return buf.getvalue() + os.urandom(8)  # distinct bytes per upload
+
+
+def photos(n: int, folder: str, side: tuple[int, int]) -> list[bytes]:
     sources = sorted((EVAL / folder).rglob("*.jpg"))
+    return [jpeg(scaled(sources[i % len(sources)], side)) for i in range(n)]
+
+
+def photos_without_text(n: int, side: tuple[int, int]) -> list[bytes]:
+    """Distinct COCO and Caltech photos whose preview the OCR gate finds no text in, as indexing does."""
+    from reverie.index.image import PREVIEW_SIDE, decode, upright_rgb
+    from reverie.models.ocr import TextReader
+    from reverie.models.pixels import fitted, rgb_pixels
+
+    gate = TextReader()
     out = []
-    for i in range(n):
-        im = Image.open(sources[i % len(sources)]).convert("RGB").resize((1600, 1200), Image.Resampling.BICUBIC)
-        buf = io.BytesIO()
-        im.save(buf, "JPEG", quality=88)
-        out.append(buf.getvalue() + os.urandom(8))  # distinct bytes per upload
-    return out
+    for path in sorted((EVAL / "coco" / "images").rglob("*.jpg")) + sorted((EVAL / "caltech101").rglob("*.jpg")):
+        data = jpeg(scaled(path, side))
+        preview = fitted(rgb_pixels(upright_rgb(decode(data, 10**9)[0])), PREVIEW_SIDE)
+        if not gate.has_text(Image.fromarray(preview)):
+            out.append(data)
+        if len(out) == n:
+            return out
+    raise SystemExit(f"only {len(out)} photos without text in ../shared/eval; ask for fewer")
 
 
 def measure(label: str, blobs: list[bytes], threads: int, model_dir: str) -> tuple[str, int, float, int]:
@@ -81,19 +105,23 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=200)
     ap.add_argument("--worker-threads", type=int, default=2)
     ap.add_argument("--model-dir", default=str(Path(__file__).resolve().parents[1] / ".model-cache"))
-    ap.add_argument("--only", choices=("coco", "caltech", "receipts"), help="measure one set only")
+    ap.add_argument("--side", default="1600x1200", help="photo size, WIDTHxHEIGHT (default 1600x1200, 1.9 MP)")
+    ap.add_argument("--only", choices=("plain", "coco", "caltech", "receipts"), help="measure one set only")
     args = ap.parse_args()
+    side = tuple(int(v) for v in args.side.split("x"))
+    mp = f"{args.side} ({side[0] * side[1] / 1e6:.1f} MP)"
     sets = {
-        "coco": ("COCO photos at 1600x1200 (1.9 MP)", lambda: photos(args.photos, "coco/images")),
-        "caltech": ("Caltech objects at 1600x1200", lambda: photos(args.photos, "caltech101")),
+        "plain": (f"photos without text at {mp}", lambda: photos_without_text(args.photos, side)),
+        "coco": (f"COCO photos at {mp}", lambda: photos(args.photos, "coco/images", side)),
+        "caltech": (f"Caltech objects at {mp}", lambda: photos(args.photos, "caltech101", side)),
         "receipts": ("receipts (text-heavy, full OCR)", lambda: [p.read_bytes() for p in sorted((EVAL / "sroie" / "img").glob("*.jpg"))]),
     }
     rows = [measure(label, make(), args.worker_threads, args.model_dir)
             for name, (label, make) in sets.items() if args.only in (None, name)]
     print(f"machine: {os.cpu_count()} CPUs; one worker process with {args.worker_threads} indexing threads\n")
-    print(f"{'set':<40} {'images':>6} {'seconds':>8} {'images/s':>9} {'with OCR text':>14}")
+    print(f"{'set':<45} {'images':>6} {'seconds':>8} {'images/s':>9} {'with OCR text':>14}")
     for label, n, seconds, with_text in rows:
-        print(f"{label:<40} {n:>6} {seconds:>8.1f} {n / seconds:>9.1f} {with_text:>14}")
+        print(f"{label:<45} {n:>6} {seconds:>8.1f} {n / seconds:>9.1f} {with_text:>14}")
 
 
 if __name__ == "__main__":
