@@ -1,13 +1,15 @@
 """Fit the fused-score model of reverie/search/fusion.py on the dev split, and show how well it fits.
 
-    .venv/bin/reverie eval --data /tmp/evaldata                  # indexes ../shared/eval into /tmp/evaldata
+    .venv/bin/reverie eval --data /tmp/evaldata                  # indexes ../shared/eval (photos and videos)
     .venv/bin/python bench/calibrate.py /tmp/evaldata            # prints COEF and BIAS to paste into fusion.py
-    .venv/bin/python bench/calibrate.py /tmp/evaldata --clips    # the shared model on the eval videos, and a refit
 
-For every query (COCO captions, receipt company names, unrelated queries) it takes the candidates search
-considers (visual top 50 plus every lexical hit), labels the right image 1 and the rest 0, and fits a
-logistic regression (Newton's method, small L2) over the features of fusion.Candidate. A caption's own photo
-and every receipt of the company count as right, so the fit is conservative for generic queries.
+Photos: for every query (COCO captions, receipt company names, unrelated queries) it takes the candidates
+search considers (visual top 50 plus every lexical hit) and labels the right image 1 and the rest 0. A
+caption's own photo and every receipt of the company count as right, so the fit is conservative for
+generic queries. Clips: the same captions over the eval videos; a clip is right when it lies on the
+caption's photo's shot. One logistic regression (Newton's method, small L2) over the features of
+fusion.Candidate fits both, the clips weighing half as much as the photos in all, so that a score means
+the same for a photo and a clip. It prints what the fit keeps at each filtering level, for each.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from reverie.store.schema import images  # noqa: E402
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
 VISUAL_TOP = 50
+CLIP_WEIGHT = 0.5  # the clips' examples together weigh this much of the photos'
 
 
 def candidates(searcher: Searcher, account_id: int, query: str) -> list[fusion.Candidate]:
@@ -41,13 +44,13 @@ def candidates(searcher: Searcher, account_id: int, query: str) -> list[fusion.C
     return fusion.fuse(ids, sims, mean, std, lexical, cos)
 
 
-def fit(X: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
+def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
     X1 = np.hstack([X, np.ones((len(X), 1))])
     w = np.zeros(X1.shape[1])
     for _ in range(iters):
         p = 1 / (1 + np.exp(-X1 @ w))
-        grad = X1.T @ (p - y) + l2 * np.r_[w[:-1], 0]
-        hess = (X1 * (p * (1 - p))[:, None]).T @ X1 + l2 * np.eye(len(w))
+        grad = X1.T @ (weight * (p - y)) + l2 * np.r_[w[:-1], 0]
+        hess = (X1 * (weight * p * (1 - p))[:, None]).T @ X1 + l2 * np.eye(len(w))
         w -= np.linalg.solve(hess, grad)
     return w
 
@@ -85,30 +88,8 @@ def clip_examples(store: Store) -> tuple[list, list, list, int]:
     return X, y, group, sum(len(c) for c in gallery.coco.values())
 
 
-def main_clips(store: Store) -> None:
-    """How the shared model (fusion.COEF) scores clips, beside a model fitted on clips alone."""
-    X, y, group, n_captions = clip_examples(store)
-    X, y, group = np.array(X), np.array(y), np.array(group)
-    w = fit(X, y)
-    refit = {n: round(float(v), 3) for n, v in zip(fusion.FEATURES, w[:-1])}
-    print(f"{group.max() + 1} queries, {len(y)} candidate clips, {int(y.sum())} right")
-    print(f"refit on clips: COEF = {json.dumps(refit)}, BIAS = {w[-1]:.3f}")
-    for name, coef, bias in (("shared", fusion.COEF, fusion.BIAS), ("refit", refit, float(w[-1]))):
-        p = fusion.calibrated(X, coef, bias)
-        for level, cut in fusion.LEVELS.items():
-            kept = p >= cut
-            precision = y[kept].mean() if kept.any() else float("nan")
-            unrelated = (kept & (group >= n_captions)).sum() / max(1, len(UNRELATED))
-            print(f"{name:>6} {level:>6} (>= {cut}): precision {precision:.2f}, recall {y[kept].sum() / y.sum():.2f}, "
-                  f"{unrelated:.1f} clips per unrelated query")
-
-
-def main() -> None:
-    data = Path(sys.argv[1])
-    store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] != "--clips" else Path("")))
-    if "--clips" in sys.argv:
-        main_clips(store)
-        return
+def photo_examples(store: Store) -> tuple[list, list, list, int, int]:
+    """(features, labels, query index, captions, companies) over the photo queries."""
     searcher = Searcher.create(store, Models(store.settings))
     gallery = Gallery.load(EVAL)
     with store.db.read() as conn:
@@ -127,22 +108,38 @@ def main() -> None:
             X.append(c.features())
             y.append(1.0 if c.image_id in target else 0.0)
             group.append(qi)
-    X, y, group = np.array(X), np.array(y), np.array(group)
-    w = fit(X, y)
-    names = list(fusion.FEATURES)
-    print(f"{len(queries)} queries, {len(y)} candidates, {int(y.sum())} right")
-    print("COEF = " + json.dumps({n: round(float(v), 3) for n, v in zip(names, w[:-1])}))
-    print(f"BIAS = {w[-1]:.3f}")
-    p = 1 / (1 + np.exp(-(np.hstack([X, np.ones((len(X), 1))]) @ w)))
-    n_captions = sum(len(c) for c in gallery.coco.values())
-    hit_at = lambda qi, k: y[group == qi][np.argsort(-p[group == qi])[:k]].any()  # noqa: E731
-    print(f"with this fit: caption R@10 {np.mean([hit_at(qi, 10) for qi in range(n_captions)]):.3f}, "
-          f"company hit@1 {np.mean([hit_at(qi, 1) for qi in range(n_captions, n_captions + len(same_company))]):.3f} "
-          f"(over {len(same_company)} distinct companies)")
+    return X, y, group, sum(len(c) for c in gallery.coco.values()), len(same_company)
+
+
+def kept_at_levels(p: np.ndarray, y: np.ndarray, unrelated: np.ndarray, what: str) -> None:
     for level, cut in fusion.LEVELS.items():
         kept = p >= cut
         precision = y[kept].mean() if kept.any() else float("nan")
-        print(f"{level:>6} (>= {cut}): keeps {kept.sum():5d} candidates, precision {precision:.2f}, recall {y[kept].sum() / y.sum():.2f}")
+        print(f"{what:>6} {level:>6} (>= {cut}): precision {precision:.2f}, recall {y[kept].sum() / y.sum():.2f}, "
+              f"{(kept & unrelated).sum() / len(UNRELATED):.1f} hits per unrelated query")
+
+
+def main() -> None:
+    data = Path(sys.argv[1])
+    store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 else Path("")))
+    PX, Py, Pg, n_captions, n_companies = map(np.array, photo_examples(store))
+    VX, Vy, Vg, n_clip_captions = clip_examples(store)
+    VX, Vy, Vg = np.array(VX), np.array(Vy), np.array(Vg)
+    weight = np.r_[np.ones(len(Py)), np.full(len(Vy), CLIP_WEIGHT * len(Py) / len(Vy))]
+    w = fit(np.vstack([PX, VX]), np.r_[Py, Vy], weight)
+    coef = {n: round(float(v), 3) for n, v in zip(fusion.FEATURES, w[:-1])}
+    bias = round(float(w[-1]), 3)
+    print(f"photos: {Pg.max() + 1} queries, {len(Py)} candidates, {int(Py.sum())} right; "
+          f"clips: {Vg.max() + 1} queries, {len(Vy)} candidates, {int(Vy.sum())} right")
+    print("COEF = " + json.dumps(coef))
+    print(f"BIAS = {bias}")
+    p, v = fusion.calibrated(PX, coef, bias), fusion.calibrated(VX, coef, bias)
+    hit_at = lambda qi, k: Py[Pg == qi][np.argsort(-p[Pg == qi])[:k]].any()  # noqa: E731
+    print(f"with this fit: caption R@10 {np.mean([hit_at(qi, 10) for qi in range(n_captions)]):.3f}, "
+          f"company hit@1 {np.mean([hit_at(qi, 1) for qi in range(n_captions, n_captions + n_companies)]):.3f} "
+          f"(over {n_companies} distinct companies)")
+    kept_at_levels(p, Py, Pg >= n_captions + n_companies, "photos")
+    kept_at_levels(v, Vy, Vg >= n_clip_captions, "clips")
 
 
 if __name__ == "__main__":
