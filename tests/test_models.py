@@ -1,4 +1,5 @@
-"""The models on their own: the OCR gate on real receipts, and the resizing every model input goes through."""
+"""The models on their own, on real photos: the int8 classifier against its float export, the OCR gate, and
+the resizing every model input goes through."""
 
 from __future__ import annotations
 
@@ -10,12 +11,31 @@ from PIL import Image
 from reverie.config import Settings
 from reverie.index.image import PREVIEW_SIDE
 from reverie.models import Models
+from reverie.models.classifier import ImageClassifier
+from reverie.models.export import CLASSIFIER_FLOAT
 from reverie.models.pixels import fitted, resized, rgb_pixels
+from reverie.models.visual import ConseEmbedder
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Models:
     return Models(Settings(data=tmp_path_factory.mktemp("data")))
+
+
+def test_the_int8_classifier_sees_what_the_float_export_sees(models):
+    coco = sorted((EVAL / "coco" / "images").glob("*.jpg"))[:12]
+    caltech = sorted((EVAL / "caltech101").rglob("*.jpg"))[::50][:12]
+    pictures = [rgb_pixels(Image.open(p)) for p in coco + caltech]
+    quantised = models.visual
+    assert isinstance(quantised, ConseEmbedder)
+    exact = ConseEmbedder(ImageClassifier(models.cache / CLASSIFIER_FLOAT, 1), quantised.text, models.cache)
+    int8, float32 = quantised.analyse(pictures), exact.analyse(pictures)
+    same_top = sum(a.labels[0][0] == b.labels[0][0] for a, b in zip(int8, float32))
+    vector_cos = [float(a.vector @ b.vector) for a, b in zip(int8, float32)]
+    feature_cos = [float(a.features @ b.features) for a, b in zip(int8, float32)]
+    assert same_top >= 18, f"the top label differs on {24 - same_top} of 24 photos"  # near-ties may swap
+    assert np.mean(vector_cos) > 0.98 and min(vector_cos) > 0.9, vector_cos
+    assert np.mean(feature_cos) > 0.97, feature_cos
 
 
 def test_the_ocr_gate_sees_text_on_every_receipt(models):

@@ -13,10 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-CLASSIFIER = "efficientnet_lite0.onnx"
+from .quantize import quantize_classifier
+
+CLASSIFIER_FLOAT = "efficientnet_lite0.onnx"  # the export; kept to measure the int8 copy against
+CLASSIFIER = "efficientnet_lite0_int8.onnx"  # what runs (models/quantize.py)
 TEXT_ENCODER = "minilm_l6_v2.onnx"
 TOKENIZER = "minilm_tokenizer.json"
-EXPORTED = (CLASSIFIER, TEXT_ENCODER, TOKENIZER)
+EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER)
 
 
 def _export_classifier(dest: Path) -> None:
@@ -96,7 +99,8 @@ def export_all(cache: Path) -> None:
             return
         tmp = cache / f".tmp-{os.getpid()}"
         tmp.mkdir(exist_ok=True)
-        _export_classifier(tmp / CLASSIFIER)
+        _export_classifier(tmp / CLASSIFIER_FLOAT)
+        quantize_classifier(tmp / CLASSIFIER_FLOAT, tmp / CLASSIFIER, tmp)
         _export_text_encoder(tmp / TEXT_ENCODER, tmp / TOKENIZER)
         for name in EXPORTED:
             os.replace(tmp / name, cache / name)
