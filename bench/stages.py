@@ -1,0 +1,83 @@
+"""Where indexing one photo spends its time: each step of the image job, on one thread.
+
+    .venv/bin/python bench/stages.py                      # 60 COCO photos at 1600x1200 (1.9 MP)
+    .venv/bin/python bench/stages.py --side 2000x1500 --photos 100
+
+Runs the steps of reverie.index.image one by one on the same photos, as the image job does (thumbnail and
+preview written to a blob folder on disk), and prints the median milliseconds of each, from a second
+round (the first warms the models and the caches). What it leaves out is the job around the steps:
+claiming it, reading the original, and writing the row, vectors and full-text entry (bench/index.py
+measures the whole).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from reverie.config import Settings  # noqa: E402
+from reverie.index.exif import read_exif  # noqa: E402
+from reverie.index.image import decode, make_derivatives, upright_rgb  # noqa: E402
+from reverie.models import Models  # noqa: E402
+from reverie.store.blobs import FileBlobStore  # noqa: E402
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+
+
+class BlobsOnly:
+    """What make_derivatives needs of a Store: somewhere to write the files."""
+
+    def __init__(self, folder: Path):
+        self.blobs = FileBlobStore(folder)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--photos", type=int, default=60)
+    ap.add_argument("--side", default="1600x1200")
+    ap.add_argument("--model-dir", default=str(Path(__file__).resolve().parents[1] / ".model-cache"))
+    args = ap.parse_args()
+    side = tuple(int(v) for v in args.side.split("x"))
+    blobs = []
+    for path in sorted((EVAL / "coco" / "images").glob("*.jpg"))[: args.photos]:
+        buf = io.BytesIO()
+        Image.open(path).convert("RGB").resize(side, Image.Resampling.BICUBIC).save(buf, "JPEG", quality=88)
+        blobs.append(buf.getvalue())
+    with tempfile.TemporaryDirectory(prefix="reverie-bench-stages-") as folder:
+        settings = Settings(data=Path(folder), model_dir=Path(args.model_dir), model_threads=1)
+        models, store = Models(settings), BlobsOnly(Path(folder) / "blobs")
+        for _ in range(2):
+            times: dict[str, list[float]] = {}
+
+            def timed(step: str, run):  # noqa: ANN001, ANN202
+                start = time.perf_counter()
+                out = run()
+                times.setdefault(step, []).append((time.perf_counter() - start) * 1000)
+                return out
+
+            for i, data in enumerate(blobs):
+                im, _ = timed("decode", lambda: decode(data, 100_000_000))
+                timed("EXIF", lambda: read_exif(im))
+                upright = timed("upright RGB", lambda: upright_rgb(im))
+                preview, _ = timed("preview + thumbnail (resize, JPEG, write)", lambda: make_derivatives(store, i, upright))
+                timed("classifier + ConSE vector", lambda: models.visual.analyse([preview]))
+                timed("OCR gate (text detector)", lambda: models.ocr.has_text(preview))
+    medians = {step: statistics.median(ms) for step, ms in times.items()}
+    print(f"machine: {os.cpu_count()} CPUs; one thread; {len(blobs)} COCO photos at {args.side}\n")
+    for step, ms in medians.items():
+        print(f"{step:<45} {ms:6.1f} ms")
+    print(f"{'total':<45} {sum(medians.values()):6.1f} ms  ({1000 / sum(medians.values()):.0f} photos/s on one core)")
+
+
+if __name__ == "__main__":
+    main()
