@@ -122,9 +122,9 @@ def kept_at_levels(p: np.ndarray, y: np.ndarray, unrelated: np.ndarray, what: st
 def main() -> None:
     data = Path(sys.argv[1])
     store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 else Path("")))
-    PX, Py, Pg, n_captions, n_companies = map(np.array, photo_examples(store))
+    PX, Py, Pg, n_captions, n_companies = photo_examples(store)
     VX, Vy, Vg, n_clip_captions = clip_examples(store)
-    VX, Vy, Vg = np.array(VX), np.array(Vy), np.array(Vg)
+    PX, Py, Pg, VX, Vy, Vg = map(np.array, (PX, Py, Pg, VX, Vy, Vg))
     weight = np.r_[np.ones(len(Py)), np.full(len(Vy), CLIP_WEIGHT * len(Py) / len(Vy))]
     w = fit(np.vstack([PX, VX]), np.r_[Py, Vy], weight)
     coef = {n: round(float(v), 3) for n, v in zip(fusion.FEATURES, w[:-1])}
