@@ -1,4 +1,5 @@
-"""Indexing throughput end-to-end (decode, EXIF, thumbnail + preview, models, OCR gate, index write).
+"""Indexing throughput end-to-end (decode, EXIF, thumbnail, models, OCR gate, index write; a preview is
+rendered on its first request, not here).
 
     .venv/bin/python bench/index.py                 # 200 photos without text, 200 + 200 of 1.9 MP, 40 receipts
     .venv/bin/python bench/index.py --photos 400 --worker-threads 2 --only plain
@@ -48,17 +49,16 @@ def photos(n: int, folder: str, side: tuple[int, int]) -> list[bytes]:
 
 
 def photos_without_text(n: int, side: tuple[int, int]) -> list[bytes]:
-    """Distinct COCO and Caltech photos whose preview the OCR gate finds no text in, as indexing does."""
-    from reverie.index.image import PREVIEW_SIDE, decode, upright_rgb
+    """Distinct COCO and Caltech photos in which the OCR gate finds no text, decoded as indexing does."""
+    from reverie.index.image import decode, model_view, upright_rgb
     from reverie.models.ocr import TextReader
-    from reverie.models.pixels import fitted, rgb_pixels
+    from reverie.models.pixels import rgb_pixels
 
     gate = TextReader()
     out = []
     for path in sorted((EVAL / "coco" / "images").rglob("*.jpg")) + sorted((EVAL / "caltech101").rglob("*.jpg")):
         data = jpeg(scaled(path, side))
-        preview = fitted(rgb_pixels(upright_rgb(decode(data, 10**9)[0])), PREVIEW_SIDE)
-        if not gate.has_text(Image.fromarray(preview)):
+        if not gate.has_text(rgb_pixels(upright_rgb(decode(data, 10**9, model_view)[0]))):
             out.append(data)
         if len(out) == n:
             return out

@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from conftest import EVAL, jpeg
+from conftest import EVAL, blob_store, jpeg
 
 EXIF = EVAL / "exif" / "jpg"
 
@@ -110,6 +110,22 @@ def test_thumbnail_and_preview_sizes(account):
     assert thumb.format == preview.format == "JPEG"
     assert thumb.size == (320, 160) and preview.size == (1280, 640)
     assert (meta["width"], meta["height"]) == (2000, 1000)
+
+
+def test_preview_is_rendered_on_its_first_request_and_again_when_lost(account, shared_server):
+    from reverie.store.blobs import derived_key
+
+    (image_id,) = account.upload_ok([("wide.png", _png(2000, 1000), "image/png")])
+    meta = account.wait_indexed(image_id)
+    blobs, key = blob_store(shared_server.data), derived_key("previews", image_id)
+    assert not blobs.exists(key)  # indexing leaves it to the first request
+    first = download(account, meta["preview"]["bucket"], meta["preview"]["blob"])
+    assert blobs.exists(key) and Image.open(io.BytesIO(first)).size == (1280, 640)
+    blobs.delete(key)
+    assert download(account, meta["preview"]["bucket"], meta["preview"]["blob"]) == first
+    assert account.post("/delete_imgs", json=[image_id]).json()["code"] == "0000"
+    gone = account.get("/download", params={"bucket": meta["preview"]["bucket"], "blob": meta["preview"]["blob"]})
+    assert gone.json()["code"] == "0001" and not blobs.exists(key)
 
 
 def test_transparent_png_thumbnail_is_on_white(account):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import EVAL
+from conftest import EVAL, jpeg
 from PIL import Image
 
 from reverie.config import Settings
-from reverie.index.image import PREVIEW_SIDE
+from reverie.index.image import decode, model_view, upright_rgb
 from reverie.models import Models
 from reverie.models.classifier import ImageClassifier
 from reverie.models.export import CLASSIFIER_FLOAT
@@ -40,7 +40,10 @@ def test_the_int8_classifier_sees_what_the_float_export_sees(models):
 
 def test_the_ocr_gate_sees_text_on_every_receipt(models):
     receipts = sorted((EVAL / "sroie" / "img").glob("*.jpg"))
-    missed = [p.name for p in receipts if not models.ocr.has_text(fitted(rgb_pixels(Image.open(p)), PREVIEW_SIDE))]
+    def as_indexed(path):  # noqa: ANN001, ANN202
+        return rgb_pixels(upright_rgb(decode(path.read_bytes(), 10**9, model_view)[0]))
+
+    missed = [p.name for p in receipts if not models.ocr.has_text(as_indexed(p))]
     assert missed == []
 
 
@@ -68,3 +71,14 @@ def test_fitted_keeps_the_shape_within_the_box(shape, side, expected):
     pixels = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
     out = fitted(pixels, side)
     assert out.shape == (*expected, 3) and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("stored,decoded", [((1600, 1200), (400, 300)), ((4000, 3000), (500, 375)),
+                                             ((300, 3000), (150, 1500)), ((640, 480), (640, 480))])
+def test_indexing_decodes_at_the_smallest_scale_the_models_can_use(stored, decoded):
+    from reverie.index.image import THUMBNAIL_SIDE
+    from reverie.models.ocr import GATE_PIXELS
+
+    im, size = decode(jpeg(*stored), 10**9, model_view)
+    assert size == stored and im.size == decoded
+    assert im.size[0] * im.size[1] >= min(GATE_PIXELS, stored[0] * stored[1]) and max(im.size) >= THUMBNAIL_SIDE

@@ -204,7 +204,7 @@ def test_images_live_in_the_bucket_end_to_end(s3, served):
     sha = hashlib.sha256(content).hexdigest()
     original = f"srv/originals/{sha[:2]}/{sha[2:4]}/{sha}"
     assert s3.client().head_object(Bucket=BUCKET, Key=original)["ContentLength"] == len(content)
-    assert bucket_keys(s3, "thumbnails") and bucket_keys(s3, "previews")
+    assert bucket_keys(s3, "thumbnails") and not bucket_keys(s3, "previews")  # rendered on its first request
     assert not [p for p in server.data.rglob("*") if p.is_file() and "blobs" in p.parts]  # nothing on local disk
 
     res = client.get("/download", params={"bucket": meta["bucket"], "blob": meta["blob"]})
@@ -214,6 +214,9 @@ def test_images_live_in_the_bucket_end_to_end(s3, served):
     assert requests.get(meta["img_url"], timeout=10).content == content
     thumb = requests.get(meta["thumbnail"]["url"], timeout=10)
     assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).format == "JPEG"
+    preview = requests.get(meta["preview"]["url"], timeout=10)
+    assert preview.status_code == 200 and Image.open(io.BytesIO(preview.content)).format == "JPEG"
+    assert bucket_keys(s3, "previews")
     part = client.get("/download", params={"bucket": meta["bucket"], "blob": meta["blob"]}, headers={"Range": "bytes=2-9"})
     assert part.status_code == 206 and part.content == content[2:10]
     elsewhere = client.get("/download", params={"bucket": "elsewhere", "blob": meta["blob"]})

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from ..errors import InvalidInput, NotFound, PermissionDenied
+from ..index.image import CorruptImage, render_preview
 from ..store import Store, pointers
 from ..store.accounts import Caller
 from .auth import api_key_scheme, limited
@@ -63,6 +64,11 @@ def _send(request: Request, account_id: int, bucket: str, blob: str, disposition
     store: Store = request.app.state.store
     with store.db.read() as conn:
         found = pointers.resolve(conn, account_id, bucket, blob)
+    if found is not None and found.source_sha256 and not store.blobs.exists(found.key):
+        try:
+            render_preview(store, found.source_sha256, found.key)
+        except (FileNotFoundError, CorruptImage):  # deleted meanwhile, or the original was lost
+            raise NotFound("Resource does not exist") from None
     if found is None or not store.blobs.exists(found.key):
         raise NotFound("Resource does not exist")
     headers = {"Content-Disposition": _disposition(disposition, found.filename), "Cache-Control": "private, max-age=3600"}

@@ -1,12 +1,18 @@
-"""The image pipeline: decode and verify, EXIF, thumbnail and preview, then the models: labels and vectors,
-OCR where the detector sees text, and a place name from the GPS position. Each step turns the image into
-facts; `index_image` runs them and `facts_to_columns` says what is stored."""
+"""The image pipeline: decode and verify, EXIF, thumbnail, then the models: labels and vectors, OCR where
+the detector sees text, and a place name from the GPS position. Each step turns the image into facts;
+`index_image` runs them and `facts_to_columns` says what is stored.
+
+Indexing decodes a JPEG at the smallest DCT scale the models and the thumbnail can use. The 1280 px
+preview needs the whole decode and costs more than the classifier, so it is rendered on its first
+request instead (`render_preview`): most previews are never opened."""
 
 from __future__ import annotations
 
 import io
 import json
+import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from PIL import ExifTags, Image, ImageOps
@@ -14,6 +20,7 @@ from PIL import ExifTags, Image, ImageOps
 import numpy as np
 
 from ..models import Models
+from ..models.ocr import GATE_PIXELS
 from ..models.pixels import fitted, rgb_pixels
 from ..store import Store
 from ..store.blobs import derived_key, original_key
@@ -42,9 +49,23 @@ class ImageFacts:
     place: str | None = None
 
 
-def decode(data: bytes, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
+def preview_view(size: tuple[int, int]) -> tuple[int, int]:
+    """The preview's box; also all that reading text needs (its detector looks at 1280 px)."""
+    fit = min(1.0, PREVIEW_SIDE / max(size))
+    return max(1, int(size[0] * fit)), max(1, int(size[1] * fit))
+
+
+def model_view(size: tuple[int, int]) -> tuple[int, int]:
+    """The least size indexing reads without enlarging: the OCR gate's pixel count (it loses small text
+    below it) and the thumbnail's side. The classifier's 320 px square takes it squashed."""
+    fit = min(1.0, max(math.sqrt(GATE_PIXELS / (size[0] * size[1])), THUMBNAIL_SIDE / max(size)))
+    return max(1, math.ceil(size[0] * fit)), max(1, math.ceil(size[1] * fit))
+
+
+def decode(data: bytes, max_pixels: int, view: Callable[[tuple[int, int]], tuple[int, int]],
+           ) -> tuple[Image.Image, tuple[int, int]]:
     """Decode every byte (a truncated or corrupt file fails here). Returns the image, possibly decoded at a
-    reduced scale (JPEG DCT scaling: a preview needs no more), and the stored pixel size."""
+    reduced scale (JPEG DCT scaling) that still covers `view(stored size)`, and the stored pixel size."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -52,10 +73,9 @@ def decode(data: bytes, max_pixels: int) -> tuple[Image.Image, tuple[int, int]]:
             size = im.size
             if size[0] * size[1] > max_pixels:
                 raise CorruptImage(f"{size[0]}x{size[1]} is more than the {max_pixels}-pixel limit")
-            # Ask for the preview's own box: JPEG draft picks the largest DCT scale that still covers it.
-            fit = PREVIEW_SIDE / max(size)
-            if fit < 1:
-                im.draft("RGB", (max(1, int(size[0] * fit)), max(1, int(size[1] * fit))))
+            box = view(size)
+            if box != size:
+                im.draft("RGB", box)  # the largest DCT scale whose result still covers the box
             im.load()
     except CorruptImage:
         raise
@@ -79,41 +99,46 @@ def upright_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def make_derivatives(store: Store, image_id: int, im: Image.Image) -> tuple[np.ndarray, dict[str, str]]:
-    """Store a preview and a thumbnail; returns the preview's pixels, which the models read (they are all
-    the models need, and far cheaper to resize and scan than the original's)."""
-    preview = fitted(rgb_pixels(im), PREVIEW_SIDE)
-    keys = {}
-    for kind, pixels in (("previews", preview), ("thumbnails", fitted(preview, THUMBNAIL_SIDE))):
-        key = derived_key(kind, image_id)
-        out = io.BytesIO()
-        Image.fromarray(pixels).save(out, "JPEG", quality=JPEG_QUALITY)
-        store.blobs.put_bytes(key, out.getvalue())
-        keys[kind] = key
-    return preview, keys
-
-
-def _original(store: Store, row) -> tuple[Image.Image, tuple[int, int]]:  # noqa: ANN001
-    with store.blobs.open(original_key(row.sha256)) as f:
+def _original(store: Store, sha256: str, view: Callable) -> tuple[Image.Image, tuple[int, int]]:
+    with store.blobs.open(original_key(sha256)) as f:
         data = f.read()
-    return decode(data, store.settings.max_image_pixels)
+    return decode(data, store.settings.max_image_pixels, view)
+
+
+def _put_jpeg(store: Store, key: str, pixels: np.ndarray) -> None:
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=JPEG_QUALITY)
+    store.blobs.put_bytes(key, out.getvalue())
+
+
+def store_thumbnail(store: Store, image_id: int, pixels: np.ndarray) -> str:
+    key = derived_key("thumbnails", image_id)
+    _put_jpeg(store, key, fitted(pixels, THUMBNAIL_SIDE))
+    return key
+
+
+def render_preview(store: Store, sha256: str, key: str) -> None:
+    """Store the preview of an indexed image at `key`, from its original; on its first request, or again
+    if the file was lost. Renders racing each other write the same bytes."""
+    im, _ = _original(store, sha256, preview_view)
+    _put_jpeg(store, key, fitted(rgb_pixels(upright_rgb(im)), PREVIEW_SIDE))
 
 
 def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN001
     """Everything but the reading of text, which costs ~0.5 s a photo where there is any: the gate only
     says whether there is (a few ms), and a job of its own reads it, on any worker that takes OCR jobs."""
-    im, (width, height) = _original(store, row)
+    im, (width, height) = _original(store, row.sha256, model_view)
     exif = read_exif(im)
     if exif.orientation in (5, 6, 7, 8):  # stored sideways: people see it the other way round
         width, height = height, width
-    upright = upright_rgb(im)
-    preview, derived = make_derivatives(store, row.id, upright)
+    pixels = rgb_pixels(upright_rgb(im))
+    derived = {"thumbnails": store_thumbnail(store, row.id, pixels), "previews": derived_key("previews", row.id)}
     facts = ImageFacts(width=width, height=height, exif=exif, derived=derived)
-    analysis = models.visual.analyse([preview])[0]
+    analysis = models.visual.analyse([pixels])[0]
     facts.labels = analysis.labels
     facts.vectors = {"visual": analysis.vector, "features": analysis.features}
     facts.model = models.visual.name
-    facts.has_text = store.settings.ocr == "on" and models.ocr.has_text(preview)
+    facts.has_text = store.settings.ocr == "on" and models.ocr.has_text(pixels)
     lat, lon = (row.latitude, row.longitude) if row.latitude is not None else (exif.latitude, exif.longitude)
     if lat is not None and lon is not None:
         facts.place = place_name(lat, lon)
@@ -122,7 +147,7 @@ def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN00
 
 def read_text(store: Store, models: Models, row) -> list[str]:  # noqa: ANN001
     """The lines of text in an image whose gate saw some, read at full size."""
-    im, _ = _original(store, row)
+    im, _ = _original(store, row.sha256, preview_view)
     return [text for text, _score in models.ocr.read_lines(upright_rgb(im))]
 
 

@@ -30,6 +30,7 @@ class Resolved:
     key: str
     filename: str
     media_type: str
+    source_sha256: str | None = None  # a preview: rendered from this original when its file is missing
 
 
 def pointer(row: Row, bucket: str) -> dict[str, str] | None:
@@ -82,4 +83,6 @@ def resolve(conn: Connection, account_id: int, bucket: str, blob: str) -> Resolv
     if key is None or ext != "jpg":
         return None
     base = row.name.rsplit(".", 1)[0]
-    return Resolved(key, f"{base}-{'thumbnail' if bucket == THUMBNAILS else 'preview'}.jpg", "image/jpeg")
+    if bucket == THUMBNAILS:
+        return Resolved(key, f"{base}-thumbnail.jpg", "image/jpeg")
+    return Resolved(key, f"{base}-preview.jpg", "image/jpeg", source_sha256=row.sha256)
