@@ -31,9 +31,11 @@ def test_backup_while_serving_then_restore_round_trips(fresh_server, tmp_path):
             break
         time.sleep(0.1)
     keyframes = len(list((server.data / "blobs" / "keyframes" / video_no[2:]).iterdir()))
+    opened = metas[ids[0]]["preview"]  # previews are rendered on their first request: one has been
+    assert client.get("/download", params={"bucket": opened["bucket"], "blob": opened["blob"]}).status_code == 200
     out = tmp_path / "library.tar"
     done = reverie("backup", str(out), "--data", str(server.data))  # the server keeps running
-    files = 9 + 1 + keyframes
+    files = 3 + 3 + 1 + 1 + keyframes  # originals, thumbnails, the opened preview, the video, its keyframes
     assert done.stdout.strip().startswith(f"backed up 3 images, 1 videos, {files} files to "), done.stdout
 
     restored = tmp_path / "restored"
@@ -51,6 +53,8 @@ def test_backup_while_serving_then_restore_round_trips(fresh_server, tmp_path):
                {k: metas[image_id][k] for k in ("status", "tags", "labels", "ocr_text", "place")}
         body = c2.get("/download", params={"bucket": meta["bucket"], "blob": meta["blob"]}).content
         assert hashlib.sha256(body).digest() == hashlib.sha256(path.read_bytes()).digest()
+        preview = c2.get("/download", params={"bucket": meta["preview"]["bucket"], "blob": meta["preview"]["blob"]})
+        assert preview.status_code == 200 and preview.headers["content-type"] == "image/jpeg"
     hits = c2.post("/search", json={"search_param": "TAMAN DAYA", "search_type": "BY_IMAGE", "unique_id": "safe"}).json()
     assert hits["data"]["item"][0]["id"] == ids[1]
     body = c2.post("/download", json={"video_no": video_no, "unique_id": "safe"}).content
