@@ -71,12 +71,12 @@ def store_with_jobs(fresh_server):
 
 def test_a_job_held_by_a_dead_worker_is_claimed_again_after_its_lease(store_with_jobs):
     store, (image_id,), _, _ = store_with_jobs(1, job_lease_seconds=1)
-    first = jobs.claim(store.db, "worker-a", lease_seconds=1)
-    assert first is not None and first.subject_id == image_id and first.attempts == 1
-    assert jobs.claim(store.db, "worker-b", lease_seconds=1) is None  # leased: nobody else gets it
+    (first,) = jobs.claim(store.db, "worker-a", lease_seconds=1)
+    assert first.subject_id == image_id and first.attempts == 1
+    assert jobs.claim(store.db, "worker-b", lease_seconds=1) == []  # leased: nobody else gets it
     time.sleep(1.1)
-    second = jobs.claim(store.db, "worker-b", lease_seconds=60)
-    assert second is not None and second.id == first.id and second.attempts == 2
+    (second,) = jobs.claim(store.db, "worker-b", lease_seconds=60)
+    assert second.id == first.id and second.attempts == 2
     with store.db.write() as conn:
         assert jobs.finish(conn, first) is False  # the dead worker's late result is not taken
         assert jobs.finish(conn, second) is True
@@ -85,12 +85,55 @@ def test_a_job_held_by_a_dead_worker_is_claimed_again_after_its_lease(store_with
 def test_a_job_that_keeps_killing_its_worker_is_given_up(store_with_jobs):
     store, (image_id,), _, _ = store_with_jobs(1, job_lease_seconds=1, job_max_attempts=2)
     for _ in range(2):  # two workers die holding it
-        assert jobs.claim(store.db, "doomed", lease_seconds=0) is not None
+        assert len(jobs.claim(store.db, "doomed", lease_seconds=0)) == 1
         time.sleep(0.01)
     assert Worker(store, Models(store.settings), "survivor").run_one() is True
     (status, cause), = db_rows(store.settings.data, "SELECT status, cause FROM images WHERE id=?", image_id)
     assert status == "FAILED" and cause == "indexing did not finish after 2 attempts"
     assert Worker(store, Models(store.settings), "survivor").run_one() is False
+
+
+def test_image_jobs_are_claimed_in_batches_of_first_tries_only(store_with_jobs):
+    store, ids, _, _ = store_with_jobs(6)
+    batch = jobs.claim(store.db, "a", lease_seconds=1, batches={jobs.IMAGE_INDEX: 4})
+    assert [j.subject_id for j in batch] == ids[:4]  # oldest first
+    rest = jobs.claim(store.db, "b", lease_seconds=60, batches={jobs.IMAGE_INDEX: 4})
+    assert [j.subject_id for j in rest] == ids[4:]  # not the 4 leased to a
+    time.sleep(1.1)  # a's lease has run out: as if it had died
+    assert [j.subject_id for j in jobs.claim(store.db, "c", 60, batches={jobs.IMAGE_INDEX: 4})] == [ids[0]]
+    assert [j.subject_id for j in jobs.claim(store.db, "c", 60)] == [ids[1]]  # no batches asked: one job
+
+
+def test_a_batch_of_images_is_indexed_together_and_a_broken_one_fails_alone(store_with_jobs):
+    store, ids, _, _ = store_with_jobs(3)
+    (sha,), = db_rows(store.settings.data, "SELECT sha256 FROM images WHERE id=?", ids[1])
+    store.blobs.delete(original_key(sha))
+    store.blobs.put_bytes(original_key(sha), b"\xff\xd8 not a JPEG after all")
+    worker = Worker(store, Models(store.settings), "w")
+    assert worker.run_one() is True  # the three jobs at once
+    assert db_rows(store.settings.data, "SELECT id, status FROM images ORDER BY id") == \
+        [(ids[0], "PARSE"), (ids[1], "FAILED"), (ids[2], "PARSE")]
+    assert db_rows(store.settings.data, "SELECT subject_id, state FROM jobs") == [(ids[1], "failed")]
+    assert worker.run_one() is False
+
+
+def test_a_job_of_a_batch_taken_over_by_another_worker_keeps_only_its_result_out(store_with_jobs, monkeypatch):
+    from reverie.index import worker as worker_module
+
+    store, ids, _, _ = store_with_jobs(3)
+    index_image = worker_module.index_image
+
+    def slow_on_the_second(store_, models, row):  # noqa: ANN001, ANN202
+        if row.id == ids[1]:  # its lease ran out meanwhile, and another worker claimed it
+            with store.db.write() as conn:
+                conn.exec_driver_sql(f"UPDATE jobs SET lease_owner = 'other' WHERE subject_id = {row.id}")
+        return index_image(store_, models, row)
+
+    monkeypatch.setattr(worker_module, "index_image", slow_on_the_second)
+    assert Worker(store, Models(store.settings), "w").run_one() is True
+    assert db_rows(store.settings.data, "SELECT id, status FROM images ORDER BY id") == \
+        [(ids[0], "PARSE"), (ids[1], "UNPARSE"), (ids[2], "PARSE")]
+    assert db_rows(store.settings.data, "SELECT subject_id, lease_owner FROM jobs") == [(ids[1], "other")]
 
 
 def test_transient_errors_are_retried_with_backoff_until_they_succeed(store_with_jobs):

@@ -1,4 +1,5 @@
-"""Indexing workers: claim a job, run its pipeline, store the facts and the outcome in one transaction.
+"""Indexing workers: claim a job (or a batch of image jobs), run its pipeline, store the facts and the
+outcome in one transaction.
 
 Runs as threads inside `reverie serve` or as `reverie worker` processes; both share the job table, so any
 mix of them can run against one data folder. Work is idempotent (derived blobs have fixed keys, the row
@@ -25,7 +26,7 @@ from ..store.db import now_ms
 from ..store.schema import images
 from . import video_job
 from .callbacks import Notifier
-from .image import CorruptImage, facts_to_columns, index_image, read_text
+from .image import CorruptImage, ImageFacts, facts_to_columns, index_image, read_text
 from .video import CorruptVideo
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
+# Image jobs claimed together, and their results stored together: two write transactions for four photos
+# instead of eight (plain 1.9 MP photos, bench/index.py: 57.5 -> 59.9 images/s), for a wait of ~0.1 s
+# before the first image of a burst is searchable.
+IMAGE_BATCH = 4
 
 
 def worker_name() -> str:
@@ -62,22 +67,30 @@ class Worker:
         log.info("worker %s stopped", self.name)
 
     def run_one(self) -> bool:
-        """Claim and run one job. False when there was nothing to do."""
-        job = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds, self.kinds)
-        if job is None:
+        """Claim and run the next job, or the next batch of image jobs. False when there was nothing to do."""
+        claimed = job_queue.claim(self.store.db, self.name, self.settings.job_lease_seconds, self.kinds,
+                                  batches={job_queue.IMAGE_INDEX: IMAGE_BATCH})
+        if not claimed:
             return False
-        pipelines = {job_queue.IMAGE_INDEX: self._index, job_queue.IMAGE_OCR: self._read_text,
+        if claimed[0].kind == job_queue.IMAGE_INDEX:
+            self._index(claimed)
+            return True
+        (job,) = claimed
+        pipelines = {job_queue.IMAGE_OCR: self._read_text,
                      job_queue.VIDEO_INDEX: lambda j: self._video(video_job.run, j),
                      job_queue.VIDEO_ASR: lambda j: self._video(video_job.transcribe, j)}
         if job.kind not in pipelines:
             self._give_up(job, f"no pipeline for job kind {job.kind!r}")
-            return True
+        elif not self._gave_up_on_crashes(job):
+            pipelines[job.kind](job)
+        return True
+
+    def _gave_up_on_crashes(self, job: job_queue.Job) -> bool:
         if job.attempts > self.settings.job_max_attempts:
             # It got here by lease expiry: it crashed or hung its worker every time.
             self._give_up(job, f"indexing did not finish after {job.attempts - 1} attempts")
             return True
-        pipelines[job.kind](job)
-        return True
+        return False
 
     def _video(self, step, job: job_queue.Job) -> None:  # noqa: ANN001
         try:
@@ -111,36 +124,52 @@ class Worker:
             self._retry(job, exc)
         return None
 
-    def _index(self, job: job_queue.Job) -> None:
+    def _index(self, batch: list[job_queue.Job]) -> None:
+        """Index a batch of images and store their results in one transaction."""
         started = time.monotonic()
-        derived = self._derive(job, lambda row: index_image(self.store, self.models, row))
-        if derived is None:
-            return
-        row, facts = derived
-        try:
-            with self.store.db.write() as conn:
-                current = image_rows.get_any(conn, row.id)
-                if job_queue.settle(conn, job, current is not None):
-                    # With text to read, the image is searchable (PARSE) once its image.ocr job is done.
-                    conn.execute(
-                        images.update()
-                        .where(images.c.id == row.id)
-                        .values(status="UNPARSE" if facts.has_text else "PARSE", cause=None, indexed_ms=now_ms(),
-                                **facts_to_columns(facts, current))
-                    )
-                    tags = image_rows.tags_of(conn, [row.id])[row.id]
-                    search_index.write(conn, current, facts, tags)
-                    if facts.has_text:
-                        job_queue.enqueue(conn, job_queue.IMAGE_OCR, [row.id])
-        except LeaseLost:
-            log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, row.id)
-            return
-        if current is None:  # deleted while we worked: drop what we derived
-            for key in facts.derived.values():
-                self.store.blobs.delete(key)
-        elif facts.has_text:
-            self.store.jobs_waiting.set()  # its image.ocr job: idle threads of this process take it now
-        log.debug("indexed image %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)
+        batch = [job for job in batch if not self._gave_up_on_crashes(job)]
+        with self.store.db.read() as conn:
+            rows = image_rows.get_many_any(conn, [job.subject_id for job in batch])
+        done: list[tuple[job_queue.Job, ImageFacts | None]] = []  # None: the image was deleted while queued
+        for job in batch:
+            row = rows.get(job.subject_id)
+            try:
+                done.append((job, None if row is None else index_image(self.store, self.models, row)))
+            except CorruptImage as exc:
+                self._give_up(job, str(exc))
+            except Exception as exc:
+                self._retry(job, exc)
+        dropped: list[str] = []  # blobs derived for images deleted meanwhile
+        with_text = False
+        with self.store.db.write() as conn:
+            indexed = [job.subject_id for job, facts in done if facts is not None]
+            currents, tags = image_rows.get_many_any(conn, indexed), image_rows.tags_of(conn, indexed)
+            for job, facts in done:
+                current = currents.get(job.subject_id) if facts is not None else None
+                try:
+                    keep = job_queue.settle(conn, job, current is not None)
+                except LeaseLost:  # nothing of this job is written yet: the others' results stand
+                    log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, job.subject_id)
+                    continue
+                if not keep:  # deleted while queued (no facts) or while we worked
+                    dropped += facts.derived.values() if facts is not None else ()
+                    continue
+                # With text to read, the image is searchable (PARSE) once its image.ocr job is done.
+                conn.execute(
+                    images.update()
+                    .where(images.c.id == current.id)
+                    .values(status="UNPARSE" if facts.has_text else "PARSE", cause=None, indexed_ms=now_ms(),
+                            **facts_to_columns(facts, current))
+                )
+                search_index.write(conn, current, facts, tags[current.id])
+                if facts.has_text:
+                    job_queue.enqueue(conn, job_queue.IMAGE_OCR, [current.id])
+                    with_text = True
+        for key in dropped:
+            self.store.blobs.delete(key)
+        if with_text:
+            self.store.jobs_waiting.set()  # their image.ocr jobs: idle threads of this process take them now
+        log.debug("indexed %s images in %.0f ms", len(done), (time.monotonic() - started) * 1000)
 
     def _read_text(self, job: job_queue.Job) -> None:
         derived = self._derive(job, lambda row: read_text(self.store, self.models, row))

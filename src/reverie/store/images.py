@@ -49,6 +49,11 @@ def get_any(conn: Connection, image_id: int) -> Row | None:
     return conn.execute(select(images).where(images.c.id == image_id)).first()
 
 
+def get_many_any(conn: Connection, image_ids: list[int]) -> dict[int, Row]:
+    """`get_any` of a batch of images; the deleted ones are missing."""
+    return {r.id: r for r in conn.execute(select(images).where(images.c.id.in_(image_ids)))} if image_ids else {}
+
+
 def tags_of(conn: Connection, image_ids: list[int]) -> dict[int, list[str]]:
     out: dict[int, list[str]] = {i: [] for i in image_ids}
     if image_ids:

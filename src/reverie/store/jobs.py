@@ -1,6 +1,6 @@
 """The indexing job queue: a table in the metadata database.
 
-A claim is one UPDATE…RETURNING inside a write transaction, so two workers never get the same job.
+A claim picks due jobs and leases them inside one write transaction, so two workers never get the same job.
 A claimed job carries a lease; a worker killed mid-job leaves it `running` with a lease in the past,
 and the next claim picks it up again. A job that keeps crashing its worker stops after max attempts.
 """
@@ -45,9 +45,13 @@ def enqueue(conn: Connection, kind: str, subject_ids: list[int]) -> None:
     )
 
 
-def claim(db: Database, owner: str, lease_seconds: int, kinds: tuple[str, ...] | None = None) -> Job | None:
-    """The next due job (of `kinds`, when given), leased to `owner`; a job whose lease ran out counts as
-    due, so a killed worker's job is retried. PostgreSQL workers skip rows another worker is claiming."""
+def claim(db: Database, owner: str, lease_seconds: int, kinds: tuple[str, ...] | None = None,
+          batches: dict[str, int] | None = None) -> list[Job]:
+    """Due jobs leased to `owner`, oldest first: the next one (of `kinds`, when given) and, where `batches`
+    names its kind, up to that many in all of its kind, so that one transaction claims them and one stores
+    their results. A job whose lease ran out counts as due, so a killed worker's job is retried; jobs
+    that were claimed before go alone, so that one which kills its worker takes no other job down with it.
+    [] when nothing is due. PostgreSQL workers skip rows another worker is claiming."""
     t = now_ms()
     claimable = or_(
         and_(jobs.c.state == "queued", jobs.c.run_after_ms <= t),
@@ -55,24 +59,29 @@ def claim(db: Database, owner: str, lease_seconds: int, kinds: tuple[str, ...] |
     )
     if kinds is not None:
         claimable = and_(claimable, jobs.c.kind.in_(kinds))
-    pick = select(jobs.c.id).where(claimable).order_by(jobs.c.run_after_ms, jobs.c.id).limit(1)
-    if not db.is_sqlite:
-        pick = pick.with_for_update(skip_locked=True)
-    stmt = (
-        jobs.update()
-        .where(jobs.c.id == pick.scalar_subquery())
-        .values(
-            state="running",
-            attempts=jobs.c.attempts + 1,
-            lease_owner=owner,
-            lease_until_ms=t + lease_seconds * 1000,
-            updated_ms=t,
-        )
-        .returning(jobs.c.id, jobs.c.kind, jobs.c.subject_id, jobs.c.attempts)
-    )
+
+    def pick(where, limit: int):  # noqa: ANN001, ANN202
+        q = select(jobs.c.id, jobs.c.kind, jobs.c.attempts).where(where).order_by(jobs.c.run_after_ms, jobs.c.id).limit(limit)
+        return q if db.is_sqlite else q.with_for_update(skip_locked=True)
+
     with db.write() as conn:
-        row = conn.execute(stmt).first()
-    return None if row is None else Job(row.id, row.kind, row.subject_id, row.attempts, owner)
+        first = conn.execute(pick(claimable, 1)).first()
+        if first is None:
+            return []
+        ids = [first.id]
+        batch = (batches or {}).get(first.kind, 1) if first.attempts == 0 else 1
+        if batch > 1:
+            more = and_(claimable, jobs.c.kind == first.kind, jobs.c.attempts == 0, jobs.c.id != first.id)
+            ids += conn.execute(pick(more, batch - 1)).scalars().all()
+        rows = conn.execute(
+            jobs.update()
+            .where(jobs.c.id.in_(ids))
+            .values(state="running", attempts=jobs.c.attempts + 1, lease_owner=owner,
+                    lease_until_ms=t + lease_seconds * 1000, updated_ms=t)
+            .returning(jobs.c.id, jobs.c.kind, jobs.c.subject_id, jobs.c.attempts)
+        ).all()
+    order = {job_id: i for i, job_id in enumerate(ids)}
+    return sorted((Job(r.id, r.kind, r.subject_id, r.attempts, owner) for r in rows), key=lambda j: order[j.id])
 
 
 def _mine(job: Job):
