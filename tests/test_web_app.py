@@ -62,7 +62,7 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
 
         page.fill("#query", "a leopard")
         page.click("#search-form button[type=submit]")
-        page.wait_for_selector("#status:has-text(' for ')")
+        page.wait_for_selector("#status:has-text('for “a leopard”'):not(:has-text('Searching'))")
         first = page.locator(".tile").first
         assert first.get_attribute("title") == "image_0001"
         assert "visual" in first.locator(".score").inner_text() or "labels" in first.locator(".score").inner_text()
@@ -76,7 +76,7 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
 
         page.fill("#query", "taman daya")
         page.click("#search-form button[type=submit]")
-        page.wait_for_selector("#status:has-text(' for ')")
+        page.wait_for_selector("#status:has-text('for “taman daya”'):not(:has-text('Searching'))")
         page.locator(".tile").first.click()
         page.wait_for_selector("#detail[open] h2:has-text('000.jpg')")
         assert "TAMAN" in page.locator("#detail .ocr").inner_text().upper()

@@ -149,7 +149,8 @@ class Worker:
                 try:
                     keep = job_queue.settle(conn, job, current is not None)
                 except LeaseLost:  # nothing of this job is written yet: the others' results stand
-                    log.warning("job %s (image %s): lease lost to another worker; dropping result", job.id, job.subject_id)
+                    log.warning("job %s (image %s): lease lost to another worker; dropping result",
+                                job.id, job.subject_id)
                     continue
                 if not keep:  # deleted while queued (no facts) or while we worked
                     dropped += facts.derived.values() if facts is not None else ()

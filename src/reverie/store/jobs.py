@@ -61,7 +61,8 @@ def claim(db: Database, owner: str, lease_seconds: int, kinds: tuple[str, ...] |
         claimable = and_(claimable, jobs.c.kind.in_(kinds))
 
     def pick(where, limit: int):  # noqa: ANN001, ANN202
-        q = select(jobs.c.id, jobs.c.kind, jobs.c.attempts).where(where).order_by(jobs.c.run_after_ms, jobs.c.id).limit(limit)
+        q = select(jobs.c.id, jobs.c.kind, jobs.c.attempts).where(where)
+        q = q.order_by(jobs.c.run_after_ms, jobs.c.id).limit(limit)
         return q if db.is_sqlite else q.with_for_update(skip_locked=True)
 
     with db.write() as conn:

@@ -162,6 +162,7 @@ $("search-form").addEventListener("submit", async (e) => {
   if (!q) return browse();
   const body = { search_param: q, search_type: "ALL", unique_id: state.ns, top_k: 200, page_size: 200, ...filters() };
   if ($("f-level").value) body.filtering_level = $("f-level").value;
+  $("status").textContent = `Searching for “${q}”…`;
   try { showResults(`“${q}”`, await api("/search", { json: body })); } catch (err) { $("status").textContent = err.message; }
 });
 
