@@ -64,13 +64,15 @@ def _send(request: Request, account_id: int, bucket: str, blob: str, disposition
     store: Store = request.app.state.store
     with store.db.read() as conn:
         found = pointers.resolve(conn, account_id, bucket, blob)
-    if found is not None and found.source_sha256 and not store.blobs.exists(found.key):
-        try:
+    if found is None:
+        raise NotFound("Resource does not exist")
+    if not store.blobs.exists(found.key):
+        if found.source_sha256 is None:
+            raise NotFound("Resource does not exist")
+        try:  # a preview not yet opened, or whose file was lost
             render_preview(store, found.source_sha256, found.key)
         except (FileNotFoundError, CorruptImage):  # deleted meanwhile, or the original was lost
             raise NotFound("Resource does not exist") from None
-    if found is None or not store.blobs.exists(found.key):
-        raise NotFound("Resource does not exist")
     headers = {"Content-Disposition": _disposition(disposition, found.filename), "Cache-Control": "private, max-age=3600"}
     return send_blob(request, found.key, found.media_type, headers)
 
