@@ -3,9 +3,9 @@
     .venv/bin/python bench/stages.py                      # 60 COCO photos at 1600x1200 (1.9 MP)
     .venv/bin/python bench/stages.py --side 2000x1500 --photos 100
 
-Runs the steps of reverie.index.image one by one on the same photos, as the image job does (thumbnail and
-preview written to a blob folder on disk), and prints the median milliseconds of each, from a second
-round (the first warms the models and the caches). What it leaves out is the job around the steps:
+Runs the steps of reverie.index.image one by one on the same photos, as the image job does (the thumbnail
+written to a blob folder on disk), and prints the median milliseconds of each, from a second round (the
+first warms the models and the caches); then what rendering a preview on its first request costs. What it leaves out is the job around the steps:
 claiming it, reading the original, and writing the row, vectors and full-text entry (bench/index.py
 measures the whole).
 """
