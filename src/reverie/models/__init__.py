@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 from ..config import Settings
-from .export import CLASSIFIER, TEXT_ENCODER, TOKENIZER, ensure_exported
+from .export import CLASSIFIER, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
 from .ocr import TextReader
 from .text_embedding import TextEmbedder
 from .visual import VisualEmbedder
@@ -68,5 +68,7 @@ class Models:
     def ocr(self) -> TextReader:
         with self._lock:
             if self._ocr is None:
-                self._ocr = TextReader(self.settings.model_threads)
+                ensure_exported(self.cache)
+                self._ocr = TextReader(self.cache / TEXT_DETECTOR, self.cache / TEXT_RECOGNISER,
+                                       self.settings.model_threads)
             return self._ocr

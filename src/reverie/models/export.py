@@ -1,7 +1,9 @@
-"""Export the shipped PyTorch weights to ONNX, once, into the model cache.
+"""Export the shipped weights to ONNX, once, into the model cache: the PyTorch ones exported, RapidOCR's
+ONNX graphs rewritten to run faster (models/fuse.py).
 
 `ensure_exported` runs the export in a child process so that serving processes never import torch (it
-alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock.
+alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock. A cache that
+lacks some files (made by an older version) gets only those.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+from .fuse import fuse_graph
 from .quantize import quantize_classifier
 
 CLASSIFIER_FLOAT = "efficientnet_lite0.onnx"  # the export; kept to measure the int8 copy against
 CLASSIFIER = "efficientnet_lite0_int8.onnx"  # what runs (models/quantize.py)
 TEXT_ENCODER = "minilm_l6_v2.onnx"
 TOKENIZER = "minilm_tokenizer.json"
-EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER)
+TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
+TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
+EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER)
 
 
 def _export_classifier(dest: Path) -> None:
@@ -91,19 +97,38 @@ def _export_text_encoder(dest: Path, tokenizer_dest: Path) -> None:
     shutil.copyfile(model_dir / "tokenizer.json", tokenizer_dest)
 
 
+def _shipped_ocr_graph(task: str) -> Path:
+    import rapidocr_onnxruntime
+
+    return Path(rapidocr_onnxruntime.__file__).parent / "models" / f"ch_PP-OCRv4_{task}_infer.onnx"
+
+
+def _steps(tmp: Path) -> list[tuple[tuple[str, ...], Callable[[], object]]]:
+    """(the files a step makes, the step), in order."""
+    def classifier() -> None:
+        _export_classifier(tmp / CLASSIFIER_FLOAT)
+        quantize_classifier(tmp / CLASSIFIER_FLOAT, tmp / CLASSIFIER, tmp)
+
+    return [
+        ((CLASSIFIER_FLOAT, CLASSIFIER), classifier),
+        ((TEXT_ENCODER, TOKENIZER), lambda: _export_text_encoder(tmp / TEXT_ENCODER, tmp / TOKENIZER)),
+        ((TEXT_DETECTOR,), lambda: fuse_graph(_shipped_ocr_graph("det"), tmp / TEXT_DETECTOR)),
+        ((TEXT_RECOGNISER,), lambda: fuse_graph(_shipped_ocr_graph("rec"), tmp / TEXT_RECOGNISER)),
+    ]
+
+
 def export_all(cache: Path) -> None:
     cache.mkdir(parents=True, exist_ok=True)
     with open(cache / ".export.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if all((cache / name).exists() for name in EXPORTED):
-            return
         tmp = cache / f".tmp-{os.getpid()}"
         tmp.mkdir(exist_ok=True)
-        _export_classifier(tmp / CLASSIFIER_FLOAT)
-        quantize_classifier(tmp / CLASSIFIER_FLOAT, tmp / CLASSIFIER, tmp)
-        _export_text_encoder(tmp / TEXT_ENCODER, tmp / TOKENIZER)
-        for name in EXPORTED:
-            os.replace(tmp / name, cache / name)
+        for names, step in _steps(tmp):
+            if all((cache / name).exists() for name in names):
+                continue
+            step()
+            for name in names:
+                os.replace(tmp / name, cache / name)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
