@@ -117,19 +117,39 @@ def test_a_batch_of_images_is_indexed_together_and_a_broken_one_fails_alone(stor
     assert worker.run_one() is False
 
 
+def test_a_batch_is_described_as_its_images_one_by_one(store_with_jobs):
+    import numpy as np
+
+    from reverie.index.image import ImageFacts, index_images
+    from reverie.store import images as image_rows
+
+    store, ids, _, _ = store_with_jobs(3)
+    with store.db.read() as conn:
+        rows = list(image_rows.get_many_any(conn, ids).values())
+    models = Models(store.settings)
+    together = index_images(store, models, rows)
+    for row, facts in zip(rows, together):
+        (alone,) = index_images(store, models, [row])
+        assert isinstance(facts, ImageFacts) and isinstance(alone, ImageFacts)
+        assert [name for name, _ in facts.labels] == [name for name, _ in alone.labels]
+        for space in ("visual", "features"):
+            assert np.allclose(facts.vectors[space], alone.vectors[space], atol=1e-4)
+        assert (facts.width, facts.height, facts.has_text) == (alone.width, alone.height, alone.has_text)
+
+
 def test_a_job_of_a_batch_taken_over_by_another_worker_keeps_only_its_result_out(store_with_jobs, monkeypatch):
     from reverie.index import worker as worker_module
 
     store, ids, _, _ = store_with_jobs(3)
-    index_image = worker_module.index_image
+    index_images = worker_module.index_images
 
-    def slow_on_the_second(store_, models, row):  # noqa: ANN001, ANN202
-        if row.id == ids[1]:  # its lease ran out meanwhile, and another worker claimed it
-            with store.db.write() as conn:
-                conn.exec_driver_sql(f"UPDATE jobs SET lease_owner = 'other' WHERE subject_id = {row.id}")
-        return index_image(store_, models, row)
+    def slow_on_the_second(store_, models, rows):  # noqa: ANN001, ANN202
+        # while the batch was indexed, the second job's lease ran out and another worker claimed it
+        with store.db.write() as conn:
+            conn.exec_driver_sql(f"UPDATE jobs SET lease_owner = 'other' WHERE subject_id = {ids[1]}")
+        return index_images(store_, models, rows)
 
-    monkeypatch.setattr(worker_module, "index_image", slow_on_the_second)
+    monkeypatch.setattr(worker_module, "index_images", slow_on_the_second)
     assert Worker(store, Models(store.settings), "w").run_one() is True
     assert db_rows(store.settings.data, "SELECT id, status FROM images ORDER BY id") == \
         [(ids[0], "PARSE"), (ids[1], "UNPARSE"), (ids[2], "PARSE")]

@@ -1,6 +1,6 @@
 """The image pipeline: decode and verify, EXIF, thumbnail, then the models: labels and vectors, OCR where
 the detector sees text, and a place name from the GPS position. Each step turns the image into facts;
-`index_image` runs them and `facts_to_columns` says what is stored.
+`index_images` runs them and `facts_to_columns` says what is stored.
 
 Indexing decodes a JPEG at the smallest DCT scale the models and the thumbnail can use. The 1280 px
 preview needs the whole decode and costs more than the classifier, so it is rendered on its first
@@ -124,9 +124,37 @@ def render_preview(store: Store, sha256: str, key: str) -> None:
     _put_jpeg(store, key, fitted(rgb_pixels(upright_rgb(im)), PREVIEW_SIDE))
 
 
-def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN001
-    """Everything but the reading of text, which costs ~0.5 s a photo where there is any: the gate only
-    says whether there is (a few ms), and a job of its own reads it, on any worker that takes OCR jobs."""
+def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | Exception]:
+    """Everything but the reading of text, for each row: its facts, or in its place what went wrong with it
+    (CorruptImage: retrying will not help). The classifier sees the images in one batch (~15 % cheaper a
+    photo than one by one). Reading text costs ~0.5 s a photo where there is any: the gate only says
+    whether there is (a few ms), and a job of its own reads it, on any worker that takes OCR jobs."""
+    out: list[ImageFacts | Exception] = []
+    pixels: list[np.ndarray] = []
+    for row in rows:
+        try:
+            facts, upright = _describe(store, models, row)
+        except Exception as exc:
+            out.append(exc)
+            continue
+        out.append(facts)
+        pixels.append(upright)
+    analysed = [facts for facts in out if isinstance(facts, ImageFacts)]
+    if not analysed:
+        return out
+    try:
+        analyses = models.visual.analyse(pixels)
+    except Exception as exc:  # the batch's model run failed: each image fails with it, and is retried
+        return [exc if isinstance(facts, ImageFacts) else facts for facts in out]
+    for facts, analysis in zip(analysed, analyses):
+        facts.labels = analysis.labels
+        facts.vectors = {"visual": analysis.vector, "features": analysis.features}
+        facts.model = models.visual.name
+    return out
+
+
+def _describe(store: Store, models: Models, row) -> tuple[ImageFacts, np.ndarray]:  # noqa: ANN001
+    """The facts of one image but the classifier's, and its upright pixels for the classifier."""
     im, (width, height) = _original(store, row.sha256, model_view)
     exif = read_exif(im)
     if exif.orientation in (5, 6, 7, 8):  # stored sideways: people see it the other way round
@@ -134,15 +162,11 @@ def index_image(store: Store, models: Models, row) -> ImageFacts:  # noqa: ANN00
     pixels = rgb_pixels(upright_rgb(im))
     derived = {"thumbnails": store_thumbnail(store, row.id, pixels), "previews": derived_key("previews", row.id)}
     facts = ImageFacts(width=width, height=height, exif=exif, derived=derived)
-    analysis = models.visual.analyse([pixels])[0]
-    facts.labels = analysis.labels
-    facts.vectors = {"visual": analysis.vector, "features": analysis.features}
-    facts.model = models.visual.name
     facts.has_text = store.settings.ocr == "on" and models.ocr.has_text(pixels)
     lat, lon = (row.latitude, row.longitude) if row.latitude is not None else (exif.latitude, exif.longitude)
     if lat is not None and lon is not None:
         facts.place = place_name(lat, lon)
-    return facts
+    return facts, pixels
 
 
 def read_text(store: Store, models: Models, row) -> list[str]:  # noqa: ANN001

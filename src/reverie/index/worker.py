@@ -26,7 +26,7 @@ from ..store.db import now_ms
 from ..store.schema import images
 from . import video_job
 from .callbacks import Notifier
-from .image import CorruptImage, ImageFacts, facts_to_columns, index_image, read_text
+from .image import CorruptImage, ImageFacts, facts_to_columns, index_images, read_text
 from .video import CorruptVideo
 
 log = logging.getLogger(__name__)
@@ -130,18 +130,22 @@ class Worker:
         batch = [job for job in batch if not self._gave_up_on_crashes(job)]
         with self.store.db.read() as conn:
             rows = image_rows.get_many_any(conn, [job.subject_id for job in batch])
+        present = [job for job in batch if job.subject_id in rows]
+        results = dict(zip((job.id for job in present),
+                           index_images(self.store, self.models, [rows[job.subject_id] for job in present])))
         done: list[tuple[job_queue.Job, ImageFacts | None]] = []  # None: the image was deleted while queued
         for job in batch:
-            row = rows.get(job.subject_id)
-            try:
-                done.append((job, None if row is None else index_image(self.store, self.models, row)))
-            except CorruptImage as exc:
-                self._give_up(job, str(exc))
-            except Exception as exc:
-                self._retry(job, exc)
+            facts = results.get(job.id)
+            if isinstance(facts, CorruptImage):
+                self._give_up(job, str(facts))
+            elif isinstance(facts, Exception):
+                self._retry(job, facts)
+            else:
+                done.append((job, facts))
         dropped: list[str] = []  # blobs derived for images deleted meanwhile
         with_text = False
         with self.store.db.write() as conn:
+            written = now_ms()  # one time for the batch: its rows become visible together
             indexed = [job.subject_id for job, facts in done if facts is not None]
             currents, tags = image_rows.get_many_any(conn, indexed), image_rows.tags_of(conn, indexed)
             for job, facts in done:
@@ -159,7 +163,7 @@ class Worker:
                 conn.execute(
                     images.update()
                     .where(images.c.id == current.id)
-                    .values(status="UNPARSE" if facts.has_text else "PARSE", cause=None, indexed_ms=now_ms(),
+                    .values(status="UNPARSE" if facts.has_text else "PARSE", cause=None, indexed_ms=written,
                             **facts_to_columns(facts, current))
                 )
                 search_index.write(conn, current, facts, tags[current.id])
