@@ -30,7 +30,7 @@ class _Graph:
     def __init__(self, model):  # noqa: ANN001  (onnx.ModelProto; onnx is imported late, export only)
         from onnx import numpy_helper
 
-        self.model, self.graph, self._np = model, model.graph, numpy_helper
+        self.graph, self._np = model.graph, numpy_helper
         self.outputs = {o.name for o in self.graph.output}
         self.constants = {t.name: numpy_helper.to_array(t) for t in self.graph.initializer}
         for node in self.graph.node:
