@@ -10,8 +10,8 @@ what they compute:
 - a scalar affine before a 1x1 convolution without padding goes into that convolution too (with padding,
   the zeros at the border would change meaning, so those stay).
 
-Only the order of float operations changes: outputs agree to ~1e-6. The OCR gate checks the detector at
-384x288 (bench/stages.py: ~13 ms before, ~10.5 after); recognition gains as much per text line.
+Only the order of float operations changes: outputs agree to ~1e-6. The OCR gate's step in
+bench/stages.py went from 13.7 to 11.4 ms a photo; recognising a text line is ~20 % faster too.
 """
 
 from __future__ import annotations
