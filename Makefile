@@ -29,9 +29,13 @@ run: install
 
 # The whole suite twice: on the embedded stack (SQLite + files), then on the distributed one (PostgreSQL +
 # pgvector and SeaweedFS S3 started from their wheels, every server's indexing in a separate worker process).
+# The second stack runs even when the first fails, so one failure never hides the other stack's result.
 test: install
-	$(BIN)/python -m pytest
-	REVERIE_TEST_STACK=distributed $(BIN)/python -m pytest
+	@embedded=0; distributed=0; \
+	$(BIN)/python -m pytest || embedded=$$?; \
+	REVERIE_TEST_STACK=distributed $(BIN)/python -m pytest || distributed=$$?; \
+	echo "make test: embedded stack exit $$embedded, distributed stack exit $$distributed"; \
+	test $$embedded -eq 0 -a $$distributed -eq 0
 
 bench: install
 	$(BIN)/python bench/upload.py

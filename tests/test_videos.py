@@ -17,6 +17,7 @@ import requests
 from PIL import Image
 
 from conftest import EVAL, Server, blob_files, blob_store, create_key, db_rows
+from reverie.search.videos import phrase_start
 from reverie.synthetic_video import make_video
 
 CALTECH = EVAL / "caltech101"
@@ -132,6 +133,16 @@ def test_phrase_search_finds_each_line_within_one_and_a_half_seconds(library):
         assert client.get("/search_audio_transcripts", params={"query": literal}).json()["data"]["total_count"] == 0
     bad = client.get("/search_audio_transcripts", params={"query": "x", "page_size": 501}).json()
     assert bad["code"] == "0001"
+
+
+def test_a_phrase_starts_at_its_own_word_not_at_its_segment():
+    words = [["fuel,", 21.0, 21.6], ["making", 22.4, 22.7], ["a", 22.7, 22.8], ["famine", 22.8, 23.3]]
+    text = "fuel, making a famine"
+    assert phrase_start(text, json.dumps(words), 21.0, "A FAMINE") == 22.7
+    assert phrase_start(text, json.dumps(words), 21.0, "fuel") == 21.0
+    assert phrase_start(text, json.dumps(words), 21.0, "amine") == 22.8  # inside a word: that word's start
+    assert phrase_start(text, json.dumps(words), 21.0, ", making") == 21.0  # the comma is the first word's
+    assert phrase_start(text, None, 20.5, "famine") == 20.5  # no word times: the segment's start
 
 
 def test_by_audio_finds_the_moment_by_meaning(library):

@@ -4,6 +4,7 @@ Adjacent hits from one video merge into one clip."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -203,9 +204,27 @@ def merge(hits: list[VideoHit]) -> list[VideoHit]:
     return merged
 
 
+def phrase_start(text: str, words_json: str | None, segment_start: float, phrase: str) -> float:
+    """When `phrase` starts being said inside a segment: the start of the word it begins in.
+
+    A segment's text is its words joined by single spaces (models/speech.py), so a character offset in
+    the text names a word. Where Whisper gave no word times, the segment's own start is all there is.
+    Segment boundaries move with the CPU's int8 kernels; word times barely do, so this is what holds."""
+    words = json.loads(words_json) if words_json else []
+    at = text.lower().find(phrase.lower())
+    if not words or at < 0:
+        return segment_start
+    end = -1
+    for word, start, _end in words:
+        end += len(word) + 1  # the space after the word counts as the word's
+        if at <= end:
+            return float(start)
+    return segment_start
+
+
 def phrase_hits(store: Store, account_id: int, unique_id: str, phrase: str, page: int, size: int) -> tuple[int, list]:
     """Transcript segments holding `phrase` (case-insensitive substring), newest video first, each with
-    the second its segment starts."""
+    the second the phrase starts."""
     wild = "%" in phrase or "_" in phrase
     escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if wild else phrase
     # SQLite's LIKE ignores case (ASCII); PostgreSQL's needs ILIKE for the same answer.
@@ -222,7 +241,7 @@ def phrase_hits(store: Store, account_id: int, unique_id: str, phrase: str, page
     params = {"a": account_id, "u": unique_id, "p": f"%{escaped}%"}
     with store.db.read() as conn:
         total = conn.execute(text("SELECT count(*) " + base), params).scalar_one()
-        rows = conn.execute(text("SELECT s.video_id, s.start_s, s.text " + base +
+        rows = conn.execute(text("SELECT s.video_id, s.start_s, s.text, s.words_json " + base +
                                  " ORDER BY s.video_id DESC, s.idx LIMIT :n OFFSET :o"),
                             {**params, "n": size, "o": (page - 1) * size}).all()
-    return total, [(r.video_id, r.start_s, r.text) for r in rows]
+    return total, [(r.video_id, phrase_start(r.text, r.words_json, r.start_s, phrase), r.text) for r in rows]
