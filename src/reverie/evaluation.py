@@ -7,6 +7,11 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
                   the class), since the set has only 6 images a class
   OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company
   unrelated       queries about things absent from the gallery; hits each filtering level lets through
+  Flickr8k        (own namespace: its 200 photos) each English caption, and the German and French sentence
+                  of 185 of them, as a query; R@1/5/10 of its photo
+  COCO categories (own namespace: the 80 COCO photos) each COCO category present in them as a query ("dog",
+                  "dining table"), judged by COCO's own object labels: mean average precision over the
+                  categories, the share of hits kept at `high` that are right, and of right photos kept at `low`
   text -> clip    (--videos) the COCO photos as 3-second shots of 10 videos, among videos of Caltech images;
                   each caption as a BY_CLIP query; R@1/5/10 of a clip on its photo's shot, and what each
                   filtering level keeps of right answers and of unrelated queries
@@ -21,8 +26,12 @@ from pathlib import Path
 
 import httpx
 
+from .search.fusion import LEVELS
+
 NAMESPACE = "eval"
 VIDEO_NAMESPACE = "eval-videos"
+FLICKR_NAMESPACE = "eval-flickr8k"
+COCO_NAMESPACE = "eval-coco"
 SHOT_S = 3.0
 SHOTS_PER_VIDEO = 8
 DISTRACTORS_PER_CLASS = 2  # Caltech images a class in the distractor videos
@@ -131,12 +140,79 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
             if rank < 99:
                 right_scores.append(hits[rank]["score"])
     levels = {}
-    for level, cut in (("low", 0.15), ("medium", 0.225), ("high", 0.4)):
+    for level, cut in LEVELS.items():
         unrelated = sum(len(search(q, level)) for q in UNRELATED) / len(UNRELATED)
         levels[level] = {"unrelated_hits_per_query": unrelated,
                          "right_answers_kept": sum(s >= cut for s in right_scores) / max(1, len(ranks))}
     return {"videos": len(numbers), "queries": len(ranks),
             "recall": {f"R@{k}": sum(r < k for r in ranks) / len(ranks) for k in (1, 5, 10)}, "levels": levels}
+
+
+def _upload_and_wait(http: httpx.Client, files: list[Path], namespace: str, echo=print) -> dict[str, int]:  # noqa: ANN001
+    """Upload `files` into `namespace`, wait until every one is indexed; file name -> image id."""
+    ids: dict[str, int] = {}
+    for i in range(0, len(files), 10):
+        batch = files[i: i + 10]
+        parts = [("files", (p.name, p.read_bytes(), MIME.get(p.suffix.lower(), "image/jpeg"))) for p in batch]
+        for p, item in zip(batch, _check(http.post("/upload_img", files=parts, data={"unique_id": namespace}))):
+            ids[p.name] = item["id"]
+    while _check(http.post("/img_list_page", json={"unique_id": namespace, "status": "UNPARSE", "page_size": 1}))["total_count"]:
+        time.sleep(2)
+    echo(f"{namespace}: {len(files)} images indexed")
+    return ids
+
+
+def _search(http: httpx.Client, namespace: str, query: str, top_k: int, level: str | None = None) -> list[dict]:
+    body = {"search_param": query, "search_type": "BY_IMAGE", "unique_id": namespace, "top_k": top_k, "page_size": top_k}
+    if level:
+        body["filtering_level"] = level
+    return _check(http.post("/search", json=body))["item"]
+
+
+def _recall(ranks: list[int]) -> dict[str, float]:
+    return {f"R@{k}": sum(r < k for r in ranks) / max(1, len(ranks)) for k in (1, 5, 10)}
+
+
+def run_flickr(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN001
+    folder = root / "flickr8k"
+    captions: dict[str, list[str]] = json.loads((folder / "captions.json").read_text())
+    translations: dict[str, dict[str, str]] = json.loads((folder / "translations.json").read_text())
+    ids = _upload_and_wait(http, [folder / "images" / name for name in sorted(captions)], FLICKR_NAMESPACE, echo)
+    queries = {"en": [(c, name) for name in sorted(captions) for c in captions[name]]}
+    for lang in ("de", "fr"):
+        queries[lang] = [(t[lang], name) for name, t in sorted(translations.items()) if t.get(lang)]
+    out = {}
+    for lang, pairs in queries.items():
+        ranks = []
+        for query, name in pairs:
+            hits = [h["id"] for h in _search(http, FLICKR_NAMESPACE, query, 10)]
+            ranks.append(hits.index(ids[name]) if ids[name] in hits else 99)
+        out[lang] = {**_recall(ranks), "queries": len(ranks)}
+    return out
+
+
+def run_coco_categories(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN001
+    objects: dict[str, dict[str, int]] = json.loads((root / "coco" / "objects.json").read_text())
+    ids = _upload_and_wait(http, [root / "coco" / "images" / name for name in sorted(objects)], COCO_NAMESPACE, echo)
+    categories = sorted({c for counts in objects.values() for c in counts})
+    precisions, kept_high, right_high, right, kept_low = [], 0, 0, 0, 0
+    for category in categories:
+        relevant = {ids[name] for name, counts in objects.items() if category in counts}
+        hits = _search(http, COCO_NAMESPACE, category, len(ids))
+        found, ap = 0, 0.0
+        for rank, h in enumerate(hits, 1):
+            if h["id"] in relevant:
+                found += 1
+                ap += found / rank
+        precisions.append(ap / len(relevant))
+        high = [h for h in hits if h["score"] >= LEVELS["high"]]
+        kept_high += len(high)
+        right_high += sum(h["id"] in relevant for h in high)
+        right += len(relevant)
+        kept_low += sum(h["id"] in relevant and h["score"] >= LEVELS["low"] for h in hits)
+    return {"categories": len(categories), "mAP": sum(precisions) / len(precisions),
+            "precision_at_high": right_high / kept_high if kept_high else None, "kept_at_high": kept_high,
+            "recall_at_low": kept_low / right}
 
 
 def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) -> dict:  # noqa: ANN001
@@ -206,9 +282,11 @@ def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) ->
     levels = {}
     for level in ("low", "medium", "high"):
         unrelated = sum(len(search(q, 100, level)) for q in UNRELATED) / len(UNRELATED)
-        kept = sum(s >= {"low": 0.15, "medium": 0.225, "high": 0.4}[level] for s in relevant_scores) / max(1, len(ranks))
+        kept = sum(s >= LEVELS[level] for s in relevant_scores) / max(1, len(ranks))
         levels[level] = {"unrelated_hits_per_query": unrelated, "right_answers_kept": kept}
     return {
+        "flickr8k": run_flickr(http, root, echo),
+        "coco_categories": run_coco_categories(http, root, echo),
         "videos": run_videos(http, root, gallery, echo) if videos else None,
         "gallery": {"coco": len(gallery.coco), "caltech": sum(map(len, gallery.caltech.values())), "receipts": len(gallery.receipts)},
         "text_image": text_image, "text_image_queries": len(ranks),
@@ -226,6 +304,13 @@ def table(result: dict) -> str:
         ("image->image P@10", f"{result['image_image_P@10']:.3f}  ({result['image_image_queries']} classes)"),
         ("OCR hit@1", f"{result['ocr_hit@1']:.3f}  ({result['ocr_queries']} receipts)"),
     ]
+    for lang, f in result["flickr8k"].items():
+        rows.append((f"Flickr8k {lang} R@1 / R@5 / R@10", f"{f['R@1']:.3f} / {f['R@5']:.3f} / {f['R@10']:.3f}  ({f['queries']} queries, 200 photos)"))
+    c = result["coco_categories"]
+    high = "none kept" if c["precision_at_high"] is None else f"{c['precision_at_high']:.3f} of {c['kept_at_high']} hits"
+    rows.append(("COCO categories mAP", f"{c['mAP']:.3f}  ({c['categories']} categories, 80 photos)"))
+    rows.append(("COCO categories precision at high", high))
+    rows.append(("COCO categories recall at low", f"{c['recall_at_low']:.3f}"))
     for level, v in result["levels"].items():
         rows.append((f"filtering_level {level}", f"{v['unrelated_hits_per_query']:.1f} hits per unrelated query; "
                                                   f"{v['right_answers_kept']:.0%} of right answers kept"))
