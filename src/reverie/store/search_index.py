@@ -22,6 +22,15 @@ STOPWORDS = frozenset(
     "image shot showing shows show".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ACRONYM = re.compile(r"(?<!\w)(?:\w\.){2,}\w?", re.UNICODE)
+# A class name is text evidence only when the classifier gives it this much. Its softmax is flat (the
+# median photo's top class has 0.07), and a 2 % "Christmas stocking" on a STOP sign made "Christmas" find
+# that sign with a confident score. The vector side still weighs every class by its probability.
+LABEL_MIN_PROBABILITY = 0.05
+
+
+def confident_labels(labels: list) -> str:  # noqa: ANN001  ([name, probability] pairs)
+    return " ".join(name for name, p in labels if p >= LABEL_MIN_PROBABILITY)
 
 
 def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN001
@@ -39,7 +48,7 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
             id=row.id,
             ocr="",  # write_text adds it
             tags=fold(" ".join(tags)),
-            labels=fold(" ".join(name for name, _ in facts.labels)),
+            labels=fold(confident_labels(facts.labels)),
             place=fold(facts.place or ""),
             camera=fold(row.camera_model or facts.exif.camera_model or ""),
             name=fold(row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")),
@@ -53,7 +62,9 @@ def write_text(conn: Connection, image_id: int, lines: list[str]) -> None:
     if lines:
         conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
                      {"id": image_id, "ocr": "\n".join(lines)})
-    conn.execute(text("UPDATE image_fts SET ocr = :ocr WHERE rowid = :id"), {"id": image_id, "ocr": fold("\n".join(lines))})
+    read = "\n".join(lines)
+    conn.execute(text("UPDATE image_fts SET ocr = :ocr WHERE rowid = :id"),
+                 {"id": image_id, "ocr": fold(" ".join([read, *acronyms(read)]))})
 
 
 def remove(conn: Connection, image_ids: list[int]) -> None:
@@ -70,10 +81,16 @@ def fold(text_: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+def acronyms(text_: str) -> list[str]:
+    """Dotted initials written whole: "MR D.I.Y." -> ["DIY"]. The tokenizers cut them into letters that
+    match anything, so the OCR text is indexed with these beside it and queries look for them too."""
+    return [a.replace(".", "") for a in _ACRONYM.findall(text_)]
+
+
 def query_terms(query: str) -> list[str]:
-    """Distinct words of 3+ characters that carry meaning (trigram matching needs 3)."""
+    """Distinct words of 3+ characters that carry meaning (trigram matching needs 3), and dotted initials."""
     seen: dict[str, None] = {}
-    for w in _WORD.findall(fold(query.lower())):
+    for w in _WORD.findall(fold(query.lower())) + [a for a in acronyms(fold(query.lower())) if len(a) >= 3]:
         if len(w) >= 3 and w not in STOPWORDS:
             seen[w] = None
     return list(seen)
@@ -84,6 +101,7 @@ _WEIGHTS = "bm25(image_fts, 1.0, 3.0, 1.0, 2.0, 2.0, 1.5)"
 COLUMNS = ("ocr", "tags", "labels", "place", "camera", "name")
 MIN_TRIGRAM_TERM = 4  # shorter words match inside too many unrelated OCR strings
 TRIGRAM_WEIGHT = 0.5
+SHORT_PHRASE_TRIGRAMS = 4  # a phrase with fewer letter trigrams (under 6 letters) must be found whole
 
 
 def _match(terms: list[str]) -> str:
@@ -101,8 +119,12 @@ def trigrams(text_: str) -> set[str]:
 
 def coverage(wanted: set[str], text_: str) -> float:
     """Share of the phrase's letter trigrams (`wanted`) found in the text, spaces and punctuation aside:
-    1.0 when the whole phrase is there, still high when OCR misread a letter or two."""
-    return len(wanted & trigrams(compact(text_))) / len(wanted) if wanted else 0.0
+    1.0 when the whole phrase is there, still high when OCR misread a letter or two. A short word ("AEON",
+    "Shell", "D.I.Y.") counts only whole: half of its two or three trigrams are in much unrelated text."""
+    if not wanted:
+        return 0.0
+    share = len(wanted & trigrams(compact(text_))) / len(wanted)
+    return share if len(wanted) >= SHORT_PHRASE_TRIGRAMS else float(share == 1.0)
 
 
 def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str], limit: int,
@@ -128,7 +150,7 @@ def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str],
     ranked = sorted(hits.items(), key=lambda kv: -kv[1][0])[:limit]
     cover: dict[int, float] = {}
     wanted = trigrams(compact(phrase))
-    if len(wanted) >= 4 and ranked:
+    if wanted and ranked:
         ids = ",".join(str(int(i)) for i, _ in ranked)
         for row in conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")):
             cover[row[0]] = max(coverage(wanted, value) for value in row[1:] if value) if any(row[1:]) else 0.0

@@ -174,7 +174,7 @@ def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], n
             conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
                                                        **vector_rows.stored(conn, vec)))
         conn.execute(text("INSERT INTO clip_fts(rowid, caption, labels, tags, name) VALUES (:id, :c, :l, :t, :n)"),
-                     {"id": clip_id, "c": fold(c.caption), "l": fold(" ".join(n for n, _ in c.labels)),
+                     {"id": clip_id, "c": fold(c.caption), "l": fold(confident_labels(c.labels)),
                       "t": fold(" ".join(tags)), "n": fold(name.rsplit(".", 1)[0].replace("_", " ").replace("-", " "))})
 
 
