@@ -56,13 +56,25 @@ class Models:
 
                     self._visual = ClipEmbedder(Path(self.settings.clip_path), self.settings.model_threads)
                 else:
-                    from .classifier import ImageClassifier
-                    from .visual import ConseEmbedder
-
-                    ensure_exported(self.cache)
-                    classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
-                    self._visual = ConseEmbedder(classifier, self._text_embedder(), self.cache)
+                    self._visual = self._conse(with_bridge=True)
             return self._visual
+
+    def _conse(self, with_bridge: bool):  # noqa: ANN202
+        from .bridge import Bridge
+        from .classifier import ImageClassifier
+        from .multilingual import QueryLanguages
+        from .visual import ConseEmbedder
+
+        ensure_exported(self.cache)
+        classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
+        if not with_bridge:
+            return ConseEmbedder(classifier, self._text_embedder(), self.cache)
+        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge(), QueryLanguages())
+
+    def without_bridge(self):  # noqa: ANN201
+        """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""
+        with self._lock:
+            return self._conse(with_bridge=False)
 
     @property
     def ocr(self) -> TextReader:

@@ -21,6 +21,10 @@ class TextEmbedder:
         self.tokenizer.enable_truncation(MAX_TOKENS)
         self.tokenizer.enable_padding()
 
+    def knows(self, word: str) -> bool:
+        """Whether `word` is one whole token of the vocabulary (an English word MiniLM learned as such)."""
+        return self.tokenizer.token_to_id(word.lower()) is not None
+
     def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = []
         for i in range(0, len(texts), batch_size):

@@ -1,0 +1,58 @@
+"""The learned bridge from pictures to words: a linear map from the classifier's pooled features into
+MiniLM's sentence space, trained contrastively on Flickr8k's 7,091 training photos and their 35,455 human
+captions (`reverie models train-bridge`, models/training.py). ConSE only knows the 1000 ImageNet classes;
+the bridge has seen people, scenes and activities described in plain words.
+
+It reads the same normalised features that are stored for image-to-image search, so a library indexed
+before the bridge existed can be given its vectors without decoding a photo again.
+
+The file also holds the map that carries a multilingual-e5 query into MiniLM's space (fitted on the same
+captions embedded by both models), which is how a German or French query finds the photos its English
+version finds, and ordinary pictures' vectors (training photos) for telling how much a similarity stands out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
+# The file the code expects: retrain with the command in weights/README.md, then update this.
+SHIPPED_SHA256 = "0493821512c03dcd0b390bd3e5c9034383d8d0c507cbc52ff36eefb0eef80042"
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Bridge:
+    def __init__(self, path: Path = SHIPPED):
+        if not path.exists():
+            raise FileNotFoundError(f"bridge weights {path} are missing: reinstall Reverie, or run "
+                                    "`reverie models train-bridge` (see models/weights/README.md)")
+        with np.load(path) as z:
+            self.weight = z["weight"].astype(np.float32)  # (1280, 384)
+            self.bias = z["bias"].astype(np.float32)
+            self.conse_weight = float(z["conse_weight"])
+            self.e5_to_minilm = z["e5_to_minilm"].astype(np.float32)  # (384, 384)
+            self.background = z["background"].astype(np.float32)  # fused vectors of ordinary photos
+            self.version = str(z["version"])
+        self.name = f"bridge-{self.version}"
+
+    def project(self, features: np.ndarray) -> np.ndarray:
+        """Normalised pooled features (N, 1280) -> normalised vectors in MiniLM's space (N, 384)."""
+        return _normalise(features @ self.weight + self.bias)
+
+    def fuse(self, bridged: np.ndarray, conse: np.ndarray) -> np.ndarray:
+        """One vector for a picture: the bridge and ConSE, both unit length, summed (ConSE weighted)."""
+        return _normalise(bridged + self.conse_weight * conse).astype(np.float32)
+
+    def from_e5(self, queries: np.ndarray) -> np.ndarray:
+        """multilingual-e5 query vectors -> normalised vectors in MiniLM's space."""
+        return _normalise(queries @ self.e5_to_minilm).astype(np.float32)

@@ -1,0 +1,129 @@
+"""`reverie models train-bridge`: learn the bridge (models/bridge.py) from photos with human captions.
+
+Seeded, and the training itself runs on one thread, so the same data on the same CPU gives the same file.
+On the 2-core development machine the whole run over ../shared/train/flickr8k took 15.5 minutes with one
+thread a network while an eval ran beside it: the classifier over 7,091 photos (2.5 min), MiniLM over 35,455
+captions (6.5 min), the training (~15 s), multilingual-e5 over one caption a photo (6 min). The command gives
+the networks both cores. torch is needed only here (it is installed for the ONNX export anyway).
+
+The training photos are 224 px squares; indexing would read them whole (no DCT scaling below the OCR
+gate's size), so Pillow's plain decode gives the classifier the pixels indexing would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .bridge import _normalise
+from .pixels import resized
+from .visual import INPUT_SIDE, ConseEmbedder
+
+VERSION = "v1"
+
+
+@dataclass
+class Recipe:
+    """What was selected on ../shared/eval (dev split) with throwaway probes; see weights/README.md."""
+    epochs: int = 20
+    batch: int = 256
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.1
+    input_dropout: float = 0.5
+    conse_weight: float = 0.5  # ConSE beside the bridge: 0.2 suits Flickr-like photos best, 1.0 COCO-like
+    ridge: float = 3e-4  # for the e5 -> MiniLM map (1e-3: German R@10 0.70 instead of 0.72; 1e-5: 0.68)
+    background: int = 512  # ordinary photos' vectors kept in the file
+    seed: int = 0
+
+
+def image_evidence(visual: ConseEmbedder, paths: list[Path], echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
+    """(normalised pooled features, ConSE vectors) of each photo, as indexing computes them."""
+    features, conse = [], []
+    started = time.time()
+    for i in range(0, len(paths), 16):
+        pixels = [resized(np.asarray(Image.open(p).convert("RGB")), (INPUT_SIDE, INPUT_SIDE)) for p in paths[i:i + 16]]
+        analyses = visual.analyse(pixels)
+        features.append(np.stack([a.features for a in analyses]))
+        conse.append(np.stack([a.conse for a in analyses]))
+        if (i // 16) % 50 == 0:
+            echo(f"  photos {i + len(pixels)}/{len(paths)} ({time.time() - started:.0f} s)")
+    return np.concatenate(features), np.concatenate(conse)
+
+
+def fit_bridge(features: np.ndarray, captions: np.ndarray, caption_photo: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
+    """A linear map features -> caption space, by symmetric InfoNCE with a learned temperature: each step
+    pairs every photo of a batch with one of its captions, drawn at random."""
+    import torch
+
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(recipe.seed)
+    of_photo: list[list[int]] = [[] for _ in range(len(features))]
+    for c, p in enumerate(caption_photo):
+        of_photo[p].append(c)
+    x, y = torch.tensor(features), torch.tensor(captions)
+    linear = torch.nn.Linear(features.shape[1], captions.shape[1])
+    dropout = torch.nn.Dropout(recipe.input_dropout)
+    log_scale = torch.nn.Parameter(torch.tensor(float(np.log(1 / 0.07))))
+    opt = torch.optim.AdamW(list(linear.parameters()) + [log_scale], lr=recipe.learning_rate,
+                            weight_decay=recipe.weight_decay)
+    steps_per_epoch = len(features) // recipe.batch
+    schedule = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.learning_rate, pct_start=0.1,
+                                                   total_steps=recipe.epochs * steps_per_epoch)
+    target = torch.arange(recipe.batch)
+    for _ in range(recipe.epochs):
+        order = rng.permutation(len(features))
+        for s in range(steps_per_epoch):
+            photos = order[s * recipe.batch:(s + 1) * recipe.batch]
+            chosen = [of_photo[p][rng.integers(len(of_photo[p]))] for p in photos]
+            z = torch.nn.functional.normalize(linear(dropout(x[photos])), dim=-1)
+            logits = z @ y[chosen].T * log_scale.exp().clamp(max=100)
+            loss = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+    return linear.weight.detach().numpy().T.copy(), linear.bias.detach().numpy().copy()
+
+
+def fit_language_map(e5: np.ndarray, minilm: np.ndarray, ridge: float) -> np.ndarray:
+    """Least squares with a ridge: e5 vectors of English captions -> their MiniLM vectors. e5 puts a
+    sentence and its translations close together, so the map carries other languages along."""
+    gram = e5.T @ e5 + ridge * len(e5) * np.eye(e5.shape[1], dtype=np.float64)
+    return np.linalg.solve(gram, e5.T @ minilm).astype(np.float32)
+
+
+def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, recipe: Recipe | None = None) -> dict:  # noqa: ANN001
+    """Train on `data` (images/ and captions.json: {file: [captions]}) and write the bridge file to `out`."""
+    from .multilingual import MultilingualTextEmbedder
+
+    recipe = recipe or Recipe()
+    captions: dict[str, list[str]] = json.loads((data / "captions.json").read_text())
+    names = sorted(captions)
+    pairs = [(i, c) for i, name in enumerate(names) for c in captions[name]]
+    echo(f"{len(names)} photos, {len(pairs)} captions from {data}")
+    visual = models.without_bridge()
+    features, conse = image_evidence(visual, [data / "images" / n for n in names], echo)
+    echo("embedding the captions with MiniLM")
+    minilm = models.text.embed([c for _, c in pairs], batch_size=128).astype(np.float32)
+    echo("training the bridge")
+    weight, bias = fit_bridge(features, minilm, np.array([i for i, _ in pairs]), recipe)
+    echo("embedding one caption a photo with multilingual-e5 (the slowest step)")
+    first = [next(k for k, (i, _) in enumerate(pairs) if i == photo) for photo in range(len(names))]
+    e5 = MultilingualTextEmbedder(models.settings.model_threads).embed([pairs[k][1] for k in first], echo=echo)
+    e5_map = fit_language_map(e5.astype(np.float64), minilm[first].astype(np.float64), recipe.ridge)
+    fused = _normalise(_normalise(features @ weight + bias) + recipe.conse_weight * conse)
+    background = fused[np.random.default_rng(recipe.seed).choice(len(fused), recipe.background, replace=False)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, weight=weight.astype(np.float16), bias=bias.astype(np.float16),
+                        conse_weight=np.float32(recipe.conse_weight), e5_to_minilm=e5_map.astype(np.float16),
+                        background=background.astype(np.float16), version=np.str_(VERSION))
+    tmp.replace(out)
+    return {"photos": len(names), "captions": len(pairs), "bytes": out.stat().st_size}
