@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select,
 from . import jobs as job_queue
 from . import vector_rows
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
-from .search_index import fold
+from .search_index import confident_labels, fold
 
 PREFIX = "VI"
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
