@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/rss.py
 
-Loads the ConSE visual model (EfficientNet-Lite0 + MiniLM), the OCR engine and the geocoder, as a
-`reverie worker` does, then analyses and reads 20 photos and 10 receipts from ../shared/eval and embeds
-100 text queries. Prints the peak RSS (getrusage) after each stage.
+Loads the visual model (EfficientNet-Lite0 + MiniLM + the bridge), the OCR engine, the geocoder and Whisper,
+as a `reverie worker` does, then analyses and reads 20 photos and 10 receipts from ../shared/eval, transcribes
+30 s of the sonnet reading, and embeds 100 English and 20 German and French text queries (multilingual-e5).
+Prints the peak RSS (getrusage) after each stage.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def main() -> None:
     rows = [("python + reverie imported", peak_mb())]
     models.visual
     models.ocr
+    models.speech
     place_name(43.77, 11.25)
     rows.append(("all models loaded", peak_mb()))
     for p in sorted((EVAL / "coco" / "images").glob("*.jpg"))[:20]:
@@ -47,9 +49,16 @@ def main() -> None:
         models.visual.analyse([im])
         models.ocr.read(im)
     rows.append(("after 20 photos + 10 receipts", peak_mb()))
+    from faster_whisper import decode_audio
+
+    models.speech.transcribe(decode_audio(str(EVAL / "speech" / "sonnet1" / "audio.mp3"))[: 30 * 16_000])
+    rows.append(("after 30 s of speech", peak_mb()))
     for i in range(100):
         models.visual.embed_text([f"a photo of something number {i}"])
     rows.append(("after 100 text queries", peak_mb()))
+    for i in range(10):
+        models.visual.embed_text([f"ein Hund am Strand Nummer {i}", f"un chat sur la table numéro {i}"])
+    rows.append(("after 20 German and French queries", peak_mb()))
     print(f"machine: {os.cpu_count()} CPUs; peak RSS of one process (MB)")
     for label, mb in rows:
         print(f"{label:<32} {mb:8.0f}")

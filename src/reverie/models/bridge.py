@@ -17,6 +17,11 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
+
+# numpy's OpenBLAS would run the map on every core, and its threads then spin for a while after each call,
+# taking the cores from the indexing threads' networks: a fifth fewer photos a second (bench/index.py).
+_BLAS = ThreadpoolController()
 
 SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
@@ -47,7 +52,8 @@ class Bridge:
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """Normalised pooled features (N, 1280) -> normalised vectors in MiniLM's space (N, 384)."""
-        return _normalise(features @ self.weight + self.bias)
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return _normalise(features @ self.weight + self.bias)
 
     def fuse(self, bridged: np.ndarray, conse: np.ndarray) -> np.ndarray:
         """One vector for a picture: the bridge and ConSE, both unit length, summed (ConSE weighted)."""
