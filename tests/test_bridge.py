@@ -34,14 +34,14 @@ def models() -> Models:
 def test_the_shipped_bridge_is_the_file_the_code_expects():
     assert file_sha256(SHIPPED) == SHIPPED_SHA256, "retrain with models/weights/README.md's command, then update SHIPPED_SHA256"
     assert SHIPPED.stat().st_size < 2_000_000
-    bridge = Bridge()
+    bridge = Bridge.load()
     assert bridge.weight.shape == (1280, 384) and bridge.e5_to_minilm.shape == (384, 384)
     assert bridge.background.shape[1] == 384 and np.isfinite(bridge.weight).all()
 
 
 def test_a_missing_bridge_file_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="train-bridge"):
-        Bridge(tmp_path / "bridge.npz")
+        Bridge.load(tmp_path / "bridge.npz")
 
 
 @pytest.mark.parametrize("query,expected", [
@@ -113,7 +113,7 @@ def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models)
     train(subset, second, models, echo=lambda _m: None, recipe=recipe)
     assert report == {"photos": 96, "captions": 480, "bytes": first.stat().st_size}
     assert file_sha256(first) == file_sha256(second)
-    bridge = Bridge(first)
+    bridge = Bridge.load(first)
     assert bridge.background.shape == (16, 384)
     vectors = bridge.project(np.random.default_rng(0).random((3, 1280), dtype=np.float32))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)

@@ -69,7 +69,7 @@ class Models:
         classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
         if not with_bridge:
             return ConseEmbedder(classifier, self._text_embedder(), self.cache)
-        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge(), QueryLanguages())
+        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge.load(), QueryLanguages())
 
     def without_bridge(self):  # noqa: ANN201
         """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from .vectors import normalise
+
 # numpy's OpenBLAS would run the map on every core, and its threads then spin for a while after each call,
 # taking the cores from the indexing threads' networks: a fifth fewer photos a second (bench/index.py).
 _BLAS = ThreadpoolController()
@@ -28,37 +30,40 @@ SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 SHIPPED_SHA256 = "0493821512c03dcd0b390bd3e5c9034383d8d0c507cbc52ff36eefb0eef80042"
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class Bridge:
-    def __init__(self, path: Path = SHIPPED):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, conse_weight: float, e5_to_minilm: np.ndarray,
+                 background: np.ndarray, version: str):
+        self.weight = weight.astype(np.float32)  # (1280, 384)
+        self.bias = bias.astype(np.float32)
+        self.conse_weight = float(conse_weight)
+        self.e5_to_minilm = e5_to_minilm.astype(np.float32)  # (384, 384)
+        self.background = background.astype(np.float32)  # vectors of ordinary photos, as fuse() makes them
+        self.version = version
+        self.name = f"bridge-{version}"
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED) -> "Bridge":
         if not path.exists():
             raise FileNotFoundError(f"bridge weights {path} are missing: reinstall Reverie, or run "
                                     "`reverie models train-bridge` (see models/weights/README.md)")
         with np.load(path) as z:
-            self.weight = z["weight"].astype(np.float32)  # (1280, 384)
-            self.bias = z["bias"].astype(np.float32)
-            self.conse_weight = float(z["conse_weight"])
-            self.e5_to_minilm = z["e5_to_minilm"].astype(np.float32)  # (384, 384)
-            self.background = z["background"].astype(np.float32)  # fused vectors of ordinary photos
-            self.version = str(z["version"])
-        self.name = f"bridge-{self.version}"
+            return cls(z["weight"], z["bias"], float(z["conse_weight"]), z["e5_to_minilm"], z["background"],
+                       str(z["version"]))
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """Normalised pooled features (N, 1280) -> normalised vectors in MiniLM's space (N, 384)."""
         with _BLAS.limit(limits=1, user_api="blas"):
-            return _normalise(features @ self.weight + self.bias)
+            return normalise(features @ self.weight + self.bias)
 
     def fuse(self, bridged: np.ndarray, conse: np.ndarray) -> np.ndarray:
         """One vector for a picture: the bridge and ConSE, both unit length, summed (ConSE weighted)."""
-        return _normalise(bridged + self.conse_weight * conse).astype(np.float32)
+        return normalise(bridged + self.conse_weight * conse).astype(np.float32)
 
     def from_e5(self, queries: np.ndarray) -> np.ndarray:
         """multilingual-e5 query vectors -> normalised vectors in MiniLM's space."""
-        return _normalise(queries @ self.e5_to_minilm).astype(np.float32)
+        with _BLAS.limit(limits=1, user_api="blas"):
+            return normalise(queries @ self.e5_to_minilm).astype(np.float32)

@@ -21,7 +21,8 @@ from tokenizers import Tokenizer
 
 from .pixels import rgb_pixels
 from .runtime import session
-from .visual import ImageAnalysis, _normalise
+from .vectors import normalise
+from .visual import ImageAnalysis
 
 REQUIRED = ("visual.onnx", "textual.onnx", "tokenizer.json", "reverie.json")
 
@@ -57,13 +58,13 @@ class ClipEmbedder:
     def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]:
         batch = np.stack([self._pixels(im) for im in images]).astype(np.float32)
         (emb,) = self.visual.run(None, {self.visual.get_inputs()[0].name: batch})
-        emb = _normalise(emb).astype(np.float32)
+        emb = normalise(emb).astype(np.float32)
         return [ImageAnalysis(vector=e, features=e, labels=[]) for e in emb]
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         ids = np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
         (emb,) = self.textual.run(None, {self.textual.get_inputs()[0].name: ids})
-        return _normalise(emb).astype(np.float32)
+        return normalise(emb).astype(np.float32)
 
     def background(self) -> None:
         return None  # a CLIP export comes without a picture collection to draw ordinary vectors from

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .bridge import _normalise
+from .bridge import Bridge
 from .pixels import resized
 from .visual import INPUT_SIDE, ConseEmbedder
 
@@ -118,8 +118,9 @@ def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, re
     first = [next(k for k, (i, _) in enumerate(pairs) if i == photo) for photo in range(len(names))]
     e5 = MultilingualTextEmbedder(models.settings.model_threads).embed([pairs[k][1] for k in first], echo=echo)
     e5_map = fit_language_map(e5.astype(np.float64), minilm[first].astype(np.float64), recipe.ridge)
-    fused = _normalise(_normalise(features @ weight + bias) + recipe.conse_weight * conse)
-    background = fused[np.random.default_rng(recipe.seed).choice(len(fused), recipe.background, replace=False)]
+    ordinary = np.random.default_rng(recipe.seed).choice(len(features), recipe.background, replace=False)
+    bridge = Bridge(weight, bias, recipe.conse_weight, e5_map, np.zeros((0, weight.shape[1])), VERSION)
+    background = bridge.fuse(bridge.project(features[ordinary]), conse[ordinary])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, weight=weight.astype(np.float16), bias=bias.astype(np.float16),

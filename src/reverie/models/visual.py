@@ -27,6 +27,7 @@ from .imagenet import class_names
 from .multilingual import QueryLanguages, language_of
 from .pixels import resized, rgb_pixels
 from .text_embedding import TextEmbedder
+from .vectors import normalise
 
 TOP_CLASSES = 20
 INPUT_SIDE = 320  # the classifier is fully convolutional; the whole frame, squashed, keeps every object
@@ -54,10 +55,6 @@ class VisualEmbedder(Protocol):
         small or too repetitive to say (a video's keyframes); None when the model cannot make them."""
 
 
-def _normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
 class ConseEmbedder:
     def __init__(self, classifier: ImageClassifier, text: TextEmbedder, cache_dir: Path, bridge: Bridge | None = None,
                  languages: QueryLanguages | None = None):
@@ -83,10 +80,10 @@ class ConseEmbedder:
     def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]:
         squashed = [resized(rgb_pixels(im), (INPUT_SIDE, INPUT_SIDE)) for im in images]
         probs, pooled = self.classifier.predict(squashed)
-        features = _normalise(pooled).astype(np.float32)
+        features = normalise(pooled).astype(np.float32)
         top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
         weights = np.take_along_axis(probs, top, axis=1)
-        conse = _normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1)).astype(np.float32)
+        conse = normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1)).astype(np.float32)
         vectors = conse if self.bridge is None else self.bridge.fuse(self.bridge.project(features), conse)
         names = [lemmas[0] for lemmas in class_names()]
         return [
@@ -111,7 +108,7 @@ class ConseEmbedder:
         if others:
             mapped = self.bridge.from_e5(self.languages.embedder.embed([texts[i] for i in others]))
             for i, v in zip(others, mapped):
-                vectors[i] = v if kinds[i] == "other" else _normalise(vectors[i] + v)
+                vectors[i] = v if kinds[i] == "other" else normalise(vectors[i] + v)
         return vectors
 
     def background(self) -> np.ndarray:
@@ -125,5 +122,5 @@ class ConseEmbedder:
             rng = np.random.default_rng(20_14)
             picks = rng.integers(0, len(self.class_vectors), (2000, TOP_CLASSES))
             weights = -np.sort(-rng.dirichlet(np.full(TOP_CLASSES, 0.3), 2000), axis=1)
-            self._background = _normalise((weights[:, :, None] * self.class_vectors[picks]).sum(axis=1)).astype(np.float32)
+            self._background = normalise((weights[:, :, None] * self.class_vectors[picks]).sum(axis=1)).astype(np.float32)
         return self._background
