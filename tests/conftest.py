@@ -35,6 +35,15 @@ API = "/serve/api/v1"
 os.environ.setdefault("REVERIE_MODEL_DIR", str(REPO / ".model-cache"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _models_exported():
+    """The export before the first test, not inside the first test's wait for indexing: on a fresh clone
+    it takes a minute or more of a 2-core machine, longer than any test waits for one photo."""
+    from reverie.models.export import ensure_exported
+
+    ensure_exported(Path(os.environ["REVERIE_MODEL_DIR"]))
+
+
 STACK = os.environ.get("REVERIE_TEST_STACK", "embedded")
 DISTRIBUTED = STACK == "distributed"
 if STACK not in ("embedded", "distributed"):
@@ -208,7 +217,7 @@ class Client:
         assert body["code"] == "0000", body
         return body["data"]
 
-    def wait_indexed(self, image_id: int, timeout: float = 30) -> dict:
+    def wait_indexed(self, image_id: int, timeout: float = 120) -> dict:
         deadline = time.time() + timeout
         while time.time() < deadline:
             meta = self.metadata(image_id)

@@ -420,7 +420,7 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
 
 @main.group()
 def models() -> None:
-    """The models: train the picture-to-words bridge."""
+    """The models: train the picture-to-words bridge, and give older vectors its form."""
 
 
 @models.command("train-bridge")
@@ -439,6 +439,9 @@ def models_train_bridge(train_dir: Path, out: Path | None, seed: int, **values) 
     from .models.bridge import SHIPPED, file_sha256
     from .models.training import Recipe, train
 
+    if not (train_dir / "captions.json").is_file() or not (train_dir / "images").is_dir():
+        raise click.ClickException(f"{train_dir} needs images/ and captions.json ({{file: [captions]}}), as "
+                                   "../shared/train/flickr8k has them")
     out = out or SHIPPED
     # Both cores for the networks; the training itself runs on one thread, so its result is seeded.
     loaded = Models(Settings(model_dir=values["model_dir"], model_threads=2))

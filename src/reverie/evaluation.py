@@ -5,7 +5,9 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
   image -> image  one image per Caltech class as the example (search_similar_imgs); P@10 counts same-class
                   hits among the top 10 (the query itself excluded), divided by min(10, other images of
                   the class), since the set has only 6 images a class
-  OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company
+  OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company;
+                  and one word of each company's name ("AEON", "D.I.Y.", `shop_word`), where a receipt of any
+                  company whose name holds the word counts
   unrelated       queries about things absent from the gallery; hits each filtering level lets through
   Flickr8k        (own namespace: its 200 photos) each English caption, and the German and French sentence
                   of 185 of them, as a query; R@1/5/10 of its photo
@@ -72,6 +74,25 @@ class Gallery:
         out += [(p, f"caltech:{c}") for c, ps in sorted(self.caltech.items()) for p in ps]
         out += [(p, f"receipt:{p.stem}") for p, _ in self.receipts]
         return out
+
+
+# Words of a company name that name no shop in particular; a "shop word" query is the first other word.
+GENERIC = set("""SDN BHD S/B CO ENTERPRISE TRADING HARDWARE ELECTRICAL STATIONERY BOOKS BOOK RESTAURANTS RESTAURANT
+RESTORAN MARKET MART MINI CITY GALLERY INTERNATIONAL MACHINERY MOTOR OWNER HOME GIFT DECO PERNIAGAAN""".split())
+
+
+def shop_word(company: str) -> str:
+    """The word a person would type for the shop: dotted initials ("D.I.Y.") whole, else the first word of
+    4 or more letters that is not a business word ("YHM AEON TEBRAU CITY" -> "AEON")."""
+    tokens = company.replace("(", " ").replace(")", " ").replace("&", " ").split()
+    for t in tokens:
+        if t.count(".") >= 2 and sum(ch.isalpha() for ch in t) >= 2:
+            return t
+    for t in tokens:
+        word = t.strip(".,")
+        if len(word) >= 4 and word.isalpha() and word.upper() not in GENERIC:
+            return word
+    return next((t for t in tokens if len(t) >= 3), company)
 
 
 MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -277,6 +298,12 @@ def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) ->
         hits = search(company, 1)
         ocr_hits += bool(hits) and hits[0]["id"] in of_company[company]
     ocr = ocr_hits / len(gallery.receipts)
+    words = {company: shop_word(company) for company in of_company}
+    word_hits = 0
+    for company, word in words.items():  # any receipt of a company whose name holds the word counts
+        right = set().union(*(ids for c, ids in of_company.items() if word.lower() in c.lower()))
+        hits = search(word, 1)
+        word_hits += bool(hits) and hits[0]["id"] in right
 
     # filtering levels: unrelated queries vs the right answers
     levels = {}
@@ -292,6 +319,7 @@ def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) ->
         "text_image": text_image, "text_image_queries": len(ranks),
         "image_image_P@10": image_image, "image_image_queries": len(precisions),
         "ocr_hit@1": ocr, "ocr_queries": len(gallery.receipts),
+        "ocr_word_hit@1": word_hits / len(words), "ocr_word_queries": sorted(words.values()),
         "levels": levels,
     }
 
@@ -303,6 +331,7 @@ def table(result: dict) -> str:
         ("text->image R@1 / R@5 / R@10", f"{t['R@1']:.3f} / {t['R@5']:.3f} / {t['R@10']:.3f}  ({result['text_image_queries']} captions)"),
         ("image->image P@10", f"{result['image_image_P@10']:.3f}  ({result['image_image_queries']} classes)"),
         ("OCR hit@1", f"{result['ocr_hit@1']:.3f}  ({result['ocr_queries']} receipts)"),
+        ("OCR hit@1 by one shop word", f"{result['ocr_word_hit@1']:.3f}  ({len(result['ocr_word_queries'])} companies)"),
     ]
     for lang, f in result["flickr8k"].items():
         rows.append((f"Flickr8k {lang} R@1 / R@5 / R@10", f"{f['R@1']:.3f} / {f['R@5']:.3f} / {f['R@10']:.3f}  ({f['queries']} queries, 200 photos)"))

@@ -32,6 +32,10 @@ BIAS = -6.596
 # counting only a caption's own photo as right.
 
 VISUAL_MATCH_Z = 1.5  # a similarity this far above the namespace's usual counts as a visual match
+# BM25 below this means the words are in half the namespace or more (idf clamped to 1e-6): they tell
+# nothing, and the ratio of two such scores is only the documents' lengths, which SQLite and PostgreSQL
+# measure differently (a migrated library ranked two clips of one video apart by it).
+NEGLIGIBLE_LEXICAL = 1e-3
 
 LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}
 
@@ -92,7 +96,7 @@ def fuse(
     for c in by_id.values():
         c.z = (c.cosine - mean) / std if std > 0 else 0.0
         c.gap = c.cosine - best_cosine
-        c.share = c.lexical / best_lexical if best_lexical > 0 else 0.0
+        c.share = c.lexical / best_lexical if best_lexical > NEGLIGIBLE_LEXICAL else 0.0
         if c.z >= VISUAL_MATCH_Z:
             c.matched.insert(0, "visual")
     if by_id:
