@@ -433,7 +433,7 @@ def models() -> None:
 @settings_options(("model_dir",))
 def models_train_bridge(train_dir: Path, out: Path | None, seed: int, **values) -> None:
     """Learn the bridge from pictures to words (a linear map from the classifier's features into MiniLM's
-    sentence space, and e5's map for other languages). About 8 minutes on 2 cores."""
+    sentence space, and e5's map for other languages). About 15 minutes on 2 cores."""
     from .config import Settings
     from .models import Models
     from .models.bridge import SHIPPED, file_sha256

@@ -259,10 +259,7 @@ def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) ->
     id_of = {label.split(":", 2)[2] if label.startswith("coco") else label: i for label, i in by_label.items()}
 
     def search(query: str, top_k: int, level: str | None = None) -> list[dict]:
-        body = {"search_param": query, "search_type": "BY_IMAGE", "unique_id": NAMESPACE, "top_k": top_k, "page_size": top_k}
-        if level:
-            body["filtering_level"] = level
-        return _check(http.post("/search", json=body))["item"]
+        return _search(http, NAMESPACE, query, top_k, level)
 
     # text -> image
     ranks = []

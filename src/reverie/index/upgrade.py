@@ -52,10 +52,9 @@ def upgrade(store: Store, models: Models, progress: Callable[[int], None] = lamb
                     conse = np.stack([vector_rows.loaded(r.vector, r.embedding) for r in kept])
                     fused = bridge.fuse(bridge.project(np.stack([features[getattr(r, item)] for r in kept])), conse)
                     conn.execute(table.delete().where(table.c.seq.in_([r.seq for r in old])))
-                    owner = {"video_id": "video_id"} if table is video_vectors else {}
                     conn.execute(table.insert(), [
                         {item: getattr(r, item), "space": space, "model": visual.name,
-                         **{k: getattr(r, v) for k, v in owner.items()}, **vector_rows.stored(conn, vec)}
+                         **({"video_id": r.video_id} if table is video_vectors else {}), **vector_rows.stored(conn, vec)}
                         for r, vec in zip(kept, fused)])
                 if lone:  # no features to bridge from: marked, so that they are not read again
                     conn.execute(table.update().where(table.c.seq.in_(lone)).values(model=f"{OLD_MODEL}-alone"))

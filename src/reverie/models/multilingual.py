@@ -3,7 +3,7 @@ wheel), and a guess of whether a query is English.
 
 MiniLM, the query model of every vector Reverie stores, knows little but English. e5 places a sentence and
 its translations close together; the bridge file maps e5's space into MiniLM's (models/bridge.py), so a
-German query lands near the MiniLM vector of its English version. e5 costs ~20 ms a query, so English
+German query lands near the MiniLM vector of its English version. e5 costs ~40 ms a query, so English
 queries skip it.
 """
 
