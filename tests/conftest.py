@@ -310,7 +310,7 @@ def db_exec(data: Path, sql: str) -> None:
 
 def blob_store(data: Path):  # noqa: ANN201
     """The blob store that processes on `data` use: files under DATA/blobs, or the test's S3 prefix."""
-    from reverie.store.blobs import open_blob_store
+    from reverie.store.blob_stores import open_blob_store
 
     return open_blob_store(stack_env(data).get("REVERIE_BLOB_URL", ""), data / "blobs")
 

@@ -18,7 +18,8 @@ from PIL import Image
 
 from conftest import Server, create_key, jpeg, reverie
 from reverie.devstack import SeaweedS3
-from reverie.store.blobs import CHUNK, FileBlobStore, open_blob_store
+from reverie.store.blob_stores import open_blob_store
+from reverie.store.blobs import CHUNK, FileBlobStore
 from reverie.store.s3_blobs import MB, S3BlobStore, parse_blob_url
 from reverie.synthetic_video import make_video
 

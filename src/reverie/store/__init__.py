@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from . import search_index
 from . import videos as video_rows
-from .blobs import BlobStore, open_blob_store
+from .blob_stores import open_blob_store
+from .blobs import BlobStore
 from .db import Database, migrate
 from .pg_vectors import IMAGES, VIDEO_ITEMS, PgVectorIndex
 from .vectors import VectorIndex, VectorSearch

@@ -14,7 +14,6 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
-from urllib.parse import urlsplit
 
 CHUNK = 1 << 20
 
@@ -108,18 +107,6 @@ class BlobStore(Protocol):
 
     def keys(self, prefix: str) -> list[str]:
         """Every key under the folder `prefix` (`keyframes/12` holds `keyframes/12/…`, not `keyframes/123/…`)."""
-
-
-def open_blob_store(url: str, default_dir: Path) -> BlobStore:
-    """Files under `default_dir` for an empty URL, an S3 bucket for `s3://bucket[/prefix]?endpoint=…`."""
-    if not url:
-        return FileBlobStore(default_dir)
-    if urlsplit(url).scheme != "s3":  # the URL itself is not echoed: it may carry a secret
-        raise ValueError("blob_url must be empty (files under DATA/blobs) or "
-                         "s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION&key=KEY&secret=SECRET")
-    from .s3_blobs import S3BlobStore  # boto3 takes a while to import: only where S3 is used
-
-    return S3BlobStore.from_url(url)
 
 
 def _fsync_dir(path: Path) -> None:
