@@ -282,11 +282,13 @@ def db_integrity_ok(data: Path) -> bool:
 
 
 def open_store(data: Path, **settings):  # noqa: ANN003, ANN201
-    """The library behind `data` opened in this process, on the test's stack."""
+    """The library behind `data` opened in this process, on the test's stack, with the session's exported
+    models (its own model folder would cost a fresh export, half a minute, to each test that indexes)."""
     from reverie.config import Settings
     from reverie.store import Store
 
     env = stack_env(data)
+    settings.setdefault("model_dir", Path(os.environ["REVERIE_MODEL_DIR"]))
     return Store.open(Settings(data=data, database_url=env.get("REVERIE_DATABASE_URL", ""),
                                blob_url=env.get("REVERIE_BLOB_URL", ""), **settings))
 

@@ -3,6 +3,9 @@ the resizing every model input goes through."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import EVAL, jpeg
@@ -19,7 +22,7 @@ from reverie.models.visual import ConseEmbedder
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> Models:
-    return Models(Settings(data=tmp_path_factory.mktemp("data")))
+    return Models(Settings(data=tmp_path_factory.mktemp("data"), model_dir=Path(os.environ["REVERIE_MODEL_DIR"])))
 
 
 def test_the_int8_classifier_sees_what_the_float_export_sees(models):
