@@ -27,7 +27,7 @@ run: install
 	$(BIN)/reverie keys ensure --data $(DATA)
 	$(BIN)/reverie serve --host $(HOST) --port $(PORT) --data $(DATA)
 
-# The whole suite twice: on the embedded stack (SQLite + files), then on the distributed one (PostgreSQL +
+# The suite twice: on the embedded stack (SQLite + files), then on the distributed one (PostgreSQL +
 # pgvector and SeaweedFS S3 started from their wheels, every server's indexing in a separate worker process).
 # The second stack runs even when the first fails, so one failure never hides the other stack's result.
 test: install

@@ -49,6 +49,22 @@ DISTRIBUTED = STACK == "distributed"
 if STACK not in ("embedded", "distributed"):
     raise SystemExit(f"REVERIE_TEST_STACK must be embedded or distributed, not {STACK!r}")
 embedded_only = pytest.mark.skipif(DISTRIBUTED, reason="about SQLite's file or the data folder's own files")
+# Tests of the models and pure functions alone: they touch neither database nor blob store, so the distributed
+# run leaves them out (the embedded run has them) rather than spend CI minutes on the same result twice.
+stack_free = pytest.mark.stack_free
+
+
+def pytest_configure(config):  # noqa: ANN001, ANN201
+    config.addinivalue_line("markers", "stack_free: touches no database or blob store; runs on the embedded stack only")
+
+
+def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201
+    if not DISTRIBUTED:
+        return
+    same_anywhere = [item for item in items if item.get_closest_marker("stack_free")]
+    if same_anywhere:
+        config.hook.pytest_deselected(items=same_anywhere)
+        items[:] = [item for item in items if not item.get_closest_marker("stack_free")]
 
 
 class DistributedStack:

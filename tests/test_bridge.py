@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EVAL, REPO, create_key, open_store, reverie
+from conftest import EVAL, REPO, create_key, open_store, reverie, stack_free
 from reverie.config import Settings
 from reverie.index.image import decode, model_view, upright_rgb
 from reverie.models import Models
@@ -31,6 +31,7 @@ def models() -> Models:
     return Models(Settings(model_dir=REPO / ".model-cache"))
 
 
+@stack_free
 def test_the_shipped_bridge_is_the_file_the_code_expects():
     assert file_sha256(SHIPPED) == SHIPPED_SHA256, "retrain with models/weights/README.md's command, then update SHIPPED_SHA256"
     assert SHIPPED.stat().st_size < 2_000_000
@@ -39,11 +40,13 @@ def test_the_shipped_bridge_is_the_file_the_code_expects():
     assert bridge.background.shape[1] == 384 and np.isfinite(bridge.weight).all()
 
 
+@stack_free
 def test_a_missing_bridge_file_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="train-bridge"):
         Bridge.load(tmp_path / "bridge.npz")
 
 
+@stack_free
 @pytest.mark.parametrize("query,expected", [
     ("a dog runs on the beach", "en"), ("two men playing football", "en"),
     ("Ein Hund läuft am Strand", "other"), ("un chien court sur la plage", "other"),
@@ -53,6 +56,7 @@ def test_the_query_language_is_told_by_its_small_words(query, expected):
     assert language_of(query) == expected
 
 
+@stack_free
 def test_a_query_of_words_minilm_knows_whole_is_english(models):
     knows = models.text.knows
     assert language_of("beach", knows) == language_of("red car", knows) == "en"
@@ -68,6 +72,7 @@ def _photos(names: list[str]) -> list[np.ndarray]:
     return out
 
 
+@stack_free
 def test_a_sentence_in_three_languages_finds_its_photo_among_forty(models):
     translations = json.loads((FLICKR / "translations.json").read_text())
     captions = json.loads((FLICKR / "captions.json").read_text())
@@ -83,6 +88,7 @@ def test_a_sentence_in_three_languages_finds_its_photo_among_forty(models):
         assert (ranks < 5).mean() >= 0.8, (lang, ranks.tolist())
 
 
+@stack_free
 def test_the_bridge_beats_conse_alone_on_people_and_scenes(models):
     captions = json.loads((FLICKR / "captions.json").read_text())
     names = sorted(captions)[:60]
@@ -98,6 +104,7 @@ def test_the_bridge_beats_conse_alone_on_people_and_scenes(models):
     assert recall_at_5(with_bridge) > recall_at_5(conse) + 0.2  # 0.95 against 0.58 when written
 
 
+@stack_free
 @pytest.mark.skipif(not TRAIN.exists(), reason="../shared/train is not beside the repo")
 def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models):
     captions = json.loads((TRAIN / "captions.json").read_text())

@@ -10,13 +10,15 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from conftest import EVAL
+from conftest import EVAL, stack_free
 from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from reverie.models.export import EXPORTED, TEXT_DETECTOR, TEXT_RECOGNISER, _shipped_ocr_graph, export_all
 from reverie.models.fuse import fuse_graph
 from reverie.models.ocr import TextReader
+
+pytestmark = stack_free  # the models on their own
 
 RNG = np.random.default_rng(7)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import EVAL, jpeg
+from conftest import EVAL, jpeg, stack_free
 from PIL import Image
 
 from reverie.config import Settings
@@ -18,6 +18,8 @@ from reverie.models.classifier import ImageClassifier
 from reverie.models.export import CLASSIFIER_FLOAT
 from reverie.models.pixels import fitted, resized, rgb_pixels
 from reverie.models.visual import ConseEmbedder
+
+pytestmark = stack_free  # the models on their own
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import stack_free
 
 from reverie.config import Settings
 from reverie.store import Store
 from reverie.store.vectors import VectorIndex
+
+pytestmark = stack_free  # always the embedded index: it is what the test is about
 
 DIM = 16
 
