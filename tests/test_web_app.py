@@ -4,6 +4,8 @@ folder and are checked."""
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import pytest
@@ -11,6 +13,7 @@ import requests
 from PIL import Image
 
 from conftest import EVAL, Server, create_key
+from reverie.search.fusion import LEVELS
 from reverie.synthetic_video import make_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -66,6 +69,13 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         first = page.locator(".tile").first
         assert first.get_attribute("title") == "image_0001"
         assert "visual" in first.locator(".score").inner_text() or "labels" in first.locator(".score").inner_text()
+        # hits below filtering_level "low" are dimmed, by the cut the API itself applies
+        assert json.loads(page.locator('meta[name="reverie-levels"]').get_attribute("content")) == LEVELS
+        for hit in page.locator(".tile").all():
+            score = float(re.search(r"\d+\.\d\d", hit.locator(".score").inner_text()).group())
+            if abs(score - LEVELS["low"]) > 0.005:  # the tile shows two decimals
+                assert ("weak" in hit.get_attribute("class").split()) == (score < LEVELS["low"]), score
+        assert "weak" not in first.get_attribute("class").split()
         shot(page, tmp_path / "3-search.png")
 
         first.click()

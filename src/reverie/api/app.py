@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import html
+import json
 import logging
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
@@ -16,6 +18,7 @@ from .. import __version__
 from ..config import Settings
 from ..index.worker import start_threads
 from ..models import Models
+from ..search.fusion import LEVELS
 from ..search.images import Searcher
 from ..search.videos import VideoSearcher
 from ..store import Store
@@ -89,9 +92,11 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     app.include_router(files.router, prefix=BASE, tags=["files"])
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
+    page = (WEB / "index.html").read_text().replace("{{LEVELS}}", html.escape(json.dumps(LEVELS)))
+
     @app.get("/", include_in_schema=False)
-    def web_app() -> FileResponse:
-        return FileResponse(WEB / "index.html")
+    def web_app() -> HTMLResponse:
+        return HTMLResponse(page)
 
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight)  # outermost: sheds before any work

@@ -1,9 +1,13 @@
 // Reverie's web app: a thin layer over the public API. The key lives in sessionStorage (this tab only).
 const API = "/serve/api/v1";
 const $ = (id) => document.getElementById(id);
+const LEVELS = JSON.parse(document.querySelector('meta[name="reverie-levels"]').content);  // filtering_level cuts
 const state = { key: sessionStorage.getItem("reverie-key"), ns: "default", page: 0, total: Infinity, mode: "browse", loading: false };
 
 class ApiError extends Error {}
+
+// What made a hit ("visual", "labels, ocr"); nothing at all for a hit that nothing matched.
+const matchedBy = (item) => (item.matched && item.matched.length ? [item.matched.join(", ")] : []);
 
 // Image ids are 64-bit: as JS numbers they would lose their last digits, so they stay strings here.
 const parse = (text) => JSON.parse(text.replace(/"id":(\d{16,})/g, '"id":"$1"'));
@@ -59,9 +63,9 @@ function clipTile(item) {
   if (item.keyframe_url) b.append(lazyImage(item.keyframe_url, b.title));
   const s = document.createElement("span");
   s.className = "score";
-  s.textContent = `▶ ${item.startTime}–${item.endTime} s · ${item.score.toFixed(2)} · ${(item.matched || []).join(", ")}`;
+  s.textContent = [`▶ ${item.startTime}–${item.endTime} s`, item.score.toFixed(2), ...matchedBy(item)].join(" · ");
   b.append(s);
-  if (item.score < 0.15) b.classList.add("weak");
+  if (item.score < LEVELS.low) b.classList.add("weak");
   b.addEventListener("click", () => openClip(item));
   return b;
 }
@@ -93,10 +97,10 @@ function tile(item) {
   }
   if (item.status && item.status !== "PARSE") b.insertAdjacentHTML("beforeend", `<span class="badge">${item.status}</span>`);
   if (item.score !== undefined) {
-    if (item.score < 0.15) b.classList.add("weak");  // below filtering_level "low": shown, but dimmed
+    if (item.score < LEVELS.low) b.classList.add("weak");  // below filtering_level "low": shown, but dimmed
     const s = document.createElement("span");
     s.className = "score";
-    s.textContent = `${item.score.toFixed(2)} · ${(item.matched || []).join(", ")}`;
+    s.textContent = [item.score.toFixed(2), ...matchedBy(item)].join(" · ");
     b.append(s);
   }
   b.addEventListener("click", () => openDetail(item.id));
