@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 
 from ..config import Settings
-from .export import CLASSIFIER, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
+from .detector import ObjectDetector
+from .export import CLASSIFIER, DETECTOR, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
 from .ocr import TextReader
 from .text_embedding import TextEmbedder
 from .visual import VisualEmbedder
@@ -23,6 +24,7 @@ class Models:
         self._visual: VisualEmbedder | None = None
         self._text: TextEmbedder | None = None
         self._ocr: TextReader | None = None
+        self._detector: ObjectDetector | None = None
         self._speech = None
 
     @property
@@ -75,6 +77,15 @@ class Models:
         """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""
         with self._lock:
             return self._conse(with_bridge=False)
+
+    @property
+    def detector(self) -> ObjectDetector:
+        """COCO's 80 kinds of object, boxed (SSD-MobileNet-v2)."""
+        with self._lock:
+            if self._detector is None:
+                ensure_exported(self.cache)
+                self._detector = ObjectDetector(self.cache / DETECTOR, self.settings.model_threads)
+            return self._detector
 
     @property
     def ocr(self) -> TextReader:
