@@ -85,7 +85,7 @@ def _measure(label: str, blobs: list[bytes], threads: int, model_dir: str, data:
             assert http.post("/upload_img", files=files).json()["code"] == "0000"
         # Load the models first, so that the clock measures indexing, not start-up.
         warm = subprocess.run([sys.executable, "-c", "from reverie.config import Settings; from reverie.models import Models; "
-                               f"m = Models(Settings(data={str(data)!r}, model_dir={model_dir!r})); m.visual; m.ocr"], env=env)
+                               f"m = Models(Settings(data={str(data)!r}, model_dir={model_dir!r})); m.visual; m.ocr; m.detector"], env=env)
         assert warm.returncode == 0
         worker = subprocess.Popen([str(BIN / "reverie"), "worker", "--data", str(data), "--workers", str(threads),
                                    "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

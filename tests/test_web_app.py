@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 LEOPARD = EVAL / "caltech101" / "Leopards" / "image_0001.jpg"
 RECEIPT = EVAL / "sroie" / "img" / "000.jpg"
+ELEPHANTS = EVAL / "coco" / "images" / "000000054718.jpg"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -121,10 +122,29 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         assert part.status_code == 206 and len(part.content) == 100  # seekable, as a player needs
         shot(page, tmp_path / "6-clip.png")
         page.click("#detail .close")
+        # Objects the detector found: counted by search, outlined on the photo in the detail view.
+        page.set_input_files("#files", str(ELEPHANTS))
+        page.wait_for_function("[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed').length === 4",
+                               timeout=120_000)
+        page.fill("#query", "three elephants")
+        page.click("#search-form button[type=submit]")
+        page.wait_for_selector("#status:has-text('for “three elephants”'):not(:has-text('Searching'))")
+        page.locator(".tile").first.click()
+        page.wait_for_selector("#detail[open] h2:has-text('000000054718.jpg')")
+        assert page.locator("#detail .objects .chip").all_inner_texts()[0].startswith("elephant")
+        boxes = page.locator("#detail .frame .box")
+        assert boxes.count() == 3
+        image = page.locator("#detail .frame img").bounding_box()
+        for box in (b.bounding_box() for b in boxes.all()):  # drawn on the photo, not beside it
+            assert image["x"] - 3 <= box["x"] and box["x"] + box["width"] <= image["x"] + image["width"] + 3
+            assert image["y"] - 3 <= box["y"] and box["y"] + box["height"] <= image["y"] + image["height"] + 3
+        shot(page, tmp_path / "7-objects.png")
+        page.click("#detail .close")
         page.set_viewport_size({"width": 390, "height": 844})  # a phone
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off the side
-        shot(page, tmp_path / "7-phone.png")
+        shot(page, tmp_path / "8-phone.png")
         assert sorted(p.name for p in tmp_path.glob("*.png")) == [
-            "1-empty.png", "2-gallery.png", "3-search.png", "4-detail.png", "5-after-delete.png", "6-clip.png", "7-phone.png"]
+            "1-empty.png", "2-gallery.png", "3-search.png", "4-detail.png", "5-after-delete.png", "6-clip.png",
+            "7-objects.png", "8-phone.png"]
     finally:
         server.stop()

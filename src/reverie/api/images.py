@@ -86,6 +86,19 @@ def image_item(row, tags: list[str], links: Links) -> dict[str, Any]:  # noqa: A
     return item
 
 
+def shown_objects(row) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The detected objects with boxes in pixels of the photo as displayed (stored as fractions)."""
+    if not row.objects_json or not row.width:
+        return []
+    out = []
+    for o in json.loads(row.objects_json):
+        x0, y0, x1, y1 = o["box"]
+        box = {"x": round(x0 * row.width), "y": round(y0 * row.height),
+               "w": round((x1 - x0) * row.width), "h": round((y1 - y0) * row.height)}
+        out.append({"label": o["label"], "score": o["score"], "box": box, "colour": o["colour"]})
+    return out
+
+
 def _upload_limits(store: Store) -> dict[str, int]:
     s = store.settings
     per_part_overhead = 4096
@@ -152,6 +165,8 @@ def get_img_metadata(
         orientation=row.orientation,
         exif=json.loads(row.exif_json) if row.exif_json else None,
         labels=[{"name": n, "score": p} for n, p in json.loads(row.labels_json)] if row.labels_json else [],
+        objects=shown_objects(row),
+        colours=json.loads(row.colours_json) if row.colours_json else [],
         ocr_text=row.ocr_text,
         place=row.place,
         indexed_time=row.indexed_ms,

@@ -1,5 +1,5 @@
-"""The image pipeline: decode and verify, EXIF, thumbnail, then the models: labels and vectors, OCR where
-the detector sees text, and a place name from the GPS position. Each step turns the image into facts;
+"""The image pipeline: decode and verify, EXIF, thumbnail, colours, then the models: labels and vectors,
+objects, OCR where the text detector sees text, and a place name from the GPS position. Each step turns the image into facts;
 `index_images` runs them and `facts_to_columns` says what is stored.
 
 Indexing decodes a JPEG at the smallest DCT scale the models and the thumbnail can use. The 1280 px
@@ -24,7 +24,10 @@ from ..models.ocr import GATE_PIXELS
 from ..models.pixels import fitted, rgb_pixels
 from ..store import Store
 from ..store.blobs import derived_key, original_key
+from ..store.search_index import confident_labels
+from .colours import photo_colours
 from .exif import ExifFacts, read_exif
+from .objects import described, object_words
 from .places import place_name
 
 THUMBNAIL_SIDE = 320
@@ -43,10 +46,16 @@ class ImageFacts:
     exif: ExifFacts
     derived: dict[str, str] = field(default_factory=dict)  # kind -> blob key
     labels: list[tuple[str, float]] = field(default_factory=list)
+    objects: list[dict] = field(default_factory=list)  # index/objects.py
+    colours: list[str] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # space -> vector
     model: str = ""
     has_text: bool = False  # the OCR gate saw text: an image.ocr job reads it (read_text below)
     place: str | None = None
+
+    def label_words(self) -> str:
+        """What the full-text index holds of what the models saw."""
+        return " ".join(w for w in (confident_labels(self.labels), object_words(self.objects)) if w)
 
 
 def preview_view(size: tuple[int, int]) -> tuple[int, int]:
@@ -144,10 +153,12 @@ def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | 
         return out
     try:
         analyses = models.visual.analyse(pixels)
+        detections = models.detector.detect(pixels) if store.settings.objects == "on" else [[] for _ in pixels]
     except Exception as exc:  # the batch's model run failed: each image fails with it, and is retried
         return [exc if isinstance(facts, ImageFacts) else facts for facts in out]
-    for facts, analysis in zip(analysed, analyses):
+    for facts, analysis, found, upright in zip(analysed, analyses, detections, pixels):
         facts.labels = analysis.labels
+        facts.objects = described(upright, found)
         facts.vectors = {"visual": analysis.vector, "features": analysis.features}
         facts.model = models.visual.name
     return out
@@ -161,7 +172,7 @@ def _describe(store: Store, models: Models, row) -> tuple[ImageFacts, np.ndarray
         width, height = height, width
     pixels = rgb_pixels(upright_rgb(im))
     derived = {"thumbnails": store_thumbnail(store, row.id, pixels), "previews": derived_key("previews", row.id)}
-    facts = ImageFacts(width=width, height=height, exif=exif, derived=derived)
+    facts = ImageFacts(width=width, height=height, exif=exif, derived=derived, colours=photo_colours(pixels))
     facts.has_text = store.settings.ocr == "on" and models.ocr.has_text(pixels)
     lat, lon = (row.latitude, row.longitude) if row.latitude is not None else (exif.latitude, exif.longitude)
     if lat is not None and lon is not None:
@@ -186,6 +197,8 @@ def facts_to_columns(facts: ImageFacts, row) -> dict:  # noqa: ANN001
         thumbnail_key=facts.derived.get("thumbnails"),
         preview_key=facts.derived.get("previews"),
         labels_json=json.dumps([[name, round(p, 4)] for name, p in facts.labels]),
+        objects_json=json.dumps(facts.objects),
+        colours_json=json.dumps(facts.colours),
         ocr_text=None,  # the image.ocr job fills it in
         place=facts.place,
     )

@@ -122,6 +122,8 @@ images = Table(
     Column("preview_key", String(255)),
     # Facts the models derive (see index/image.py).
     Column("labels_json", Text),  # [[name, probability], ...] best first
+    Column("objects_json", Text),  # [{label, score, box: [x0, y0, x1, y1] fractions, colour}, ...] best first
+    Column("colours_json", Text),  # ["blue", "white"]: the colours covering a fifth of the photo or more
     Column("ocr_text", Text),
     Column("place", Text),  # "Arezzo, Tuscany, Italy" from the GPS position
     Column("created_ms", BigInteger, nullable=False),

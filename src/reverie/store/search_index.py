@@ -49,7 +49,7 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
             id=row.id,
             ocr="",  # write_text adds it
             tags=fold(" ".join(tags)),
-            labels=fold(confident_labels(facts.labels)),
+            labels=fold(facts.label_words()),
             place=fold(facts.place or ""),
             camera=fold(row.camera_model or facts.exif.camera_model or ""),
             name=fold(row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")),

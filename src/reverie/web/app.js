@@ -190,10 +190,27 @@ function row(dl, name, value) {
   dl.append(dt, dd);
 }
 
+// Each detected object: a chip, and its box outlined on the photo (in percent, so it follows the image's size).
+function showObjects(body, m) {
+  const objects = m.objects || [];
+  const list = body.querySelector(".objects");
+  if (!objects.length) { list.textContent = "(none found)"; return; }
+  for (const o of objects) {
+    const text = `${o.label}${o.colour ? " · " + o.colour : ""} ${(o.score * 100).toFixed(0)}%`;
+    list.append(Object.assign(document.createElement("span"), { className: "chip", textContent: text }));
+    const box = Object.assign(document.createElement("div"), { className: "box", title: text });
+    Object.assign(box.style, { left: `${(100 * o.box.x) / m.width}%`, top: `${(100 * o.box.y) / m.height}%`,
+      width: `${(100 * o.box.w) / m.width}%`, height: `${(100 * o.box.h) / m.height}%` });
+    box.append(Object.assign(document.createElement("span"), { textContent: o.label }));
+    body.querySelector(".frame").append(box);
+  }
+}
+
 async function openDetail(id) {
   const m = await api(`/get_img_metadata?id=${id}`);
   const body = $("detail-body");
-  body.innerHTML = `<div class="detail"><div><img alt=""></div><div><h2></h2><dl></dl>
+  body.innerHTML = `<div class="detail"><div class="frame"><img alt=""></div><div><h2></h2><dl></dl>
+    <h3>Objects</h3><div class="objects"></div>
     <h3>Labels</h3><div class="labels"></div><h3>Text in the image</h3><pre class="ocr"></pre>
     <p><a class="download">Download original</a> · <button class="danger delete" type="button">Delete</button></p></div></div>`;
   body.querySelector("img").src = m.preview ? m.preview.url : m.img_url;
@@ -210,9 +227,11 @@ async function openDetail(id) {
     a.textContent = `${m.place ? m.place + " · " : ""}${m.latitude.toFixed(5)}, ${m.longitude.toFixed(5)}`;
     row(dl, "Place", a);
   }
+  row(dl, "Colours", (m.colours || []).join(", "));
   row(dl, "Tags", (m.tags || []).join(", "));
   row(dl, "Namespace", m.unique_id);
   row(dl, "Id", m.id);
+  showObjects(body, m);
   body.querySelector(".labels").append(...m.labels.map((l) => Object.assign(document.createElement("span"), { className: "chip", textContent: `${l.name} ${(l.score * 100).toFixed(0)}%` })));
   body.querySelector(".ocr").textContent = m.ocr_text || "(none found)";
   body.querySelector(".download").href = m.img_url;

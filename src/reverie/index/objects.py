@@ -1,0 +1,41 @@
+"""Objects in a photo: what the COCO detector finds, each with its colour, and the words search reads from
+them ("two dogs", "red car"), so that a query names a count or a colour the picture vector cannot hold.
+
+Why words and not the vector: summed into the picture's vector, the detector's labels lifted the COCO dev
+captions (R@10 0.860 -> 0.935) but lowered Flickr8k's (0.881 -> 0.878 at best, 0.837 at weight 0.5), and
+the detector was trained on COCO: the bridge already says "dog" better than a label does. What the bridge
+cannot say is how many, and which one is red.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from ..models.coco import plural
+from ..models.detector import Detection
+from .colours import object_colour
+
+COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+
+
+def described(pixels: np.ndarray, detections: list[Detection]) -> list[dict]:
+    """The detections as stored: label, score, box (x0, y0, x1, y1 as fractions of the upright photo) and
+    the colour of the middle of the box (None when no colour covers enough of it)."""
+    return [{"label": d.label, "score": round(d.score, 4), "box": [round(v, 4) for v in d.box],
+             "colour": object_colour(pixels, d.box)} for d in detections]
+
+
+def object_words(objects: list[dict]) -> str:
+    """"person dog two dogs black dog white dog": each kind, with its count when there are several, and
+    each colour seen on it. The name stays beside the count: "people" does not stem to "person"."""
+    counts = Counter(o["label"] for o in objects)
+    words = []
+    for label, count in counts.most_common():
+        words.append(label)
+        if count > 1:
+            words.append(f"{COUNT_WORDS.get(count, 'many')} {plural(label)}")
+        colours = dict.fromkeys(o["colour"] for o in objects if o["label"] == label and o["colour"])
+        words += [f"{colour} {label}" for colour in colours]
+    return " ".join(words)

@@ -1,0 +1,26 @@
+"""objects and colours of a photo
+
+Revision ID: 0006
+Revises: 0005
+
+Photos indexed before this have neither (NULL, read as none) until they are indexed again.
+"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = '0006'
+down_revision = '0005'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    # Plain ADD COLUMNs: SQLite adds a nullable column in place, without copying the table.
+    op.add_column('images', sa.Column('objects_json', sa.Text(), nullable=True))
+    op.add_column('images', sa.Column('colours_json', sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('images') as batch_op:
+        batch_op.drop_column('colours_json')
+        batch_op.drop_column('objects_json')
