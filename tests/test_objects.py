@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EVAL, stack_free
+from conftest import EVAL, create_key, open_store, reverie, stack_free
 from reverie.config import Settings
 from reverie.index.colours import object_colour, photo_colours
 from reverie.index.image import decode, model_view, upright_rgb
@@ -110,3 +110,72 @@ def test_a_photo_without_objects_has_none(account):
     (image_id,) = account.upload_ok([(receipt.name, receipt.read_bytes(), "image/jpeg")], {"unique_id": "objects-none"})
     meta = account.wait_indexed(image_id)
     assert meta["objects"] == [] and isinstance(meta["colours"], list)
+
+
+def test_a_clip_caption_counts_the_objects_of_its_keyframe(account, tmp_path):
+    from PIL import Image
+
+    from reverie.synthetic_video import make_video
+
+    video = make_video(tmp_path / "safari.mp4", [(Image.open(TWO_DOGS), 3.0), (Image.open(ELEPHANTS), 3.0)],
+                       size=(640, 480))
+    with open(video, "rb") as f:
+        res = account.post("/upload", files={"file": (video.name, f, "video/mp4")}, data={"unique_id": "objects-video"}).json()
+    assert res["code"] == "0000", res
+    no = res["data"]["videoNo"]
+    assert account.wait_video(no)["status"] == "PARSE"
+    captions = account.get("/get_video_caption", params={"video_no": no}).json()["data"]["transcriptions"]
+    said = " | ".join(c["content"] for c in captions)
+    assert "Objects: two dogs" in said and "Objects: three elephants" in said, said
+    hits = account.post("/search", json={"search_param": "three elephants", "search_type": "BY_CLIP",
+                                         "unique_id": "objects-video"}).json()["data"]
+    assert hits and hits[0]["videoNo"] == no and float(hits[0]["startTime"]) >= 2, hits[:2]
+
+
+@stack_free
+def test_a_caption_says_how_many_of_each_and_their_colours():
+    from reverie.index.objects import objects_phrase
+
+    elephant = {"label": "elephant", "score": 0.9, "box": [0, 0, 1, 1], "colour": "brown"}
+    objects = [elephant, elephant, elephant, {**elephant, "label": "person", "colour": None}]
+    assert objects_phrase(objects) == "three elephants (brown), a person"
+    assert objects_phrase([{**elephant, "colour": "grey"}]) == "an elephant (grey)"
+
+
+def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server):
+    from sqlalchemy import text
+
+    from reverie.store.schema import images
+    from reverie.store.search_index import confident_labels, fold
+
+    server = fresh_server()
+    key = create_key(server.data, "older")
+    ids = server.client(key).upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in (ELEPHANTS, ONE_DOG)])
+    indexed = {i: server.client(key).wait_indexed(i) for i in ids}
+    server.stop()
+    # What an older Reverie stored: no objects, no colours, full-text labels from the classifier alone
+    store = open_store(server.data)
+    with store.db.write() as conn:
+        conn.execute(images.update().where(images.c.id.in_(ids)).values(objects_json=None, colours_json=None))
+        for row in conn.execute(images.select().where(images.c.id.in_(ids))):
+            conn.execute(text("UPDATE image_fts SET labels = :l WHERE rowid = :id"),
+                         {"id": row.id, "l": fold(confident_labels(json.loads(row.labels_json)))})
+    store.db.dispose()
+
+    off = reverie("models", "add-objects", "--data", str(server.data), env={"REVERIE_OBJECTS": "off"}, check=False)
+    assert off.returncode != 0 and "REVERIE_OBJECTS=off" in off.stderr
+    models_dir = os.environ["REVERIE_MODEL_DIR"]
+    out = reverie("models", "add-objects", "--data", str(server.data), "--model-dir", models_dir)
+    assert "added the objects of 2 photos" in out.stdout, out.stderr
+    assert "nothing to do" in reverie("models", "add-objects", "--data", str(server.data), "--model-dir", models_dir).stdout
+
+    client = fresh_server(data=server.data).client(key)
+    for image_id in ids:
+        meta, before = client.metadata(image_id), indexed[image_id]
+        assert [(o["label"], o["colour"]) for o in meta["objects"]] == [(o["label"], o["colour"]) for o in before["objects"]]
+        for now, then in zip(meta["objects"], before["objects"]):  # decoded again: the same pixels, the same boxes
+            assert now["score"] == pytest.approx(then["score"], abs=0.01)
+            assert all(abs(now["box"][k] - then["box"][k]) <= 2 for k in "xywh")
+        assert meta["colours"] == before["colours"]
+    hits = client.post("/search", json={"search_param": "three elephants", "search_type": "BY_IMAGE"}).json()["data"]["item"]
+    assert hits[0]["id"] == ids[0] and "labels" in hits[0]["matched"], hits

@@ -420,7 +420,7 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
 
 @main.group()
 def models() -> None:
-    """The models: train the picture-to-words bridge, and give older vectors its form."""
+    """The models: train the picture-to-words bridge; bring a library indexed by an older Reverie up to date."""
 
 
 @models.command("train-bridge")
@@ -448,6 +448,29 @@ def models_train_bridge(train_dir: Path, out: Path | None, seed: int, **values) 
     report = train(train_dir, out, loaded, echo=lambda m: click.echo(m, err=True), recipe=Recipe(seed=seed))
     click.echo(f"wrote {out}: {report['bytes']:,} bytes from {report['photos']} photos and {report['captions']} captions; "
                f"sha256 {file_sha256(out)}")
+
+
+@models.command("add-objects")
+@settings_options(CONNECTION_SETTINGS + ("model_dir", "objects"))
+def models_add_objects(**values) -> None:
+    """Find the objects and colours of photos indexed before Reverie had an object detector, so that they
+    show in get_img_metadata and searches can count them. Each photo is decoded again (~25 ms a photo).
+    Safe to run while the server serves; run it once after upgrading."""
+    from tqdm import tqdm
+
+    from .index import upgrade
+    from .models import Models
+
+    if values["objects"] != "on":
+        raise click.ClickException("objects are switched off (REVERIE_OBJECTS=off); switch them on to add them")
+    store = _open(values)
+    total = upgrade.lacking_objects(store)
+    if total == 0:
+        click.echo("every indexed photo has its objects; nothing to do")
+        return
+    with tqdm(total=total, unit="photo", desc="finding objects", dynamic_ncols=True, file=sys.stderr) as bar:
+        done = upgrade.add_objects(store, Models(store.settings), progress=bar.update)
+    click.echo(f"added the objects of {done} photos")
 
 
 @models.command("upgrade-vectors")

@@ -54,8 +54,12 @@ class ImageFacts:
     place: str | None = None
 
     def label_words(self) -> str:
-        """What the full-text index holds of what the models saw."""
-        return " ".join(w for w in (confident_labels(self.labels), object_words(self.objects)) if w)
+        return label_words(self.labels, self.objects)
+
+
+def label_words(labels: list, objects: list[dict]) -> str:
+    """What the full-text index holds of what the models saw."""
+    return " ".join(w for w in (confident_labels(labels), object_words(objects)) if w)
 
 
 def preview_view(size: tuple[int, int]) -> tuple[int, int]:
@@ -108,7 +112,7 @@ def upright_rgb(im: Image.Image) -> Image.Image:
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def _original(store: Store, sha256: str, view: Callable) -> tuple[Image.Image, tuple[int, int]]:
+def read_original(store: Store, sha256: str, view: Callable) -> tuple[Image.Image, tuple[int, int]]:
     with store.blobs.open(original_key(sha256)) as f:
         data = f.read()
     return decode(data, store.settings.max_image_pixels, view)
@@ -129,7 +133,7 @@ def store_thumbnail(store: Store, image_id: int, pixels: np.ndarray) -> str:
 def render_preview(store: Store, sha256: str, key: str) -> None:
     """Store the preview of an indexed image at `key`, from its original; on its first request, or again
     if the file was lost. Renders racing each other write the same bytes."""
-    im, _ = _original(store, sha256, preview_view)
+    im, _ = read_original(store, sha256, preview_view)
     _put_jpeg(store, key, fitted(rgb_pixels(upright_rgb(im)), PREVIEW_SIDE))
 
 
@@ -166,7 +170,7 @@ def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | 
 
 def _describe(store: Store, models: Models, row) -> tuple[ImageFacts, np.ndarray]:  # noqa: ANN001
     """The facts of one image but the classifier's, and its upright pixels for the classifier."""
-    im, (width, height) = _original(store, row.sha256, model_view)
+    im, (width, height) = read_original(store, row.sha256, model_view)
     exif = read_exif(im)
     if exif.orientation in (5, 6, 7, 8):  # stored sideways: people see it the other way round
         width, height = height, width
@@ -182,7 +186,7 @@ def _describe(store: Store, models: Models, row) -> tuple[ImageFacts, np.ndarray
 
 def read_text(store: Store, models: Models, row) -> list[str]:  # noqa: ANN001
     """The lines of text in an image whose gate saw some, read at full size."""
-    im, _ = _original(store, row.sha256, preview_view)
+    im, _ = read_original(store, row.sha256, preview_view)
     return [text for text, _score in models.ocr.read_lines(upright_rgb(im))]
 
 

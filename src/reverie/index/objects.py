@@ -27,6 +27,18 @@ def described(pixels: np.ndarray, detections: list[Detection]) -> list[dict]:
              "colour": object_colour(pixels, d.box)} for d in detections]
 
 
+def objects_phrase(objects: list[dict]) -> str:
+    """What a caption says of them: "three elephants (brown), a person"."""
+    counts = Counter(o["label"] for o in objects)
+    parts = []
+    for label, count in counts.most_common():
+        kind = f"{COUNT_WORDS.get(count, 'many')} {plural(label)}" if count > 1 else \
+            f"{'an' if label[0] in 'aeiou' else 'a'} {label}"
+        colours = list(dict.fromkeys(o["colour"] for o in objects if o["label"] == label and o["colour"]))
+        parts.append(f"{kind} ({', '.join(colours)})" if colours else kind)
+    return ", ".join(parts)
+
+
 def object_words(objects: list[dict]) -> str:
     """"person dog two dogs black dog white dog": each kind, with its count when there are several, and
     each colour seen on it. The name stays beside the count: "people" does not stem to "person"."""

@@ -1,4 +1,9 @@
-"""`reverie models upgrade-vectors`: give photos and clips indexed before the bridge their bridged vectors.
+"""Bring a library indexed by an older Reverie up to date, while the server keeps serving.
+
+`reverie models add-objects`: photos indexed before the object detector get their objects and colours, and
+their full-text labels the words for them; each photo is decoded again (~25 ms a photo here).
+
+`reverie models upgrade-vectors`: give photos and clips indexed before the bridge their bridged vectors.
 
 Such a row's text-shared vector is ConSE's alone (model "conse"), and the normalised features the bridge
 reads are stored beside it, so the new vector comes from two stored rows: no photo or video is decoded
@@ -8,14 +13,24 @@ re-index.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, text
 
 from ..models import Models
+from ..models.pixels import rgb_pixels
 from ..store import Store, vector_rows
-from ..store.schema import image_vectors, video_vectors
+from ..store.schema import image_vectors, images, video_vectors
+from ..store.search_index import fold
+from .colours import photo_colours
+from .image import label_words, model_view, read_original, upright_rgb
+from .objects import described
+
+log = logging.getLogger(__name__)
+OBJECTS_BATCH = 16
 
 BATCH = 500
 OLD_MODEL = "conse"
@@ -61,3 +76,45 @@ def upgrade(store: Store, models: Models, progress: Callable[[int], None] = lamb
             done += len(kept)
             progress(len(old))
     return done
+
+
+def lacking_objects(store: Store) -> int:
+    with store.db.read() as conn:
+        return conn.execute(select(func.count()).select_from(images).where(
+            images.c.status == "PARSE", images.c.objects_json.is_(None))).scalar_one()
+
+
+def add_objects(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> int:
+    """Find the objects and colours of every indexed photo that has none recorded; returns how many photos
+    were done. A photo whose original cannot be read is recorded with none, so it is not read again."""
+    if store.settings.objects != "on":
+        raise RuntimeError("objects are switched off (REVERIE_OBJECTS=off): nothing would be found")
+    done, after = 0, 0
+    while True:
+        with store.db.read() as conn:
+            rows = conn.execute(select(images).where(images.c.status == "PARSE", images.c.objects_json.is_(None),
+                                                     images.c.id > after).order_by(images.c.id).limit(OBJECTS_BATCH)).all()
+        if not rows:
+            return done
+        after = rows[-1].id
+        pixels: dict[int, np.ndarray] = {}
+        for row in rows:
+            try:
+                im, _ = read_original(store, row.sha256, model_view)
+                pixels[row.id] = rgb_pixels(upright_rgb(im))
+            except Exception as exc:  # gone or unreadable now: recorded with no objects
+                log.warning("image %s: no objects added: %s", row.id, exc)
+        found = dict(zip(pixels, models.detector.detect(list(pixels.values())))) if pixels else {}
+        with store.db.write() as conn:
+            for row in rows:
+                objects = described(pixels[row.id], found[row.id]) if row.id in pixels else []
+                colours = photo_colours(pixels[row.id]) if row.id in pixels else []
+                # Only where nothing wrote objects meanwhile: a re-index of the photo has the newer answer.
+                updated = conn.execute(images.update().where(images.c.id == row.id, images.c.objects_json.is_(None))
+                                       .values(objects_json=json.dumps(objects), colours_json=json.dumps(colours)))
+                if updated.rowcount:
+                    labels = json.loads(row.labels_json) if row.labels_json else []
+                    conn.execute(text("UPDATE image_fts SET labels = :labels WHERE rowid = :id"),
+                                 {"id": row.id, "labels": fold(label_words(labels, objects))})
+                    done += 1
+        progress(len(rows))

@@ -17,9 +17,11 @@ import numpy as np
 from PIL import Image
 
 from ..models import Models
+from ..models.pixels import rgb_pixels
 from ..models.speech import SAMPLE_RATE, Segment
 from ..store import Store
 from ..store.videos import keyframe_key
+from .objects import described, objects_phrase
 from .places import place_name
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,7 @@ class Clip:
     visual: np.ndarray
     features: np.ndarray
     caption: str = ""
+    objects: list = field(default_factory=list)  # index/objects.py, as for a photo
 
 
 @dataclass
@@ -178,11 +181,13 @@ def _label_words(labels: list, keep: int = 3, min_p: float = 0.1) -> list[str]:
     return [name for name, p in labels[:keep] if p >= min_p]
 
 
-def caption(labels: list, ocr_text: str | None, speech: str) -> str:
+def caption(labels: list, ocr_text: str | None, speech: str, objects: list | None = None) -> str:
     parts = []
     words = _label_words(labels)
     if words:
         parts.append("Shows " + ", ".join(words) + ".")
+    if objects:
+        parts.append("Objects: " + objects_phrase(objects) + ".")
     if ocr_text:
         parts.append("Text on screen: " + ocr_text.replace("\n", " ") + ".")
     if speech:
@@ -202,7 +207,7 @@ def index_video(store: Store, models: Models, row, path: str, alive: Callable[[]
     ends = [c.start for c in facts.clips[1:]] + [max(facts.probe.duration_s, facts.clips[-1].start)]
     for clip, end in zip(facts.clips, ends):
         clip.end = end
-        clip.caption = caption(clip.labels, clip.ocr_text, "")
+        clip.caption = caption(clip.labels, clip.ocr_text, "", clip.objects)
     if row.latitude is not None and row.longitude is not None:
         facts.place = place_name(row.latitude, row.longitude)
     return facts
@@ -219,7 +224,9 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
         for im in small:
             im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)
         analyses = models.visual.analyse(small)
-        for (t, im, grey), view, a in zip(batch, small, analyses):
+        views = [rgb_pixels(view) for view in small]
+        found = models.detector.detect(views) if store.settings.objects == "on" else [[] for _ in views]
+        for (t, im, grey), view, a, pixels, detections in zip(batch, small, analyses, views, found):
             # Text on screen is read again only when the picture changed: a still caption or slide would
             # otherwise cost 0.5 s at every keyframe.
             if store.settings.ocr == "on" and (read_grey is None or float(np.abs(grey - read_grey).mean()) > OCR_REREAD):
@@ -227,7 +234,8 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
                 read_grey = grey
             key = keyframe_key(video_id, t)
             store.blobs.put_bytes(key, _jpeg(im))
-            clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features))
+            clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features,
+                              objects=described(pixels, detections)))
         batch.clear()
         alive()
 

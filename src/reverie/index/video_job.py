@@ -128,7 +128,8 @@ def transcribe(store: Store, models: Models, job: job_queue.Job) -> Callback | N
         for clip in video_rows.clips_of(conn, row.id):
             said = speech_during(segments, clip.start_s, clip.end_s)
             if said:
-                video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said))
+                objects = json.loads(clip.objects_json) if clip.objects_json else []
+                video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said, objects))
         conn.execute(videos.update().where(videos.c.id == row.id).values(
             cause=None, transcribed_ms=now_ms(), **_parsed(row)))
     log.info("transcribed video %s (%d speech segments) in %.1f s", video_rows.video_no(row.id), len(segments),

@@ -231,8 +231,9 @@ video_clips = Table(
     Column("end_s", Float, nullable=False),
     Column("keyframe_key", String(255), nullable=False),
     Column("labels_json", Text),
+    Column("objects_json", Text),  # as images.objects_json, for the keyframe
     Column("ocr_text", Text),
-    Column("caption", Text),  # labels, text on screen and speech of the span, in words
+    Column("caption", Text),  # labels, objects, text on screen and speech of the span, in words
     Index("ix_video_clips_video", "video_id", "idx"),
     # AUTOINCREMENT: clip ids label vectors in memory; a reused id would land in another video's slot.
     sqlite_autoincrement=True,
