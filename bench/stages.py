@@ -27,8 +27,10 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from reverie.config import Settings  # noqa: E402
+from reverie.index.colours import photo_colours  # noqa: E402
 from reverie.index.exif import read_exif  # noqa: E402
 from reverie.index.image import decode, model_view, render_preview, store_thumbnail, upright_rgb  # noqa: E402
+from reverie.index.objects import described  # noqa: E402
 from reverie.models.pixels import rgb_pixels  # noqa: E402
 from reverie.models import Models  # noqa: E402
 from reverie.store.blobs import FileBlobStore, original_key  # noqa: E402
@@ -75,6 +77,8 @@ def main() -> None:
                 pixels = timed("upright RGB", lambda: rgb_pixels(upright_rgb(im)))
                 timed("thumbnail (resize, JPEG, write)", lambda: store_thumbnail(store, i, pixels))
                 timed("classifier + ConSE vector", lambda: models.visual.analyse([pixels]))
+                found = timed("object detector (int8)", lambda: models.detector.detect([pixels])[0])
+                timed("object and photo colours", lambda: (described(pixels, found), photo_colours(pixels)))
                 timed("OCR gate (text detector)", lambda: models.ocr.has_text(pixels))
                 sha256 = f"{i:064x}"
                 store.blobs.put_bytes(original_key(sha256), data)

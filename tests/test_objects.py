@@ -74,7 +74,7 @@ def test_colours_are_named_from_the_pixels():
 def test_object_words_say_how_many_and_which_colour():
     dog = {"label": "dog", "score": 0.9, "box": [0, 0, 1, 1]}
     objects = [{**dog, "colour": "black"}, {**dog, "colour": "white"}, {**dog, "label": "person", "colour": None}]
-    assert object_words(objects) == "dog two dogs black dog white dog person"
+    assert object_words(objects) == "dog two dogs blackdog whitedog person"
     assert object_words([{**dog, "label": "person", "colour": None}] * 3) == "person three people"
     assert object_words([{**dog, "colour": None}] * 12) == "dog many dogs"
     assert object_words([]) == ""

@@ -40,8 +40,11 @@ def objects_phrase(objects: list[dict]) -> str:
 
 
 def object_words(objects: list[dict]) -> str:
-    """"person dog two dogs black dog white dog": each kind, with its count when there are several, and
-    each colour seen on it. The name stays beside the count: "people" does not stem to "person"."""
+    """"dog two dogs blackdog whitedog person": each kind, with its count when there are several, and each
+    colour seen on it. The name stays beside the count: "people" does not stem to "person". A colour is
+    written into its object's name, so that a colour alone matches nothing ("a white wedding dress" found a
+    white bird through the word "white"), while the query's whole phrase, which search compares letters
+    only, spaces aside, still finds "white bird" in "whitebird"."""
     counts = Counter(o["label"] for o in objects)
     words = []
     for label, count in counts.most_common():
@@ -49,5 +52,7 @@ def object_words(objects: list[dict]) -> str:
         if count > 1:
             words.append(f"{COUNT_WORDS.get(count, 'many')} {plural(label)}")
         colours = dict.fromkeys(o["colour"] for o in objects if o["label"] == label and o["colour"])
-        words += [f"{colour} {label}" for colour in colours]
+        # A person's colour is their clothes, which captions name by the garment ("a man in a red shirt"):
+        # there the colour stands alone.
+        words += [f"{colour} {label}" if label == "person" else f"{colour}{label.replace(' ', '')}" for colour in colours]
     return " ".join(words)
