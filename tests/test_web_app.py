@@ -42,6 +42,19 @@ def shot(page, path) -> None:  # noqa: ANN001
     assert path.exists() and path.stat().st_size > 10_000  # a real rendering, not an empty page
 
 
+def upload(page, files: list[str], indexed_in_all: int) -> None:  # noqa: ANN001
+    """Drop files on the page and wait until the upload list shows `indexed_in_all` of its files indexed."""
+    page.set_input_files("#files", files)
+    page.wait_for_function(f"[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed')"
+                           f".length === {indexed_in_all}", timeout=120_000)
+
+
+def search(page, query: str) -> None:  # noqa: ANN001
+    page.fill("#query", query)
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector(f"#status:has-text('for “{query}”'):not(:has-text('Searching'))")
+
+
 def test_upload_index_search_open_delete(tmp_path, browser_page):
     server = Server(tmp_path / "data").start()
     try:
@@ -57,16 +70,12 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         page.wait_for_selector("#status:has-text('No images')")
         shot(page, tmp_path / "1-empty.png")
 
-        page.set_input_files("#files", [str(LEOPARD), str(RECEIPT)])
-        page.wait_for_function("[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed').length === 2",
-                               timeout=120_000)
+        upload(page, [str(LEOPARD), str(RECEIPT)], 2)
         page.wait_for_selector(".tile img", state="attached")
         assert page.locator(".tile").count() == 2
         shot(page, tmp_path / "2-gallery.png")
 
-        page.fill("#query", "a leopard")
-        page.click("#search-form button[type=submit]")
-        page.wait_for_selector("#status:has-text('for “a leopard”'):not(:has-text('Searching'))")
+        search(page, "a leopard")
         first = page.locator(".tile").first
         assert first.get_attribute("title") == "image_0001"
         assert "visual" in first.locator(".score").inner_text() or "labels" in first.locator(".score").inner_text()
@@ -85,9 +94,7 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         shot(page, tmp_path / "4-detail.png")
         page.click("#detail .close")
 
-        page.fill("#query", "taman daya")
-        page.click("#search-form button[type=submit]")
-        page.wait_for_selector("#status:has-text('for “taman daya”'):not(:has-text('Searching'))")
+        search(page, "taman daya")
         page.locator(".tile").first.click()
         page.wait_for_selector("#detail[open] h2:has-text('000.jpg')")
         assert "TAMAN" in page.locator("#detail .ocr").inner_text().upper()
@@ -108,9 +115,7 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         shot(page, tmp_path / "5-after-delete.png")
         # A video, dropped in like a photo: its clips come back in search as playable moments.
         clip = make_video(tmp_path / "zoo.mp4", [(Image.open(RECEIPT), 3.0), (Image.open(LEOPARD), 3.0)], size=(320, 240))
-        page.set_input_files("#files", str(clip))
-        page.wait_for_function("[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed').length === 3",
-                               timeout=120_000)
+        upload(page, [str(clip)], 3)
         page.fill("#query", "a leopard")
         page.click("#search-form button[type=submit]")
         page.wait_for_selector(".tile.clip")
@@ -123,12 +128,8 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         shot(page, tmp_path / "6-clip.png")
         page.click("#detail .close")
         # Objects the detector found: counted by search, outlined on the photo in the detail view.
-        page.set_input_files("#files", str(ELEPHANTS))
-        page.wait_for_function("[...document.querySelectorAll('#uploads .state')].filter(s => s.textContent === 'indexed').length === 4",
-                               timeout=120_000)
-        page.fill("#query", "three elephants")
-        page.click("#search-form button[type=submit]")
-        page.wait_for_selector("#status:has-text('for “three elephants”'):not(:has-text('Searching'))")
+        upload(page, [str(ELEPHANTS)], 4)
+        search(page, "three elephants")
         page.locator(".tile").first.click()
         page.wait_for_selector("#detail[open] h2:has-text('000000054718.jpg')")
         assert page.locator("#detail .objects .chip").all_inner_texts()[0].startswith("elephant")
