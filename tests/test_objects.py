@@ -179,3 +179,49 @@ def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server):
         assert meta["colours"] == before["colours"]
     hits = client.post("/search", json={"search_param": "three elephants", "search_type": "BY_IMAGE"}).json()["data"]["item"]
     assert hits[0]["id"] == ids[0] and "labels" in hits[0]["matched"], hits
+
+
+def _field(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint (wire type 0) or a length-delimited payload (wire type 2)."""
+    def varint(v: int) -> bytes:
+        out = b""
+        while True:
+            out += bytes([(v & 0x7F) | (0x80 if v > 0x7F else 0)])
+            v >>= 7
+            if not v:
+                return out
+    if isinstance(payload, int):
+        return varint(number << 3) + varint(payload)
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+@stack_free
+def test_the_graph_reader_reads_frozen_constants_and_text_graphs():
+    from reverie.models.tf_graph import frozen_constants, text_graph_nodes
+
+    weights = np.arange(6, dtype=np.float32).reshape(2, 3)
+    shape = _field(2, _field(1, 2)) + _field(2, _field(1, 3))  # dims 2 x 3
+    tensor = _field(1, 1) + _field(2, shape) + _field(4, weights.tobytes())  # DT_FLOAT, raw content
+    scalar = _field(1, 3) + _field(2, b"") + _field(7, 42)  # DT_INT32, one int_val
+
+    def const(name: str, value: bytes) -> bytes:
+        attr = _field(1, b"value") + _field(2, _field(8, value))
+        return _field(1, _field(1, name.encode()) + _field(2, b"Const") + _field(5, attr))
+
+    graph = const("conv/weights", tensor) + const("axis", scalar) + \
+        _field(1, _field(1, b"relu") + _field(2, b"Relu6") + _field(3, b"conv/weights"))
+    found = frozen_constants(graph, {"conv/weights", "axis", "relu", "absent"})
+    assert set(found) == {"conv/weights", "axis"}  # "relu" is no constant; "absent" is not there
+    assert np.array_equal(found["conv/weights"], weights) and int(found["axis"]) == 42
+
+    nodes = text_graph_nodes('''
+        node { name: "conv" op: "Conv2D" input: "image" input: "conv/weights"
+               attr { key: "strides" value { list { i: 1 i: 2 i: 2 i: 1 } } }
+               attr { key: "padding" value { s: "SAME" } } }
+        node { name: "out" op: "Identity" input: "conv" }''')
+    assert [(n["name"], n["op"], n["inputs"]) for n in nodes] == [
+        ("conv", "Conv2D", ["image", "conv/weights"]), ("out", "Identity", ["conv"])]
+    assert dict(nodes[0]["attrs"]["padding"]) == {"s": "SAME"}
+    assert [v for _, v in dict(nodes[0]["attrs"]["strides"])["list"]] == [1, 2, 2, 1]
+    with pytest.raises(ValueError, match="cannot read"):
+        text_graph_nodes('node { name: "x" op: @ }')

@@ -133,6 +133,7 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
         page.locator(".tile").first.click()
         page.wait_for_selector("#detail[open] h2:has-text('000000054718.jpg')")
         assert page.locator("#detail .objects .chip").all_inner_texts()[0].startswith("elephant")
+        page.wait_for_selector("#detail .frame.loaded")
         boxes = page.locator("#detail .frame .box")
         assert boxes.count() == 3
         image = page.locator("#detail .frame img").bounding_box()

@@ -1,6 +1,6 @@
 """The image pipeline: decode and verify, EXIF, thumbnail, colours, then the models: labels and vectors,
-objects, OCR where the text detector sees text, and a place name from the GPS position. Each step turns the image into facts;
-`index_images` runs them and `facts_to_columns` says what is stored.
+objects, OCR where the text detector sees text, and a place name from the GPS position. Each step turns
+the image into facts; `index_images` runs them and `facts_to_columns` says what is stored.
 
 Indexing decodes a JPEG at the smallest DCT scale the models and the thumbnail can use. The 1280 px
 preview needs the whole decode and costs more than the classifier, so it is rendered on its first
@@ -27,7 +27,7 @@ from ..store.blobs import derived_key, original_key
 from ..store.search_index import confident_labels
 from .colours import photo_colours
 from .exif import ExifFacts, read_exif
-from .objects import described, object_words
+from .objects import find_objects, object_words
 from .places import place_name
 
 THUMBNAIL_SIDE = 320
@@ -157,12 +157,12 @@ def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | 
         return out
     try:
         analyses = models.visual.analyse(pixels)
-        detections = models.detector.detect(pixels) if store.settings.objects == "on" else [[] for _ in pixels]
+        objects = find_objects(store.settings, models, pixels)
     except Exception as exc:  # the batch's model run failed: each image fails with it, and is retried
         return [exc if isinstance(facts, ImageFacts) else facts for facts in out]
-    for facts, analysis, found, upright in zip(analysed, analyses, detections, pixels):
+    for facts, analysis, found in zip(analysed, analyses, objects):
         facts.labels = analysis.labels
-        facts.objects = described(upright, found)
+        facts.objects = found
         facts.vectors = {"visual": analysis.vector, "features": analysis.features}
         facts.model = models.visual.name
     return out

@@ -13,11 +13,20 @@ from collections import Counter
 
 import numpy as np
 
+from ..config import Settings
+from ..models import Models
 from ..models.coco import plural
 from ..models.detector import Detection
 from .colours import object_colour
 
 COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+
+
+def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray]) -> list[list[dict]]:
+    """Each picture's objects as stored (`described`); none at all when REVERIE_OBJECTS is off."""
+    if settings.objects != "on" or not pictures:
+        return [[] for _ in pictures]
+    return [described(p, found) for p, found in zip(pictures, models.detector.detect(pictures))]
 
 
 def described(pixels: np.ndarray, detections: list[Detection]) -> list[dict]:

@@ -27,7 +27,7 @@ from ..store.schema import image_vectors, images, video_vectors
 from ..store.search_index import fold
 from .colours import photo_colours
 from .image import label_words, model_view, read_original, upright_rgb
-from .objects import described
+from .objects import find_objects
 
 log = logging.getLogger(__name__)
 OBJECTS_BATCH = 16
@@ -104,10 +104,10 @@ def add_objects(store: Store, models: Models, progress: Callable[[int], None] = 
                 pixels[row.id] = rgb_pixels(upright_rgb(im))
             except Exception as exc:  # gone or unreadable now: recorded with no objects
                 log.warning("image %s: no objects added: %s", row.id, exc)
-        found = dict(zip(pixels, models.detector.detect(list(pixels.values())))) if pixels else {}
+        found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
         with store.db.write() as conn:
             for row in rows:
-                objects = described(pixels[row.id], found[row.id]) if row.id in pixels else []
+                objects = found.get(row.id, [])
                 colours = photo_colours(pixels[row.id]) if row.id in pixels else []
                 # Only where nothing wrote objects meanwhile: a re-index of the photo has the newer answer.
                 updated = conn.execute(images.update().where(images.c.id == row.id, images.c.objects_json.is_(None))

@@ -21,7 +21,7 @@ from ..models.pixels import rgb_pixels
 from ..models.speech import SAMPLE_RATE, Segment
 from ..store import Store
 from ..store.videos import keyframe_key
-from .objects import described, objects_phrase
+from .objects import find_objects, objects_phrase
 from .places import place_name
 
 log = logging.getLogger(__name__)
@@ -224,9 +224,8 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
         for im in small:
             im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)
         analyses = models.visual.analyse(small)
-        views = [rgb_pixels(view) for view in small]
-        found = models.detector.detect(views) if store.settings.objects == "on" else [[] for _ in views]
-        for (t, im, grey), view, a, pixels, detections in zip(batch, small, analyses, views, found):
+        objects = find_objects(store.settings, models, [rgb_pixels(view) for view in small])
+        for (t, im, grey), view, a, found in zip(batch, small, analyses, objects):
             # Text on screen is read again only when the picture changed: a still caption or slide would
             # otherwise cost 0.5 s at every keyframe.
             if store.settings.ocr == "on" and (read_grey is None or float(np.abs(grey - read_grey).mean()) > OCR_REREAD):
@@ -235,7 +234,7 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
             key = keyframe_key(video_id, t)
             store.blobs.put_bytes(key, _jpeg(im))
             clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features,
-                              objects=described(pixels, detections)))
+                              objects=found))
         batch.clear()
         alive()
 

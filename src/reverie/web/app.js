@@ -213,7 +213,10 @@ async function openDetail(id) {
     <h3>Objects</h3><div class="objects"></div>
     <h3>Labels</h3><div class="labels"></div><h3>Text in the image</h3><pre class="ocr"></pre>
     <p><a class="download">Download original</a> · <button class="danger delete" type="button">Delete</button></p></div></div>`;
-  body.querySelector("img").src = m.preview ? m.preview.url : m.img_url;
+  const img = body.querySelector("img");
+  // Boxes are placed in percent of the frame, which has no size until the photo arrives.
+  img.addEventListener("load", () => body.querySelector(".frame").classList.add("loaded"), { once: true });
+  img.src = m.preview ? m.preview.url : m.img_url;
   body.querySelector("h2").textContent = m.file_name;
   const dl = body.querySelector("dl");
   row(dl, "Status", m.status + (m.cause ? ` — ${m.cause}` : ""));
