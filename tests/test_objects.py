@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -142,31 +143,52 @@ def test_a_caption_says_how_many_of_each_and_their_colours():
     assert objects_phrase([{**elephant, "colour": "grey"}]) == "an elephant (grey)"
 
 
-def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server):
+def _captions(client, no: str) -> list[str]:  # noqa: ANN001
+    return [c["content"] for c in client.get("/get_video_caption", params={"video_no": no}).json()["data"]["transcriptions"]]
+
+
+def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server, tmp_path):
+    from PIL import Image
     from sqlalchemy import text
 
-    from reverie.store.schema import images
+    from reverie.index.video import caption
+    from reverie.store import videos as video_rows
+    from reverie.store.schema import images, video_clips
     from reverie.store.search_index import confident_labels, fold
+    from reverie.synthetic_video import make_video
 
     server = fresh_server()
     key = create_key(server.data, "older")
-    ids = server.client(key).upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in (ELEPHANTS, ONE_DOG)])
-    indexed = {i: server.client(key).wait_indexed(i) for i in ids}
+    client = server.client(key)
+    ids = client.upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in (ELEPHANTS, ONE_DOG)])
+    indexed = {i: client.wait_indexed(i) for i in ids}
+    video = make_video(tmp_path / "herd.mp4", [(Image.open(ONE_DOG), 3.0), (Image.open(ELEPHANTS), 3.0)], size=(640, 480))
+    with open(video, "rb") as f:
+        no = client.post("/upload", files={"file": (video.name, f, "video/mp4")}).json()["data"]["videoNo"]
+    assert client.wait_video(no)["status"] == "PARSE"
+    captioned = _captions(client, no)
     server.stop()
-    # What an older Reverie stored: no objects, no colours, full-text labels from the classifier alone
+    # What an older Reverie stored: no objects, no colours, full-text labels from the classifier alone, and
+    # clip captions that say nothing of objects
     store = open_store(server.data)
     with store.db.write() as conn:
         conn.execute(images.update().where(images.c.id.in_(ids)).values(objects_json=None, colours_json=None))
         for row in conn.execute(images.select().where(images.c.id.in_(ids))):
             conn.execute(text("UPDATE image_fts SET labels = :l WHERE rowid = :id"),
                          {"id": row.id, "l": fold(confident_labels(json.loads(row.labels_json)))})
+        for clip in conn.execute(video_clips.select()).all():
+            video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, ""))
+        conn.execute(video_clips.update().values(objects_json=None))
     store.db.dispose()
+    older = fresh_server(data=server.data)
+    assert not any("Objects:" in c for c in _captions(older.client(key), no))
+    older.stop()
 
     off = reverie("models", "add-objects", "--data", str(server.data), env={"REVERIE_OBJECTS": "off"}, check=False)
     assert off.returncode != 0 and "REVERIE_OBJECTS=off" in off.stderr
     models_dir = os.environ["REVERIE_MODEL_DIR"]
     out = reverie("models", "add-objects", "--data", str(server.data), "--model-dir", models_dir)
-    assert "added the objects of 2 photos" in out.stdout, out.stderr
+    assert f"added the objects of 2 photos and {len(captioned)} video clips" in out.stdout, out.stderr
     assert "nothing to do" in reverie("models", "add-objects", "--data", str(server.data), "--model-dir", models_dir).stdout
 
     client = fresh_server(data=server.data).client(key)
@@ -179,6 +201,12 @@ def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server):
         assert meta["colours"] == before["colours"]
     hits = client.post("/search", json={"search_param": "three elephants", "search_type": "BY_IMAGE"}).json()["data"]["item"]
     assert hits[0]["id"] == ids[0] and "labels" in hits[0]["matched"], hits
+    # The words the video got when it was indexed with the detector; colours aside, as the keyframe is read
+    # back from its JPEG rather than from the decoded frame.
+    uncoloured = [re.sub(r" \([a-z, ]+\)", "", c) for c in _captions(client, no)]
+    assert uncoloured == [re.sub(r" \([a-z, ]+\)", "", c) for c in captioned] and "Objects: three elephants" in " ".join(uncoloured)
+    clips = client.post("/search", json={"search_param": "three elephants", "search_type": "BY_CLIP"}).json()["data"]
+    assert clips[0]["videoNo"] == no and float(clips[0]["startTime"]) >= 2, clips[:2]
 
 
 def _field(number: int, payload: bytes | int) -> bytes:

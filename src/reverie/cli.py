@@ -453,9 +453,10 @@ def models_train_bridge(train_dir: Path, out: Path | None, seed: int, **values) 
 @models.command("add-objects")
 @settings_options(CONNECTION_SETTINGS + ("model_dir", "objects"))
 def models_add_objects(**values) -> None:
-    """Find the objects and colours of photos indexed before Reverie had an object detector, so that they
-    show in get_img_metadata and searches can count them. Each photo is decoded again (~25 ms a photo).
-    Safe to run while the server serves; run it once after upgrading."""
+    """Find the objects and colours of photos and video clips indexed before Reverie had an object detector,
+    so that they show in get_img_metadata and clip captions, and searches can count them. Each photo is
+    decoded again (~25 ms a photo), each clip's stored keyframe read. Safe to run while the server serves;
+    run it once after upgrading."""
     from tqdm import tqdm
 
     from .index import upgrade
@@ -464,13 +465,15 @@ def models_add_objects(**values) -> None:
     if values["objects"] != "on":
         raise click.ClickException("objects are switched off (REVERIE_OBJECTS=off); switch them on to add them")
     store = _open(values)
-    total = upgrade.lacking_objects(store)
-    if total == 0:
-        click.echo("every indexed photo has its objects; nothing to do")
+    photos, clips = upgrade.lacking_objects(store)
+    if photos + clips == 0:
+        click.echo("every indexed photo and video clip has its objects; nothing to do")
         return
-    with tqdm(total=total, unit="photo", desc="finding objects", dynamic_ncols=True, file=sys.stderr) as bar:
-        done = upgrade.add_objects(store, Models(store.settings), progress=bar.update)
-    click.echo(f"added the objects of {done} photos")
+    models = Models(store.settings)
+    with tqdm(total=photos + clips, unit="picture", desc="finding objects", dynamic_ncols=True, file=sys.stderr) as bar:
+        photos = upgrade.add_objects(store, models, progress=bar.update)
+        clips = upgrade.add_clip_objects(store, models, progress=bar.update)
+    click.echo(f"added the objects of {photos} photos and {clips} video clips")
 
 
 @models.command("upgrade-vectors")

@@ -1,7 +1,8 @@
 """Bring a library indexed by an older Reverie up to date, while the server keeps serving.
 
 `reverie models add-objects`: photos indexed before the object detector get their objects and colours, and
-their full-text labels the words for them; each photo is decoded again (~25 ms a photo here).
+their full-text labels the words for them; each photo is decoded again (~25 ms a photo here). Video clips
+get the objects of their stored keyframe, and their captions say them.
 
 `reverie models upgrade-vectors`: give photos and clips indexed before the bridge their bridged vectors.
 
@@ -13,21 +14,26 @@ re-index.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from collections.abc import Callable
 
 import numpy as np
+from PIL import Image
 from sqlalchemy import and_, func, select, text
 
 from ..models import Models
 from ..models.pixels import rgb_pixels
+from ..models.speech import Segment
 from ..store import Store, vector_rows
-from ..store.schema import image_vectors, images, video_vectors
+from ..store import videos as video_rows
+from ..store.schema import image_vectors, images, video_clips, video_vectors
 from ..store.search_index import fold
 from .colours import photo_colours
 from .image import label_words, model_view, read_original, upright_rgb
 from .objects import find_objects
+from .video import MODEL_SIDE, caption, speech_during
 
 log = logging.getLogger(__name__)
 OBJECTS_BATCH = 16
@@ -78,10 +84,13 @@ def upgrade(store: Store, models: Models, progress: Callable[[int], None] = lamb
     return done
 
 
-def lacking_objects(store: Store) -> int:
+def lacking_objects(store: Store) -> tuple[int, int]:
+    """(indexed photos, video clips) that have no objects recorded."""
     with store.db.read() as conn:
-        return conn.execute(select(func.count()).select_from(images).where(
-            images.c.status == "PARSE", images.c.objects_json.is_(None))).scalar_one()
+        return (conn.execute(select(func.count()).select_from(images).where(
+                    images.c.status == "PARSE", images.c.objects_json.is_(None))).scalar_one(),
+                conn.execute(select(func.count()).select_from(video_clips).where(
+                    video_clips.c.objects_json.is_(None))).scalar_one())
 
 
 def add_objects(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> int:
@@ -118,3 +127,43 @@ def add_objects(store: Store, models: Models, progress: Callable[[int], None] = 
                                  {"id": row.id, "labels": fold(label_words(labels, objects))})
                     done += 1
         progress(len(rows))
+
+
+def add_clip_objects(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> int:
+    """Find the objects of every video clip that has none recorded, from its stored keyframe, and rewrite
+    its caption to say them; returns how many clips were done. A clip whose keyframe cannot be read is
+    recorded with none, so it is not read again."""
+    if store.settings.objects != "on":
+        raise RuntimeError("objects are switched off (REVERIE_OBJECTS=off): nothing would be found")
+    done, after = 0, 0
+    while True:
+        with store.db.read() as conn:
+            clips = conn.execute(select(video_clips).where(video_clips.c.objects_json.is_(None), video_clips.c.id > after)
+                                 .order_by(video_clips.c.id).limit(OBJECTS_BATCH)).all()
+        if not clips:
+            return done
+        after = clips[-1].id
+        pixels: dict[int, np.ndarray] = {}
+        for clip in clips:
+            try:
+                with store.blobs.open(clip.keyframe_key) as f:
+                    im = Image.open(io.BytesIO(f.read()))
+                    im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)  # as indexing reads it
+                pixels[clip.id] = rgb_pixels(im)
+            except Exception as exc:  # gone or unreadable now: recorded with no objects
+                log.warning("clip %s: no objects added: %s", clip.id, exc)
+        found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
+        with store.db.write() as conn:
+            for clip in clips:
+                objects = found.get(clip.id, [])
+                segments = [Segment(r.start_s, r.end_s, r.text) for r in video_rows.segments_of(conn, clip.video_id)]
+                said = speech_during(segments, clip.start_s, clip.end_s)
+                # Only where nothing wrote objects meanwhile: a re-index of the video has the newer answer.
+                updated = conn.execute(video_clips.update().where(video_clips.c.id == clip.id,
+                                                                  video_clips.c.objects_json.is_(None))
+                                       .values(objects_json=json.dumps(objects)))
+                if updated.rowcount:
+                    labels = json.loads(clip.labels_json) if clip.labels_json else []
+                    video_rows.set_caption(conn, clip.id, caption(labels, clip.ocr_text, said, objects))
+                    done += 1
+        progress(len(clips))

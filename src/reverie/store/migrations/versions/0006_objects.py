@@ -3,7 +3,7 @@
 Revision ID: 0006
 Revises: 0005
 
-Photos and clips indexed before this have none (NULL, read as none) until they are indexed again.
+Photos and clips indexed before this have none (NULL, read as none) until `reverie models add-objects` finds them.
 """
 from alembic import op
 import sqlalchemy as sa
