@@ -69,14 +69,14 @@ def test_the_hnsw_graph_takes_over_past_the_threshold_grows_and_reloads(store, t
     assert found[0] == ids[42]
     exact = np.array(ids)[np.argsort(-(vecs @ vecs[42]))[:10]]
     assert len(set(found) & set(exact)) >= 9  # recall@10 of the graph
-    assert list(ann_dir.glob("visual-1-*.hnsw"))  # built and saved
+    assert list(ann_dir.glob(f"visual-{vecs.shape[1]}-1-*.hnsw"))  # built and saved
     # vectors written later (by a worker) reach the graph on the next search
     more = unit(rng, 20)
     new_ids = add_images(store, more, 10_000)
     found, _, _, _ = index.search(more[3], 1, "default", 1)
     assert found[0] == new_ids[3]
     index.save()
-    (saved,) = ann_dir.glob("visual-1-*.hnsw")
+    (saved,) = ann_dir.glob(f"visual-{vecs.shape[1]}-1-*.hnsw")
     saved_at = saved.stat().st_mtime_ns
     # a new process loads the saved graph (no rebuild, no save) and catches up from the database
     reloaded = VectorIndex(store.db, "visual", ann_dir, ann_threshold=100)

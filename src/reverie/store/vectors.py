@@ -169,7 +169,8 @@ class VectorIndex:
 
     def _graph_path(self, ns: tuple[int, str]) -> Path:
         digest = hashlib.sha256(f"{ns[0]}\n{ns[1]}".encode()).hexdigest()[:16]
-        return self.ann_dir / f"{self.space}-{ns[0]}-{digest}.hnsw"
+        # The dimension is in the name: hnswlib loads a graph of another model's vectors without complaint.
+        return self.ann_dir / f"{self.space}-{self.dim}-{ns[0]}-{digest}.hnsw"
 
     def _update_graph(self, ns: tuple[int, str], added: list[tuple[int, int, np.ndarray]]) -> None:
         space = self._namespaces[ns]
