@@ -106,7 +106,7 @@ def worker(only: tuple[str, ...], **values) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     kinds = tuple(KINDS[k] for k in only) or None
-    threads = start_threads(store, Models(settings), max(1, settings.workers), stop, kinds)
+    threads = start_threads(store, Models(store.settings), max(1, settings.workers), stop, kinds)
     logging.getLogger("reverie").info("worker: %d thread(s) indexing %s (%s); Ctrl-C to stop", len(threads),
                                       settings.data if store.db.is_sqlite else
                                       make_url(settings.database_url).render_as_string(hide_password=True),
@@ -420,7 +420,8 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
 
 @main.group()
 def models() -> None:
-    """The models: train the picture-to-words bridge; bring a library indexed by an older Reverie up to date."""
+    """The models: train the picture-to-words bridge; switch a library to CLIP weights on disk and back; bring a
+    library indexed by an older Reverie up to date."""
 
 
 @models.command("train-bridge")
@@ -474,6 +475,60 @@ def models_add_objects(**values) -> None:
         photos = upgrade.add_objects(store, models, progress=bar.update)
         clips = upgrade.add_clip_objects(store, models, progress=bar.update)
     click.echo(f"added the objects of {photos} photos and {clips} video clips")
+
+
+@models.command("add-clip")
+@click.argument("weights", type=click.Path(path_type=Path, exists=True))
+@click.option("--arch", default=None, metavar="NAME",
+              help="The architecture of a checkpoint file: ViT-B-32, ViT-B-16, ViT-L-14, ... (-quickgelu for OpenAI's "
+                   "activation). A folder in OpenCLIP's layout names its own.")
+@click.option("--tokenizer", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+              help="The model's tokenizer.json [default: the one in or beside WEIGHTS].")
+@settings_options(CONNECTION_SETTINGS + ("model_dir",))
+def models_add_clip(weights: Path, arch: str | None, tokenizer: Path | None, **values) -> None:
+    """Switch the library to CLIP weights you have on disk: export them to ONNX (checked against the weights),
+    record the switch for every server and worker of the library, and embed every photo and video clip
+    again, with progress. WEIGHTS is a folder in OpenCLIP's Hugging Face layout (open_clip_config.json,
+    open_clip_model.safetensors, tokenizer.json) or a checkpoint file with --arch. Restart `reverie serve`
+    and the workers afterwards, then run it again to embed what they indexed meanwhile."""
+    from .models.clip_export import export_clip
+
+    store = _open(values)
+    try:
+        folder = export_clip(weights, arch, store.settings.model_dir, tokenizer, echo=lambda m: click.echo(m, err=True))
+    except (ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _switch(store, "clip", str(folder))
+
+
+@models.command("use-bundled")
+@settings_options(CONNECTION_SETTINGS + ("model_dir",))
+def models_use_bundled(**values) -> None:
+    """Switch the library back to the bundled visual model (after add-clip), and embed every photo and video
+    clip again with it, with progress. Restart `reverie serve` and the workers afterwards."""
+    _switch(_open(values), "conse", "")
+
+
+def _switch(store, visual_model: str, clip_path: str) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from .index import reembed
+    from .models import Models
+    from .store import visual_choice
+
+    loaded = Models(replace(store.settings, visual_model=visual_model, clip_path=clip_path))
+    name = loaded.visual.name
+    with store.db.write() as conn:
+        visual_choice.record(conn, visual_model, clip_path)
+    photos, clips = reembed.lacking(store, name)
+    with tqdm(total=photos + clips, unit="picture", desc=f"embedding with {name}", dynamic_ncols=True,
+              file=sys.stderr) as bar:
+        photos = reembed.reembed_photos(store, loaded, progress=bar.update)
+        clips = reembed.reembed_clips(store, loaded, progress=bar.update)
+    click.echo(f"the library now uses {name}: embedded {photos} photos and {clips} video clips with it; "
+               "restart `reverie serve` and the workers so that they search and index with it")
 
 
 @models.command("upgrade-vectors")

@@ -38,7 +38,8 @@ class Settings:
     log_format: str = _opt("json", "json (one object per line, with the request id) or text.")
     model_dir: Path = _opt(Path(""), "Where the ONNX exports of the bundled models are cached; empty means DATA/models.")
     model_threads: int = _opt(1, "CPU threads each model inference may use (per indexing thread).")
-    visual_model: str = _opt("conse", "conse (bundled EfficientNet-Lite0 + MiniLM) or clip (ONNX export on disk, see --clip-path).")
+    visual_model: str = _opt("", "conse (bundled EfficientNet-Lite0 + MiniLM) or clip (ONNX export on disk, see --clip-path); "
+                                 "empty means the library's own: conse until `reverie models add-clip` switches it.")
     clip_path: str = _opt("", "Folder of a CLIP-family model exported to ONNX (used with --visual-model clip).")
     ann_threshold: int = _opt(50_000, "Vectors in a namespace past which search also builds an HNSW graph (exact below).")
     ocr: str = _opt("on", "on: read text in images (only where the detector sees some); off: never.")
@@ -68,8 +69,8 @@ class Settings:
             object.__setattr__(self, "model_dir", data / "models")
         else:
             object.__setattr__(self, "model_dir", Path(self.model_dir).expanduser().resolve())
-        if self.visual_model not in ("conse", "clip"):
-            raise ValueError(f"visual_model must be conse or clip, got {self.visual_model!r}")
+        if self.visual_model not in ("", "conse", "clip"):
+            raise ValueError(f"visual_model must be conse, clip or empty (the library's), got {self.visual_model!r}")
         if self.visual_model == "clip" and not self.clip_path:
             raise ValueError("visual_model clip needs clip_path (a folder with visual.onnx, textual.onnx, ...)")
         if self.objects not in ("on", "off"):

@@ -5,7 +5,10 @@ It reads a folder exported to ONNX (see the README, "A stronger visual model"):
     visual.onnx      pixels (N, 3, S, S) float32  -> image embeddings (N, D)
     textual.onnx     input_ids (N, L) int64       -> text embeddings (N, D)
     tokenizer.json   a Hugging Face `tokenizers` file
-    reverie.json     {"image_size": S, "mean": [..3], "std": [..3], "context_length": L, "pad_id": 0}
+    reverie.json     {"image_size": S, "mean": [..3], "std": [..3], "context_length": L, "pad_id": 0,
+                      "name": "clip-…" (optional; names the vectors it makes, so a re-index can tell models apart)}
+
+`reverie models add-clip` writes such a folder from OpenAI or OpenCLIP weights (models/clip_export.py).
 
 Image-to-image similarity uses the same image embedding; labels stay empty (CLIP has no classes).
 """
@@ -28,13 +31,12 @@ REQUIRED = ("visual.onnx", "textual.onnx", "tokenizer.json", "reverie.json")
 
 
 class ClipEmbedder:
-    name = "clip"
-
     def __init__(self, folder: Path, threads: int = 1):
         missing = [f for f in REQUIRED if not (folder / f).exists()]
         if missing:
             raise FileNotFoundError(f"CLIP model folder {folder} lacks {', '.join(missing)} (see README: a stronger visual model)")
         self.config = json.loads((folder / "reverie.json").read_text())
+        self.name = str(self.config.get("name", "clip"))[:32]  # the vectors table's model column holds 32
         self.visual = session(folder / "visual.onnx", threads)
         self.textual = session(folder / "textual.onnx", threads)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -61,9 +63,11 @@ class ClipEmbedder:
         emb = normalise(emb).astype(np.float32)
         return [ImageAnalysis(vector=e, features=e, labels=[]) for e in emb]
 
+    def token_ids(self, texts: list[str]) -> np.ndarray:
+        return np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
+
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        ids = np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
-        (emb,) = self.textual.run(None, {self.textual.get_inputs()[0].name: ids})
+        (emb,) = self.textual.run(None, {self.textual.get_inputs()[0].name: self.token_ids(texts)})
         return normalise(emb).astype(np.float32)
 
     def background(self) -> None:

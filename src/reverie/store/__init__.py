@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ..config import Settings
-from . import search_index
+from . import search_index, visual_choice
 from . import videos as video_rows
 from .blob_stores import open_blob_store
 from .blobs import BlobStore
@@ -28,6 +28,7 @@ class Store:
         settings.staging_dir.mkdir(parents=True, exist_ok=True)
         db = Database(settings.database_url)
         migrate(db, lock_dir=settings.data)
+        settings = visual_choice.resolved(db, settings)
         return cls(settings=settings, db=db, blobs=open_blob_store(settings.blob_url, settings.blob_dir))
 
     def vector_search(self, space: str, videos: bool = False) -> VectorSearch:
