@@ -9,23 +9,14 @@ old vectors (they could not be compared with the new ones), and is logged.
 
 from __future__ import annotations
 
-import io
-import logging
 from collections.abc import Callable
 
-import numpy as np
-from PIL import Image
 from sqlalchemy import and_, exists, func, select
 
 from ..models import Models
-from ..models.pixels import rgb_pixels
 from ..store import Store, vector_rows
 from ..store.schema import image_vectors, images, video_clips, video_vectors
-from .image import model_view, read_original, upright_rgb
-from .video import MODEL_SIDE
-
-log = logging.getLogger(__name__)
-BATCH = 16
+from .stored_pictures import in_batches, keyframe_pixels, original_pixels, read_each
 
 
 def _photos_lacking(model: str):  # noqa: ANN202
@@ -49,21 +40,10 @@ def lacking(store: Store, model: str) -> tuple[int, int]:
 def reembed_photos(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> int:
     """Embed every indexed photo lacking a vector of the current visual model; returns how many were done."""
     visual = models.visual
-    done, after = 0, 0
-    while True:
-        with store.db.read() as conn:
-            rows = conn.execute(select(images.c.id, images.c.sha256).where(_photos_lacking(visual.name), images.c.id > after)
-                                .order_by(images.c.id).limit(BATCH)).all()
-        if not rows:
-            return done
-        after = rows[-1].id
-        pixels: dict[int, np.ndarray] = {}
-        for row in rows:
-            try:
-                im, _ = read_original(store, row.sha256, model_view)
-                pixels[row.id] = rgb_pixels(upright_rgb(im))
-            except Exception as exc:
-                log.warning("image %s: not embedded again, its old vectors removed: %s", row.id, exc)
+    done = 0
+    for rows in in_batches(store, images, _photos_lacking(visual.name)):
+        pixels = read_each({r.id: r.sha256 for r in rows}, original_pixels, store,
+                           "image %s: not embedded again, its old vectors removed")
         analyses = dict(zip(pixels, visual.analyse(list(pixels.values())))) if pixels else {}
         with store.db.write() as conn:
             for row in rows:
@@ -77,28 +57,16 @@ def reembed_photos(store: Store, models: Models, progress: Callable[[int], None]
                         for space, vec in (("visual", a.vector), ("features", a.features))])
                     done += 1
         progress(len(rows))
+    return done
 
 
 def reembed_clips(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> int:
     """Embed the keyframe of every video clip lacking a vector of the current visual model."""
     visual = models.visual
-    done, after = 0, 0
-    while True:
-        with store.db.read() as conn:
-            clips = conn.execute(select(video_clips).where(_clips_lacking(visual.name), video_clips.c.id > after)
-                                 .order_by(video_clips.c.id).limit(BATCH)).all()
-        if not clips:
-            return done
-        after = clips[-1].id
-        pixels: dict[int, np.ndarray] = {}
-        for clip in clips:
-            try:
-                with store.blobs.open(clip.keyframe_key) as f:
-                    im = Image.open(io.BytesIO(f.read()))
-                    im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)  # as indexing reads it
-                pixels[clip.id] = rgb_pixels(im)
-            except Exception as exc:
-                log.warning("clip %s: not embedded again, its old vectors removed: %s", clip.id, exc)
+    done = 0
+    for clips in in_batches(store, video_clips, _clips_lacking(visual.name)):
+        pixels = read_each({c.id: c.keyframe_key for c in clips}, keyframe_pixels, store,
+                           "clip %s: not embedded again, its old vectors removed")
         analyses = dict(zip(pixels, visual.analyse(list(pixels.values())))) if pixels else {}
         with store.db.write() as conn:
             for clip in clips:
@@ -113,3 +81,4 @@ def reembed_clips(store: Store, models: Models, progress: Callable[[int], None] 
                         for space, vec in (("clip_visual", a.vector), ("clip_features", a.features))])
                     done += 1
         progress(len(clips))
+    return done

@@ -14,29 +14,24 @@ re-index.
 
 from __future__ import annotations
 
-import io
 import json
-import logging
 from collections.abc import Callable
 
 import numpy as np
-from PIL import Image
 from sqlalchemy import and_, func, select, text
 
 from ..models import Models
-from ..models.pixels import rgb_pixels
 from ..models.speech import Segment
 from ..store import Store, vector_rows
 from ..store import videos as video_rows
 from ..store.schema import image_vectors, images, video_clips, video_vectors
 from ..store.search_index import fold
 from .colours import photo_colours
-from .image import label_words, model_view, read_original, upright_rgb
+from .image import label_words
 from .objects import find_objects
-from .video import MODEL_SIDE, caption, speech_during
+from .stored_pictures import in_batches, keyframe_pixels, original_pixels, read_each
+from .video import caption, speech_during
 
-log = logging.getLogger(__name__)
-OBJECTS_BATCH = 16
 
 BATCH = 500
 OLD_MODEL = "conse"
@@ -98,21 +93,9 @@ def add_objects(store: Store, models: Models, progress: Callable[[int], None] = 
     were done. A photo whose original cannot be read is recorded with none, so it is not read again."""
     if store.settings.objects != "on":
         raise RuntimeError("objects are switched off (REVERIE_OBJECTS=off): nothing would be found")
-    done, after = 0, 0
-    while True:
-        with store.db.read() as conn:
-            rows = conn.execute(select(images).where(images.c.status == "PARSE", images.c.objects_json.is_(None),
-                                                     images.c.id > after).order_by(images.c.id).limit(OBJECTS_BATCH)).all()
-        if not rows:
-            return done
-        after = rows[-1].id
-        pixels: dict[int, np.ndarray] = {}
-        for row in rows:
-            try:
-                im, _ = read_original(store, row.sha256, model_view)
-                pixels[row.id] = rgb_pixels(upright_rgb(im))
-            except Exception as exc:  # gone or unreadable now: recorded with no objects
-                log.warning("image %s: no objects added: %s", row.id, exc)
+    done = 0
+    for rows in in_batches(store, images, and_(images.c.status == "PARSE", images.c.objects_json.is_(None))):
+        pixels = read_each({r.id: r.sha256 for r in rows}, original_pixels, store, "image %s: no objects added")
         found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
         with store.db.write() as conn:
             for row in rows:
@@ -127,6 +110,7 @@ def add_objects(store: Store, models: Models, progress: Callable[[int], None] = 
                                  {"id": row.id, "labels": fold(label_words(labels, objects))})
                     done += 1
         progress(len(rows))
+    return done
 
 
 def add_clip_objects(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> int:
@@ -135,23 +119,9 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
     recorded with none, so it is not read again."""
     if store.settings.objects != "on":
         raise RuntimeError("objects are switched off (REVERIE_OBJECTS=off): nothing would be found")
-    done, after = 0, 0
-    while True:
-        with store.db.read() as conn:
-            clips = conn.execute(select(video_clips).where(video_clips.c.objects_json.is_(None), video_clips.c.id > after)
-                                 .order_by(video_clips.c.id).limit(OBJECTS_BATCH)).all()
-        if not clips:
-            return done
-        after = clips[-1].id
-        pixels: dict[int, np.ndarray] = {}
-        for clip in clips:
-            try:
-                with store.blobs.open(clip.keyframe_key) as f:
-                    im = Image.open(io.BytesIO(f.read()))
-                    im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)  # as indexing reads it
-                pixels[clip.id] = rgb_pixels(im)
-            except Exception as exc:  # gone or unreadable now: recorded with no objects
-                log.warning("clip %s: no objects added: %s", clip.id, exc)
+    done = 0
+    for clips in in_batches(store, video_clips, video_clips.c.objects_json.is_(None)):
+        pixels = read_each({c.id: c.keyframe_key for c in clips}, keyframe_pixels, store, "clip %s: no objects added")
         found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
         with store.db.write() as conn:
             for clip in clips:
@@ -167,3 +137,4 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
                     video_rows.set_caption(conn, clip.id, caption(labels, clip.ocr_text, said, objects))
                     done += 1
         progress(len(clips))
+    return done
