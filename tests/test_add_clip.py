@@ -157,21 +157,26 @@ def test_add_clip_switches_the_library_and_use_bundled_switches_back(fresh_serve
     assert hits[0]["id"] == ids[0], hits
 
 
+@stack_free  # the weights are refused before the library is touched
 def test_add_clip_says_what_is_wrong_with_the_weights(tmp_path):
+    from reverie.models.clip_export import export_clip
+
     data = tmp_path / "data"
     checkpoint = tmp_path / "model.bin"
     torch.save({"visual.conv1.weight": torch.zeros(8, 3, 4, 4)}, checkpoint)
     write_openclip_folder(tmp_path / "good")
     (tmp_path / "broken.json").write_text("{}")
-    cases = [((str(checkpoint),), "--arch is required with a checkpoint file"),
-             ((str(checkpoint), "--arch", "ViT-Q-99"), "'ViT-Q-99' is not a CLIP ViT architecture"),
-             ((str(tmp_path),), "has no open_clip_config.json"),
-             ((str(checkpoint), "--arch", "ViT-B-32"), "pass --tokenizer with the model's tokenizer.json"),
-             ((str(checkpoint), "--arch", "ViT-B-32", "--tokenizer", str(tmp_path / "broken.json")), "is not a tokenizers file"),
-             ((str(checkpoint), "--arch", "ViT-B-32", "--tokenizer", str(tmp_path / "good" / "tokenizer.json")),
-              "not a CLIP ViT checkpoint in OpenAI/OpenCLIP layout")]
-    for args, message in cases:
-        res = reverie("models", "add-clip", *args, "--data", str(data), check=False)
-        assert res.returncode == 1 and message in res.stderr and "Traceback" not in res.stderr, (args, res.stderr)
-    assert not list(data.glob("models/clip-*"))  # nothing exported
-    assert db_rows(data, "SELECT value FROM server_settings WHERE key = 'visual_model'") == []  # nothing switched
+    cases = [((checkpoint, None, None), "--arch is required with a checkpoint file"),
+             ((checkpoint, "ViT-Q-99", None), "'ViT-Q-99' is not a CLIP ViT architecture"),
+             ((tmp_path, None, None), "has no open_clip_config.json"),
+             ((checkpoint, "ViT-B-32", None), "pass --tokenizer with the model's tokenizer.json"),
+             ((checkpoint, "ViT-B-32", tmp_path / "broken.json"), "is not a tokenizers file"),
+             ((checkpoint, "ViT-B-32", tmp_path / "good" / "tokenizer.json"), "not a CLIP ViT checkpoint in OpenAI/OpenCLIP layout")]
+    for (weights, arch, tokenizer), message in cases:
+        with pytest.raises(ValueError, match=message):
+            export_clip(weights, arch, data / "models", tokenizer, echo=lambda _m: None)
+    # On the command line: one line that says what to do, no traceback, nothing exported or switched
+    res = reverie("models", "add-clip", str(checkpoint), "--data", str(data), check=False)
+    assert res.returncode == 1 and "Error: --arch is required" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    assert not list(data.glob("models/clip-*"))
+    assert db_rows(data, "SELECT value FROM server_settings WHERE key = 'visual_model'") == []
