@@ -525,8 +525,8 @@ def _switch(store, visual_model: str, clip_path: str) -> None:  # noqa: ANN001
     photos, clips = reembed.lacking(store, name)
     with tqdm(total=photos + clips, unit="picture", desc=f"embedding with {name}", dynamic_ncols=True,
               file=sys.stderr) as bar:
-        photos = reembed.reembed_photos(store, loaded, progress=bar.update)
-        clips = reembed.reembed_clips(store, loaded, progress=bar.update)
+        photos = reembed.reembed(store, loaded, reembed.PHOTOS, progress=bar.update)
+        clips = reembed.reembed(store, loaded, reembed.CLIPS, progress=bar.update)
     click.echo(f"the library now uses {name}: embedded {photos} photos and {clips} video clips with it; "
                "restart `reverie serve` and the workers so that they search and index with it")
 

@@ -124,10 +124,11 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
         pixels = read_each({c.id: c.keyframe_key for c in clips}, keyframe_pixels, store, "clip %s: no objects added")
         found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
         with store.db.write() as conn:
+            segments = {v: [Segment(r.start_s, r.end_s, r.text) for r in video_rows.segments_of(conn, v)]
+                        for v in {c.video_id for c in clips}}  # a video's clips share its transcript
             for clip in clips:
                 objects = found.get(clip.id, [])
-                segments = [Segment(r.start_s, r.end_s, r.text) for r in video_rows.segments_of(conn, clip.video_id)]
-                said = speech_during(segments, clip.start_s, clip.end_s)
+                said = speech_during(segments[clip.video_id], clip.start_s, clip.end_s)
                 # Only where nothing wrote objects meanwhile: a re-index of the video has the newer answer.
                 updated = conn.execute(video_clips.update().where(video_clips.c.id == clip.id,
                                                                   video_clips.c.objects_json.is_(None))
