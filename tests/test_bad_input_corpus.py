@@ -267,17 +267,6 @@ for body in [{"ids": [1]}, ["abc"], [True], [1.5], [-1], [2**64], [None], [[1]],
 JSON_CASES["delete_imgs bad unique_id"] = ("/delete_imgs", "?unique_id=a%2Fb", [1], "0001")
 
 
-@pytest.mark.parametrize("label", sorted(JSON_CASES))
-def test_bad_json_request(victim, label):
-    server, key = victim
-    path, query, body, code = JSON_CASES[label]
-    before = count(server, key)
-    res = requests.post(server.url(path + query), json=body, headers={"Authorization": key}, timeout=30)
-    answer = res.json()
-    assert answer["code"] == code and answer["data"] is None and answer["msg"], (label, answer)
-    assert count(server, key) == before
-
-
 for name, value in [("page", 0), ("size", "x"), ("size", 0), ("video_nos", "VI1"), ("video_nos", [1]), ("unique_id", 7),
                     ("datetime_taken", "now"), ("latitude", 10), ("video_name", 5), ("tag", ["a"]),
                     ("video_name", "talk\x00"), ("camera_model", "\x1b[31m")]:
@@ -291,6 +280,32 @@ for body in [["VI1"], {"video_no": 5}, {"video_no": ""}, "VI1"]:
 for kind in ["BY_CLIP", "BY_AUDIO", "BY_CAPTION"]:
     for value in ["VI1", [1], ["VI1"] * 101]:
         JSON_CASES[f"search {kind} video_nos={str(value)[:20]}"] = ("/search", "", {"search_param": "x", "search_type": kind, "video_nos": value}, "0001")
+for name, value in [("page", "1"), ("page", 0), ("page_size", 201), ("page_size", True), ("unique_id", 5),
+                    ("unique_id", "a/b")]:
+    JSON_CASES[f"list_people {name}={value!r}"] = ("/list_people", "", {name: value}, "0001")
+JSON_CASES["list_people body is a list"] = ("/list_people", "", ["PE1"], "0001")
+for body in [{"person_id": "PE1"}, {"person_id": "PE1", "name": 5}, {"person_id": 1, "name": "A"},
+             {"person_id": "PE", "name": "A"}, {"person_id": "PE1x", "name": "A"}, {"person_id": "PE1", "name": "A\x00"},
+             {"person_id": "PE1", "name": "x" * 101}, {"person_id": "PE99999999", "name": "A"}, "PE1", None]:
+    JSON_CASES[f"name_person {str(body)[:40]}"] = ("/name_person", "", body, "0001")
+for body in [{"person_ids": "PE1", "into": "PE1"}, {"person_ids": [], "into": "PE1"}, {"person_ids": ["PE1"]},
+             {"person_ids": ["PE1"] * 101, "into": "PE1"}, {"person_ids": [1], "into": "PE1"}, ["PE1"]]:
+    JSON_CASES[f"merge_people {str(body)[:40]}"] = ("/merge_people", "", body, "0001")
+for body in [{}, {"face_id": 1}, {"face_id": "FA"}, {"face_id": "PE1"}, {"face_id": "FA99999999"}, "FA1"]:
+    JSON_CASES[f"remove_face {str(body)[:40]}"] = ("/remove_face", "", body, "0001")
+for value in ["PE1", [1], ["PE1"] * 101, ["FA1"], [None]]:
+    JSON_CASES[f"search person_ids={str(value)[:20]}"] = ("/search", "", {"search_param": "x", "search_type": "BY_IMAGE", "person_ids": value}, "0001")
+
+@pytest.mark.parametrize("label", sorted(JSON_CASES))
+def test_bad_json_request(victim, label):
+    server, key = victim
+    path, query, body, code = JSON_CASES[label]
+    before = count(server, key)
+    res = requests.post(server.url(path + query), json=body, headers={"Authorization": key}, timeout=30)
+    answer = res.json()
+    assert answer["code"] == code and answer["data"] is None and answer["msg"], (label, answer)
+    assert count(server, key) == before
+
 
 GET_CASES: dict[str, tuple[str, dict, str]] = {
     "search_audio_transcripts without query": ("/search_audio_transcripts", {}, "0001"),

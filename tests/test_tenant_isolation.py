@@ -162,3 +162,46 @@ def test_video_deletes_never_cross_an_account(world, film_world):
         assert intruder.post(f"/delete_videos?unique_id={ns}", json=[no]).json()["code"] == "0000"
     for (owner, _), no in film_world.items():
         assert clients[owner].get("/get_metadata", params={"video_no": no}).json()["data"]["status"] == "PARSE"
+
+
+FACE_PHOTOS = {  # (account, namespace) -> a photo of a face; the same person everywhere, so only scoping separates them
+    key: sorted((EVAL / "faces" / "Goldie_Hawn").glob("*.jpg"))[i] for i, key in enumerate(PICTURES)
+}
+
+
+@pytest.fixture(scope="module")
+def face_world(tmp_path_factory):
+    """One face photo in each (account, namespace), on a server of its own (the world above counts its photos)."""
+    server = Server(tmp_path_factory.mktemp("tenant-faces") / "data").start()
+    clients = {name: server.client(create_key(server.data, name)) for name in ("alice", "bob")}
+    people = {}
+    for (owner, ns), path in FACE_PHOTOS.items():
+        (image_id,) = clients[owner].upload_ok([(path.name, path.read_bytes(), "image/jpeg")], {"unique_id": ns})
+        (face,) = clients[owner].wait_indexed(image_id, timeout=120)["faces"]
+        people[(owner, ns)] = (image_id, face)
+    yield server, clients, people
+    server.stop()
+
+
+@pytest.mark.parametrize("viewer,target", CASES)
+def test_faces_and_people_stay_in_the_account_and_namespace(face_world, viewer, target):
+    server, clients, people = face_world
+    client, (image_id, face) = clients[viewer], people[target]
+    ns, own = target[1], viewer == target[0]
+    listed = client.post("/list_people", json={"unique_id": ns}).json()["data"]["people"]
+    assert [p["person_id"] for p in listed] == [people[(viewer, ns)][1]["person_id"]]
+    cover = clients[target[0]].post("/list_people", json={"unique_id": ns}).json()["data"]["people"][0]["cover"]
+    res = client.get("/download", params={"bucket": cover["bucket"], "blob": cover["blob"]})
+    assert (res.headers["content-type"] == "image/jpeg") == own
+    hits = client.post("/search", json={"search_param": "a woman", "search_type": "BY_IMAGE", "unique_id": ns,
+                                        "person_ids": [face["person_id"]]}).json()["data"]["item"]
+    assert [h["id"] for h in hits] == ([image_id] if own else [])
+    for other_ns in ("home", "work"):
+        if own and other_ns == ns:
+            continue  # the owner's own changes: test_people.py
+        for path, body in (("/name_person", {"person_id": face["person_id"], "name": "Mallory"}),
+                           ("/merge_people", {"person_ids": [face["person_id"]], "into": face["person_id"]}),
+                           ("/remove_face", {"face_id": face["face_id"]})):
+            res = client.post(path, json={**body, "unique_id": other_ns}).json()
+            assert res["code"] == "0001" and res["data"] is None, (path, res)
+    assert clients[target[0]].metadata(image_id)["faces"] == [face]

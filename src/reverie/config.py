@@ -45,6 +45,9 @@ class Settings:
     ocr: str = _opt("on", "on: read text in images (only where the detector sees some); off: never.")
     objects: str = _opt("on", "on: find COCO's 80 kinds of object in photos, with counts and colours (~17 ms of CPU a "
                               "photo); off: never (photos index ~20 % faster; searches then cannot count objects).")
+    faces: str = _opt("on", "on: find faces in photos where the object detector sees a person, and group them into "
+                            "people (~80 ms of CPU a face, job image.faces); off: never (nothing about faces is "
+                            "computed or stored, and the people endpoints say so).")
     rate_limits: str = _opt(
         "upload=200/400,search=100/200,read=200/400,delete=50/100",
         "Default per-account token buckets, CLASS=PER_SECOND/BURST for upload, search, read, delete; "
@@ -73,8 +76,9 @@ class Settings:
             raise ValueError(f"visual_model must be conse, clip or empty (the library's), got {self.visual_model!r}")
         if self.visual_model == "clip" and not self.clip_path:
             raise ValueError("visual_model clip needs clip_path (a folder with visual.onnx, textual.onnx, ...)")
-        if self.objects not in ("on", "off"):
-            raise ValueError(f"objects must be on or off, got {self.objects!r}")
+        for name in ("objects", "faces"):
+            if getattr(self, name) not in ("on", "off"):
+                raise ValueError(f"{name} must be on or off, got {getattr(self, name)!r}")
         parse_rate_limits(self.rate_limits)  # a typo fails at start-up, not on the first request
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{data / 'reverie.db'}")

@@ -24,7 +24,7 @@ from ..search.videos import VideoSearcher
 from ..store import Store
 from ..store.rate_limits import RateLimiter
 from ..store.removal import sweep
-from . import envelope, files, images, search, videos
+from . import envelope, files, images, people, search, videos
 from .request_id import RequestIdMiddleware
 from .shedding import ShedLoad
 from .signed_urls import load_secret
@@ -89,6 +89,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     app.include_router(images.router, prefix=BASE, tags=["images"])
     app.include_router(videos.router, prefix=BASE, tags=["videos"])
     app.include_router(search.router, prefix=BASE, tags=["search"])
+    app.include_router(people.router, prefix=BASE, tags=["people"])
     app.include_router(files.router, prefix=BASE, tags=["files"])
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 

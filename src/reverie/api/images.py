@@ -15,7 +15,7 @@ from ..ingest.fields import parse_datetime, parse_unique_id, plain_text
 from ..ingest.multipart import MAX_FIELD_BYTES, MAX_FIELDS, Form, read_form
 from ..store import Store
 from ..store import images as image_rows
-from ..store import pointers
+from ..store import people, pointers
 from ..store.accounts import Caller
 from ..store.removal import delete_images
 from .auth import api_key_scheme, limited
@@ -99,6 +99,21 @@ def shown_objects(row) -> list[dict[str, Any]]:  # noqa: ANN001
     return out
 
 
+def shown_faces(conn, row) -> list[dict[str, Any]]:  # noqa: ANN001
+    """The image's faces, with boxes in pixels of the photo as displayed (stored as fractions), and the
+    person each was grouped into (None once taken out of it)."""
+    found = people.of_image(conn, row.id)
+    names = people.names_by_person(conn, [f.person_id for f in found])
+    out = []
+    for f in found:
+        box = {"x": round(f.x0 * row.width), "y": round(f.y0 * row.height),
+               "w": round((f.x1 - f.x0) * row.width), "h": round((f.y1 - f.y0) * row.height)}
+        out.append({"face_id": people.face_no(f.id),
+                    "person_id": None if f.person_id is None else people.person_no(f.person_id),
+                    "name": names.get(f.person_id), "box": box, "score": round(f.score, 4)})
+    return out
+
+
 def _upload_limits(store: Store) -> dict[str, int]:
     s = store.settings
     per_part_overhead = 4096
@@ -153,6 +168,7 @@ def get_img_metadata(
         if row is None or (unique_id is not None and row.unique_id != parse_unique_id(unique_id)):
             raise InvalidInput("id", f"no image {id} in this account{' and namespace' if unique_id else ''}")
         tags = image_rows.tags_of(conn, [row.id])[row.id]
+        faces = shown_faces(conn, row)
     links = Links.of(request)
     data = image_item(row, tags, links)
     data.update(
@@ -167,6 +183,7 @@ def get_img_metadata(
         labels=[{"name": n, "score": p} for n, p in json.loads(row.labels_json)] if row.labels_json else [],
         objects=shown_objects(row),
         colours=json.loads(row.colours_json) if row.colours_json else [],
+        faces=faces,
         ocr_text=row.ocr_text,
         place=row.place,
         indexed_time=row.indexed_ms,

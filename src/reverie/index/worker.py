@@ -21,10 +21,12 @@ from ..store import Store
 from ..store import images as image_rows
 from ..store import search_index
 from ..store import jobs as job_queue
+from ..store import people
 from ..store.jobs import LeaseLost
 from ..store.db import now_ms
 from ..store.schema import images
 from . import video_job
+from . import faces as face_step
 from .callbacks import Notifier
 from .image import CorruptImage, ImageFacts, facts_to_columns, index_images, read_text
 from .video import CorruptVideo
@@ -77,6 +79,7 @@ class Worker:
             return True
         (job,) = claimed
         pipelines = {job_queue.IMAGE_OCR: self._read_text,
+                     job_queue.IMAGE_FACES: self._faces,
                      job_queue.VIDEO_INDEX: lambda j: self._video(video_job.run, j),
                      job_queue.VIDEO_ASR: lambda j: self._video(video_job.transcribe, j)}
         if job.kind not in pipelines:
@@ -143,7 +146,7 @@ class Worker:
             else:
                 done.append((job, facts))
         dropped: list[str] = []  # blobs derived for images deleted meanwhile
-        with_text = False
+        follow_ups = False
         with self.store.db.write() as conn:
             written = now_ms()  # one time for the batch: its rows become visible together
             indexed = [job.subject_id for job, facts in done if facts is not None]
@@ -159,21 +162,24 @@ class Worker:
                 if not keep:  # deleted while queued (no facts) or while we worked
                     dropped += facts.derived.values() if facts is not None else ()
                     continue
-                # With text to read, the image is searchable (PARSE) once its image.ocr job is done.
+                # With text to read or faces to find, the image is PARSE once those jobs are done too.
+                kinds = ([job_queue.IMAGE_OCR] if facts.has_text else []) + \
+                    ([job_queue.IMAGE_FACES] if face_step.wanted(self.settings, facts.objects) else [])
+                looked = None if job_queue.IMAGE_FACES in kinds or self.settings.faces != "on" else written
                 conn.execute(
                     images.update()
                     .where(images.c.id == current.id)
-                    .values(status="UNPARSE" if facts.has_text else "PARSE", cause=None, indexed_ms=written,
-                            **facts_to_columns(facts, current))
+                    .values(status="UNPARSE" if kinds else "PARSE", cause=None, indexed_ms=written,
+                            faces_ms=looked, **facts_to_columns(facts, current))
                 )
                 search_index.write(conn, current, facts, tags[current.id])
-                if facts.has_text:
-                    job_queue.enqueue(conn, job_queue.IMAGE_OCR, [current.id])
-                    with_text = True
+                for kind in kinds:
+                    job_queue.enqueue(conn, kind, [current.id])
+                follow_ups = follow_ups or bool(kinds)
         for key in dropped:
             self.store.blobs.delete(key)
-        if with_text:
-            self.store.jobs_waiting.set()  # their image.ocr jobs: idle threads of this process take them now
+        if follow_ups:
+            self.store.jobs_waiting.set()  # their ocr and faces jobs: idle threads of this process take them now
         log.debug("indexed %s images in %.0f ms", len(done), (time.monotonic() - started) * 1000)
 
     def _read_text(self, job: job_queue.Job) -> None:
@@ -186,10 +192,33 @@ class Worker:
                 current = image_rows.get_any(conn, row.id)
                 if job_queue.settle(conn, job, current is not None):
                     conn.execute(images.update().where(images.c.id == row.id).values(
-                        status="PARSE", ocr_text="\n".join(lines) or None, indexed_ms=now_ms()))
+                        ocr_text="\n".join(lines) or None, indexed_ms=now_ms()))
                     search_index.write_text(conn, row.id, lines)
+                    _parsed_when_done(conn, row.id)
         except LeaseLost:
             log.warning("job %s (text of image %s): lease lost to another worker; dropping result", job.id, row.id)
+
+    def _faces(self, job: job_queue.Job) -> None:
+        derived = self._derive(job, lambda row: face_step.find_faces(self.store, self.models, row))
+        if derived is None:
+            return
+        row, found = derived
+        stale = [f.crop_key for f in found]  # the crops just written, unless the result is stored
+        try:
+            with self.store.db.write() as conn:
+                current = image_rows.get_any(conn, row.id)
+                if job_queue.settle(conn, job, current is not None):
+                    # The row's update first: on PostgreSQL it holds the image's row lock, so an OCR job
+                    # finishing at the same moment sees this job gone before it decides about PARSE.
+                    conn.execute(images.update().where(images.c.id == row.id).values(faces_ms=now_ms()))
+                    stale = people.replace_faces(conn, current, found)
+                    search_index.write_names(conn, [row.id])
+                    _parsed_when_done(conn, row.id)
+        except LeaseLost:  # the crops under these keys are the other worker's now
+            log.warning("job %s (faces of image %s): lease lost to another worker; dropping result", job.id, row.id)
+            stale = []
+        for key in stale:
+            self.store.blobs.delete(key)
 
     def _give_up(self, job: job_queue.Job, cause: str) -> None:
         if job.kind in (job_queue.VIDEO_INDEX, job_queue.VIDEO_ASR):
@@ -213,6 +242,14 @@ class Worker:
         log.warning("job %s (%s of %s) attempt %s failed: %s; retry in %.0fs", job.id, job.kind, job.subject_id,
                     job.attempts, error, delay)
         job_queue.retry_later(self.store.db, job, error, delay)
+
+
+def _parsed_when_done(conn, image_id: int) -> None:  # noqa: ANN001
+    """PARSE once no text or faces job of the image is left (called after the image's row is updated, which
+    holds its row lock on PostgreSQL, so two jobs finishing at once cannot both see the other pending)."""
+    if not job_queue.pending(conn, image_id, job_queue.IMAGE_FOLLOW_UPS):
+        conn.execute(images.update().where(images.c.id == image_id, images.c.status == "UNPARSE")
+                     .values(status="PARSE"))
 
 
 def start_threads(store: Store, models: Models, count: int, stop: threading.Event,

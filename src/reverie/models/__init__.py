@@ -25,6 +25,7 @@ class Models:
         self._text: TextEmbedder | None = None
         self._ocr: TextReader | None = None
         self._detector: ObjectDetector | None = None
+        self._faces = None
         self._speech = None
 
     @property
@@ -86,6 +87,16 @@ class Models:
                 ensure_exported(self.cache)
                 self._detector = ObjectDetector(self.cache / DETECTOR, self.settings.model_threads)
             return self._detector
+
+    @property
+    def faces(self):  # noqa: ANN201  (FaceFinder; imported late: dlib loads ~30 MB of weights)
+        """Frontal faces, aligned and embedded (dlib)."""
+        with self._lock:
+            if self._faces is None:
+                from .faces import FaceFinder
+
+                self._faces = FaceFinder()
+            return self._faces
 
     @property
     def ocr(self) -> TextReader:

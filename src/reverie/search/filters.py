@@ -6,14 +6,16 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import Connection, and_, exists, select
+from sqlalchemy import Connection, and_, exists, false, select
 
 from ..errors import InvalidInput
 from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id, plain_text
-from ..store.schema import image_tags, images, video_tags, videos
+from ..store import people
+from ..store.schema import faces, image_tags, images, video_tags, videos
 
 EARTH_KM = 6371.0
 DEFAULT_RADIUS_KM = 20.0
+MAX_PEOPLE = 100
 
 
 @dataclass
@@ -25,10 +27,11 @@ class Filters:
     taken_to_ms: int | None = None
     point: tuple[float, float] | None = None
     radius_km: float = DEFAULT_RADIUS_KM
+    person_ids: list[int] = field(default_factory=list)  # photos with a face of any of these people
 
     @property
     def narrows(self) -> bool:
-        return bool(self.tags_any or self.camera_model or self.taken_from_ms is not None
+        return bool(self.tags_any or self.person_ids or self.camera_model or self.taken_from_ms is not None
                     or self.taken_to_ms is not None or self.point)
 
 
@@ -52,6 +55,20 @@ def _string(name: str, value) -> str | None:  # noqa: ANN001
     return value or None
 
 
+def _people(value) -> list[int]:  # noqa: ANN001
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_PEOPLE:
+        raise InvalidInput("person_ids", f"must be an array of at most {MAX_PEOPLE} person_ids (from list_people)")
+    out = []
+    for i, v in enumerate(value):
+        person_id = people.parse_no(v, people.PERSON_PREFIX)
+        if person_id is None:
+            raise InvalidInput(f"person_ids[{i}]", f"must be a person_id like \"PE12\", got {v!r}")
+        out.append(person_id)
+    return out
+
+
 def parse(body: dict) -> Filters:
     tags = body.get("tags")
     if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
@@ -70,6 +87,7 @@ def parse(body: dict) -> Filters:
         taken_to_ms=_time("datetime_to", body.get("datetime_to")),
         point=point,
         radius_km=DEFAULT_RADIUS_KM if radius is None else parse_number("radius_km", radius, 0.001, 20037.5),
+        person_ids=_people(body.get("person_ids")),
     )
 
 
@@ -97,6 +115,10 @@ def _matching(conn: Connection, table, tag_owner, tag_column, account_id: int, f
         cond.append(table.c.id.in_(only))
     if f.tags_any:
         cond.append(exists().where(tag_owner == table.c.id, tag_column.in_(f.tags_any)))
+    if f.person_ids:
+        # Faces are found in photos only so far: a person filter leaves no video.
+        cond.append(exists().where(faces.c.image_id == table.c.id, faces.c.person_id.in_(f.person_ids))
+                    if table is images else false())
     if f.camera_model:
         cond.append(table.c.camera_model == f.camera_model)
     if f.taken_from_ms is not None:

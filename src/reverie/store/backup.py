@@ -62,12 +62,16 @@ def backup(settings: Settings, out: Path) -> Summary:
                         files[key] = blobs / key
             if gone:
                 marks = ",".join("?" * len(gone))
-                for table, column in (("image_tags", "image_id"), ("image_vectors", "image_id"), ("jobs", "subject_id")):
+                for table, column in (("image_tags", "image_id"), ("image_vectors", "image_id"), ("faces", "image_id"),
+                                      ("jobs", "subject_id")):
                     conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", gone)
                 conn.execute(f"DELETE FROM image_fts WHERE rowid IN ({marks})", gone)
                 conn.execute(f"DELETE FROM image_ocr_trigrams WHERE rowid IN ({marks})", gone)
                 conn.execute(f"DELETE FROM images WHERE id IN ({marks})", gone)
                 conn.commit()
+            for (key,) in conn.execute("SELECT crop_key FROM faces"):
+                if (blobs / key).exists():
+                    files[key] = blobs / key
             video_count, gone_videos = _video_files(conn, blobs, files)
         finally:
             conn.close()

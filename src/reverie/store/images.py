@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, and_, exists, func, select
 from . import jobs as job_queue
 from . import search_index
 from .db import insert_missing, now_ms
-from .schema import image_tags, images, namespaces
+from .schema import faces, image_tags, images, namespaces
 
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
 
@@ -113,6 +113,7 @@ def delete(conn: Connection, account_id: int, unique_id: str, image_ids: list[in
     ids = [r.id for r in rows]
     if ids:
         conn.execute(image_tags.delete().where(image_tags.c.image_id.in_(ids)))
+        conn.execute(faces.delete().where(faces.c.image_id.in_(ids)))
         job_queue.delete_for(conn, ids)
         search_index.remove(conn, ids)
         conn.execute(images.delete().where(images.c.id.in_(ids)))

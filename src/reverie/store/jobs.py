@@ -16,9 +16,11 @@ from .schema import jobs
 
 IMAGE_INDEX = "image.index"
 IMAGE_OCR = "image.ocr"  # reading the text the image.index job's gate saw
+IMAGE_FACES = "image.faces"  # finding and grouping the faces of a photo where the detector saw a person
+IMAGE_FOLLOW_UPS = (IMAGE_OCR, IMAGE_FACES)  # an image is PARSE once none of these is left
 VIDEO_INDEX = "video.index"
 VIDEO_ASR = "video.asr"  # the speech of a video whose video.index job found an audio track
-KINDS = {"image": IMAGE_INDEX, "ocr": IMAGE_OCR, "video": VIDEO_INDEX, "asr": VIDEO_ASR}  # `worker --only` names
+KINDS = {"image": IMAGE_INDEX, "ocr": IMAGE_OCR, "faces": IMAGE_FACES, "video": VIDEO_INDEX, "asr": VIDEO_ASR}  # `worker --only` names
 
 
 class LeaseLost(Exception):
@@ -132,6 +134,13 @@ def retry_later(db: Database, job: Job, error: str, delay_seconds: float) -> Non
                 updated_ms=t,
             )
         )
+
+
+def pending(conn: Connection, subject_id: int, kinds: tuple[str, ...]) -> bool:
+    """Whether a job of these kinds is still queued or running for the subject (failed ones are done)."""
+    q = select(jobs.c.id).where(jobs.c.subject_id == subject_id, jobs.c.kind.in_(kinds),
+                                jobs.c.state.in_(("queued", "running"))).limit(1)
+    return conn.execute(q).first() is not None
 
 
 def delete_for(conn: Connection, subject_ids: list[int]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Row
 
 from . import images as image_rows
-from . import videos
+from . import people, videos
 from .blobs import original_key
 
 ORIGINALS = "reverie-images"
@@ -19,6 +19,7 @@ THUMBNAILS = "reverie-thumbnails"
 PREVIEWS = "reverie-previews"
 VIDEOS = "reverie-videos"  # blob: VI<id>.<container>
 KEYFRAMES = "reverie-keyframes"  # blob: VI<id>/keyframe-<ms>.jpg
+FACES = "reverie-faces"  # blob: FA<id>.jpg, the aligned crop of one face
 VIDEO_MIME = {"mp4": "video/mp4", "mkv": "video/x-matroska", "avi": "video/x-msvideo"}
 
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
@@ -48,6 +49,17 @@ def keyframe_pointer(video_id: int, keyframe_key: str) -> dict[str, str]:
     return {"keyframe_bucket": KEYFRAMES, "keyframe_blob": f"{videos.video_no(video_id)}/{keyframe_key.rsplit('/', 1)[-1]}"}
 
 
+def face_pointer(face_id: int) -> dict[str, str]:
+    return {"bucket": FACES, "blob": f"{people.face_no(face_id)}.jpg"}
+
+
+def _resolve_face(conn: Connection, account_id: int, blob: str) -> Resolved | None:
+    stem, _, ext = blob.partition(".")
+    face_id = people.parse_no(stem, people.FACE_PREFIX)
+    face = people.face_of_account(conn, account_id, face_id) if face_id is not None and ext == "jpg" else None
+    return None if face is None else Resolved(face.crop_key, blob, "image/jpeg")
+
+
 def _resolve_video(conn: Connection, account_id: int, bucket: str, blob: str) -> Resolved | None:
     head, _, rest = blob.partition("/" if bucket == KEYFRAMES else ".")
     video_id = videos.parse_video_no(head)
@@ -67,6 +79,8 @@ def _resolve_video(conn: Connection, account_id: int, bucket: str, blob: str) ->
 def resolve(conn: Connection, account_id: int, bucket: str, blob: str) -> Resolved | None:
     if bucket in (VIDEOS, KEYFRAMES):
         return _resolve_video(conn, account_id, bucket, blob)
+    if bucket == FACES:
+        return _resolve_face(conn, account_id, blob)
     if bucket not in (ORIGINALS, THUMBNAILS, PREVIEWS):
         return None
     stem, _, ext = blob.partition(".")

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from . import Store
 from . import images as image_rows
+from . import people
 from . import videos as video_rows
 from .blobs import original_key
 from .db import lock_content
@@ -30,7 +31,9 @@ GRACE_SECONDS = 600  # leave alone what a live upload or delete in another proce
 def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list[int]) -> int:
     trashed: list[str] = []
     with store.db.write() as conn:
+        persons, crops = people.leaving(conn, account_id, unique_id, image_ids)
         rows = image_rows.delete(conn, account_id, unique_id, image_ids)
+        people.refresh(conn, persons)  # their faces went with the rows
         lock_content(conn, [r.sha256 for r in rows])
         for sha in {r.sha256 for r in rows}:
             if not image_rows.sha_in_use(conn, sha):
@@ -43,6 +46,8 @@ def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list
         for key in (r.thumbnail_key, r.preview_key):
             if key:
                 store.blobs.delete(key)
+    for key in crops:
+        store.blobs.delete(key)
     return len(rows)
 
 
@@ -106,7 +111,7 @@ def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
             if stem.isdigit() and int(stem) not in known_videos and _age_seconds(store, key) >= grace_seconds:
                 store.blobs.delete(key)
                 report["orphans"] += 1
-    for prefix in ("thumbnails", "previews"):
+    for prefix in ("thumbnails", "previews", "faces"):  # <prefix>/<id % 256>/<id>[.<face>].jpg
         for key in store.blobs.keys(prefix):
             stem = key.rsplit("/", 1)[-1].split(".", 1)[0]
             if stem.isdigit() and int(stem) not in known_ids and _age_seconds(store, key) >= grace_seconds:

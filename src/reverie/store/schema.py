@@ -126,9 +126,45 @@ images = Table(
     Column("colours_json", Text),  # ["blue", "white"]: the colours covering a fifth of the photo or more
     Column("ocr_text", Text),
     Column("place", Text),  # "Arezzo, Tuscany, Italy" from the GPS position
+    Column("faces_ms", BigInteger),  # when its faces were looked for (the image.faces job); NULL: not yet
     Column("created_ms", BigInteger, nullable=False),
     Column("indexed_ms", BigInteger),
     Index("ix_images_account_ns_id", "account_id", "unique_id", "id"),
+)
+
+# People: faces grouped by likeness, per account and namespace (store/people.py). A person's centroid is the
+# mean embedding of its faces; a new face joins the nearest centroid close enough, or starts a person.
+people = Table(
+    "people",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # person_id is "PE" + id
+    Column("account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("unique_id", String(200), nullable=False),
+    Column("name", String(100)),
+    Column("centroid", LargeBinary, nullable=False),  # float32 x 128
+    Column("face_count", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_people_account_ns", "account_id", "unique_id"),
+    sqlite_autoincrement=True,  # a person id is never handed out twice
+)
+
+faces = Table(
+    "faces",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),  # face_id is "FA" + id
+    Column("image_id", BigInteger, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
+    Column("idx", Integer, nullable=False),  # its place in the photo's faces, largest first; names its crop
+    Column("person_id", Integer, ForeignKey("people.id"), nullable=True),  # NULL: removed from its person
+    Column("x0", Float, nullable=False),  # the box, as fractions of the upright photo
+    Column("y0", Float, nullable=False),
+    Column("x1", Float, nullable=False),
+    Column("y1", Float, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("embedding", LargeBinary, nullable=False),  # float32 x 128
+    Column("crop_key", String(255), nullable=False),
+    Index("ix_faces_image", "image_id"),
+    Index("ix_faces_person", "person_id"),
+    sqlite_autoincrement=True,
 )
 
 image_tags = Table(

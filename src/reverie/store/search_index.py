@@ -9,8 +9,8 @@ import unicodedata
 
 from sqlalchemy import Connection, delete, select, text
 
-from . import pg_text, vector_rows
-from .schema import image_vectors, images
+from . import people, pg_text, vector_rows
+from .schema import image_tags, image_vectors, images
 
 SPACES = ("visual", "features")
 
@@ -48,13 +48,32 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
         dict(
             id=row.id,
             ocr="",  # write_text adds it
-            tags=fold(" ".join(tags)),
+            tags=_tag_text(tags, people.names_in(conn, [row.id])[row.id]),
             labels=fold(facts.label_words()),
             place=fold(facts.place or ""),
             camera=fold(row.camera_model or facts.exif.camera_model or ""),
             name=fold(row.name.rsplit(".", 1)[0].replace("_", " ").replace("-", " ")),
         ),
     )
+
+
+def _tag_text(tags: list[str], names: list[str]) -> str:
+    # The names of the people in a photo are words its owner gave it, as its tags are, and weigh the same.
+    return fold(" ".join([*tags, *names]))
+
+
+def write_names(conn: Connection, image_ids: list[int]) -> None:
+    """The people's names in these images' full-text rows again, after a person is named, merged or loses
+    a face."""
+    names = people.names_in(conn, image_ids)
+    tags: dict[int, list[str]] = {i: [] for i in image_ids}
+    q = (select(image_tags.c.image_id, image_tags.c.tag).where(image_tags.c.image_id.in_(image_ids))
+         .order_by(image_tags.c.image_id, image_tags.c.position))
+    for image_id, tag in conn.execute(q):
+        tags[image_id].append(tag)
+    for i in image_ids:
+        conn.execute(text("UPDATE image_fts SET tags = :tags WHERE rowid = :id"),
+                     {"id": i, "tags": _tag_text(tags[i], names[i])})
 
 
 def write_text(conn: Connection, image_id: int, lines: list[str]) -> None:

@@ -1,0 +1,251 @@
+"""People: faces found in photos (dlib), grouped into people incrementally, named, merged, taken out, searched
+by name and filtered by person, through a real server with the real models, on the dev faces (LFW)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from conftest import EVAL, Server, blob_files, create_key, db_rows, open_store
+
+FACES = EVAL / "faces"
+PEOPLE = ["Goldie_Hawn", "Ian_Thorpe", "JK_Rowling", "Fidel_Castro"]
+ELEPHANTS = EVAL / "coco" / "images" / "000000054718.jpg"  # no person in it
+
+
+def _wait_all(client, ids: list[int], timeout: float = 300) -> dict[int, dict]:  # noqa: ANN001
+    deadline = time.time() + timeout
+    out = {}
+    for i in ids:
+        out[i] = client.wait_indexed(i, timeout=max(1.0, deadline - time.time()))
+    return out
+
+
+def _post(client, path: str, **body) -> dict:  # noqa: ANN001
+    return client.post(path, json=body).json()
+
+
+def _ok(client, path: str, **body):  # noqa: ANN001, ANN201
+    res = _post(client, path, **body)
+    assert res["code"] == "0000", res
+    return res["data"]
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """Five photos each of four people, and a photo of elephants, in one account."""
+    data = tmp_path_factory.mktemp("people") / "data"
+    server = Server(data, "--workers", "2").start()
+    client = server.client(create_key(data, "owner"))
+    who: dict[int, str] = {}
+    for person in PEOPLE:
+        files = [(p.name, p.read_bytes(), "image/jpeg") for p in sorted((FACES / person).glob("*.jpg"))]
+        for i in client.upload_ok(files):
+            who[i] = person
+    (elephants,) = client.upload_ok([("elephants.jpg", ELEPHANTS.read_bytes(), "image/jpeg")])
+    metas = _wait_all(client, [*who, elephants])
+    yield server, client, who, elephants, metas
+    server.stop()
+
+
+def _person_of(client, image_id: int) -> str | None:  # noqa: ANN001
+    faces = client.metadata(image_id)["faces"]
+    return faces[0]["person_id"] if faces else None
+
+
+def test_faces_are_found_boxed_and_grouped_into_people(library):
+    server, client, who, elephants, metas = library
+    assert metas[elephants]["status"] == "PARSE" and metas[elephants]["faces"] == []
+    found = {i: m["faces"] for i, m in metas.items() if i != elephants}
+    assert all(m["status"] == "PARSE" for m in metas.values())
+    assert sum(1 for f in found.values() if f) >= 0.95 * len(found)
+    for i, faces in found.items():
+        for face in faces:
+            box, meta = face["box"], metas[i]
+            assert face["face_id"].startswith("FA") and face["person_id"].startswith("PE")
+            assert 0 <= box["x"] and box["x"] + box["w"] <= meta["width"] and box["w"] >= 40
+            assert 0 <= box["y"] and box["y"] + box["h"] <= meta["height"] and box["h"] >= 40
+            assert 0.5 <= face["score"] <= 1
+    # Pairwise: two photos are together when their (largest) faces share a person.
+    person = {i: faces[0]["person_id"] for i, faces in found.items() if faces}
+    same = together = both = 0
+    for a, b in itertools.combinations(person, 2):
+        truth, grouped = who[a] == who[b], person[a] == person[b]
+        same, together, both = same + truth, together + grouped, both + (truth and grouped)
+    assert both / together >= 0.95, f"pairwise precision {both / together:.3f}"
+    assert both / same >= 0.85, f"pairwise recall {both / same:.3f}"
+
+
+def test_people_are_listed_most_photos_first_with_a_cover_face(library):
+    server, client, who, elephants, metas = library
+    listed = _ok(client, "/list_people", page=1, page_size=50)
+    people = listed["people"]
+    assert listed["total_count"] == len(people) >= len(PEOPLE)
+    counts = [p["image_count"] for p in people]
+    assert counts == sorted(counts, reverse=True) and sum(p["face_count"] for p in people) >= 19
+    cover = requests.get(people[0]["cover"]["url"], timeout=30)
+    assert cover.status_code == 200 and Image.open(io.BytesIO(cover.content)).size == (150, 150)
+    assert people[0]["cover"]["bucket"] == "reverie-faces"
+    paged = _ok(client, "/list_people", page=2, page_size=1)
+    assert paged["people"] == [{**people[1], "cover": {**people[1]["cover"], "url": paged["people"][0]["cover"]["url"]}}]
+
+
+def test_a_named_person_is_found_by_name_and_by_filter(library):
+    server, client, who, elephants, metas = library
+    hawn = [i for i, p in who.items() if p == "Goldie_Hawn"]
+    person_id = _person_of(client, hawn[0])
+    named = _ok(client, "/name_person", person_id=person_id, name="Goldie Hawn")
+    assert named == {"person_id": person_id, "name": "Goldie Hawn"}
+    hers = {i for i in who if _person_of(client, i) == person_id}
+    assert len(hers) >= 4
+    assert all(client.metadata(i)["faces"][0]["name"] == "Goldie Hawn" for i in hers)
+    hits = _ok(client, "/search", search_param="Goldie Hawn", search_type="BY_IMAGE", filtering_level="low")["item"]
+    top = [h["id"] for h in hits[:10]]
+    assert top and set(top) <= hers, (top, hers)
+    filtered = _ok(client, "/search", search_param="a face", search_type="BY_IMAGE", person_ids=[person_id])["item"]
+    assert {h["id"] for h in filtered} == hers
+
+
+def test_merging_people_and_taking_a_face_out(library):
+    server, client, who, elephants, metas = library
+    thorpe = [i for i, p in who.items() if p == "Ian_Thorpe"]
+    castro = [i for i, p in who.items() if p == "Fidel_Castro"]
+    a, b = _person_of(client, thorpe[0]), _person_of(client, castro[0])
+    _ok(client, "/name_person", person_id=b, name="Fidel Castro")
+    merged = _ok(client, "/merge_people", person_ids=[a, b], into=a)
+    assert merged["person_id"] == a and merged["name"] == "Fidel Castro"  # the first name among them
+    listed = {p["person_id"]: p for p in _ok(client, "/list_people", page_size=100)["people"]}
+    assert b not in listed and listed[a]["image_count"] >= 8
+    assert _person_of(client, castro[0]) == a
+    # Thorpe's photos now answer to the merged name too: a wrong merge, undone face by face.
+    face = client.metadata(thorpe[0])["faces"][0]
+    before = listed[a]["face_count"]
+    assert _ok(client, "/remove_face", face_id=face["face_id"]) == {"face_id": face["face_id"], "person_id": None}
+    assert client.metadata(thorpe[0])["faces"][0]["person_id"] is None
+    listed = {p["person_id"]: p for p in _ok(client, "/list_people", page_size=100)["people"]}
+    assert listed[a]["face_count"] == before - 1
+    hits = _ok(client, "/search", search_param="Fidel Castro", search_type="BY_IMAGE", person_ids=[a])["item"]
+    assert thorpe[0] not in {h["id"] for h in hits}
+
+
+def test_deleting_photos_removes_their_faces_and_empty_people(library):
+    server, client, who, elephants, metas = library
+    rowling = [i for i, p in who.items() if p == "JK_Rowling"]
+    person_id = _person_of(client, rowling[0])
+    crops_before = len(blob_files(server.data, "faces"))
+    res = client.post("/delete_imgs", json=rowling).json()
+    assert res["code"] == "0000", res
+    listed = {p["person_id"] for p in _ok(client, "/list_people", page_size=100)["people"]}
+    assert person_id not in listed
+    face_ids = [r[0] for r in db_rows(server.data, "SELECT id FROM faces WHERE image_id IN (%s)" %
+                                      ",".join("?" * len(rowling)), *rowling)]
+    assert face_ids == []
+    assert len(blob_files(server.data, "faces")) <= crops_before - len(rowling) + 1
+
+
+@pytest.mark.parametrize("path, body, code, message", [
+    ("/list_people", {"page": "1"}, "0001", "page: must be an integer"),
+    ("/list_people", {"page_size": 500}, "0001", "page_size: must be between 1 and 200"),
+    ("/list_people", {"unique_id": 5}, "0001", "unique_id: must be a string"),
+    ("/name_person", {"person_id": "PE1"}, "0001", "name: is required"),
+    ("/name_person", {"person_id": "12", "name": "A"}, "0001", "person_id: must be a person_id like"),
+    ("/name_person", {"person_id": "PE999999", "name": "A"}, "0001", "person_id: no person PE999999"),
+    ("/name_person", {"person_id": "PE1", "name": "x" * 101}, "0001", "name: must be at most 100 characters"),
+    ("/name_person", {"person_id": "PE1", "name": "a\x00b"}, "0001", "name: must not contain control characters"),
+    ("/name_person", [1, 2], "0001", "body: must be a JSON object"),
+    ("/merge_people", {"person_ids": [], "into": "PE1"}, "0001", "person_ids: must be a non-empty array"),
+    ("/merge_people", {"person_ids": ["PE1"], "into": "PEx"}, "0001", "into: must be a person_id like"),
+    ("/remove_face", {"face_id": "PE1"}, "0001", "face_id: must be a face_id like"),
+    ("/remove_face", {"face_id": "FA999999"}, "0001", "face_id: no face FA999999"),
+    ("/search", {"search_param": "x", "search_type": "BY_IMAGE", "person_ids": "PE1"}, "0001", "person_ids: must be an array"),
+    ("/search", {"search_param": "x", "search_type": "BY_IMAGE", "person_ids": [7]}, "0001", "person_ids[0]: must be a person_id"),
+])
+def test_bad_people_requests_name_the_field_and_change_nothing(library, path, body, code, message):
+    server, client, who, elephants, metas = library
+    before = _ok(client, "/list_people", page_size=200)
+    res = client.post(path, json=body).json()
+    assert res["code"] == code and res["msg"].startswith(message), res
+    assert res["data"] is None
+    assert _ok(client, "/list_people", page_size=200) == before
+
+
+def test_people_never_cross_accounts_or_namespaces(library):
+    server, client, who, elephants, metas = library
+    stranger = server.client(create_key(server.data, "stranger"))
+    assert _ok(stranger, "/list_people")["people"] == []
+    assert _ok(client, "/list_people", unique_id="elsewhere")["people"] == []
+    theirs = _ok(client, "/list_people", page_size=1)["people"][0]
+    face_id = client.metadata(next(iter(who)))["faces"][0]["face_id"]
+    for path, body in (("/name_person", {"person_id": theirs["person_id"], "name": "Mallory"}),
+                       ("/merge_people", {"person_ids": [theirs["person_id"]], "into": theirs["person_id"]}),
+                       ("/remove_face", {"face_id": face_id})):
+        for c, ns in ((stranger, "default"), (client, "elsewhere")):
+            res = _post(c, path, unique_id=ns, **body)
+            assert res["code"] == "0001" and "no " in res["msg"], res
+    hits = _ok(stranger, "/search", search_param="a face", search_type="BY_IMAGE", person_ids=[theirs["person_id"]])
+    assert hits["item"] == []
+    blob = theirs["cover"]["blob"]
+    refused = stranger.get("/download", params={"bucket": "reverie-faces", "blob": blob})
+    assert refused.json()["code"] != "0000" and refused.json()["data"] is None
+    mine = client.get("/download", params={"bucket": "reverie-faces", "blob": blob})
+    assert mine.headers["content-type"] == "image/jpeg" and mine.content == requests.get(theirs["cover"]["url"]).content
+    assert _ok(client, "/list_people", page_size=1)["people"][0]["name"] != "Mallory"
+
+
+def test_faces_off_computes_and_stores_nothing(tmp_path):
+    data = tmp_path / "data"
+    server = Server(data, "--faces", "off").start()
+    try:
+        client = server.client(create_key(data, "owner"))
+        photo = next((FACES / PEOPLE[0]).glob("*.jpg"))
+        (image_id,) = client.upload_ok([(photo.name, photo.read_bytes(), "image/jpeg")])
+        meta = client.wait_indexed(image_id)
+        assert meta["status"] == "PARSE" and meta["faces"] == []
+        assert db_rows(data, "SELECT count(*) FROM faces") == [(0,)]
+        assert db_rows(data, "SELECT count(*) FROM people") == [(0,)]
+        assert blob_files(data, "faces") == []
+        res = _post(client, "/list_people")
+        assert res["code"] == "0001" and res["msg"].startswith("faces: are off on this server (REVERIE_FACES=off)")
+    finally:
+        server.stop()
+
+
+def test_redoing_a_faces_job_replaces_what_the_attempt_wrote(tmp_path):
+    """A worker killed after storing a photo's faces but before its job was gone does the job again: the
+    photo keeps one set of faces, and its person counts them once."""
+    from reverie.index.faces import find_faces
+    from reverie.models import Models
+    from reverie.store import images as image_rows
+    from reverie.store import people
+    from reverie.store.schema import images
+
+    data = tmp_path / "data"
+    server = Server(data).start()
+    client = server.client(create_key(data, "owner"))
+    photos = sorted((FACES / PEOPLE[1]).glob("*.jpg"))[:2]
+    ids = client.upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in photos])
+    _wait_all(client, ids)
+    server.stop()
+    store = open_store(data)
+    try:
+        models = Models(store.settings)
+        with store.db.read() as conn:
+            row = image_rows.get_any(conn, ids[0])
+        found = find_faces(store, models, row)
+        with store.db.write() as conn:
+            stale = people.replace_faces(conn, row, found)
+        assert stale == []
+        faces = db_rows(data, "SELECT count(*), min(person_id) FROM faces WHERE image_id = ?", ids[0])
+        counted = db_rows(data, "SELECT sum(face_count) FROM people")
+        assert faces[0][0] == len(found) == 1 and counted == db_rows(data, "SELECT count(*) FROM faces") == [(2,)]
+        with store.db.read() as conn:
+            assert conn.execute(images.select().where(images.c.id == ids[0])).first().faces_ms is not None
+    finally:
+        store.close()
