@@ -1,4 +1,4 @@
-"""`reverie worker --only image|ocr|video|asr`: each kind of job goes only to the workers that take it, so the
+"""`reverie worker --only image|ocr|faces|video|asr`: each kind of job goes only to the workers that take it, so the
 heavy steps (reading text, videos) can live on machines of their own; an image is PARSE only once every
 step it needs is done."""
 
@@ -16,6 +16,7 @@ from reverie.synthetic_video import make_video
 
 RECEIPT = EVAL / "sroie" / "img" / "000.jpg"  # BOOK TA .K (TAMAN DAYA) SDN BHD
 SONNET = EVAL / "speech" / "sonnet1" / "audio.mp3"
+FACE = sorted((EVAL / "faces" / "Ian_Thorpe").glob("*.jpg"))[0]
 
 
 def worker(data, *only: str) -> subprocess.Popen:  # noqa: ANN001
@@ -39,8 +40,9 @@ def job_kinds(data) -> list[str]:  # noqa: ANN001
 def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tmp_path):
     server = fresh_server("--no-workers")
     client = server.client(create_key(server.data, "splitter"))
-    receipt, plain = client.upload_ok([("receipt.jpg", RECEIPT.read_bytes(), "image/jpeg"),
-                                       ("plain.jpg", jpeg(), "image/jpeg")])
+    receipt, plain, face = client.upload_ok([("receipt.jpg", RECEIPT.read_bytes(), "image/jpeg"),
+                                             ("plain.jpg", jpeg(), "image/jpeg"),
+                                             ("face.jpg", FACE.read_bytes(), "image/jpeg")])
     clip = make_video(tmp_path / "leopard.mp4", [(Image.open(EVAL / "caltech101" / "Leopards" / "image_0001.jpg"), 8.0)],
                       audio=SONNET)
     with open(clip, "rb") as f:
@@ -48,12 +50,13 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
 
     images = worker(server.data, "image")
     try:
-        # The plain photo is done; the receipt's gate saw text, so its reading waits for an OCR worker.
+        # The plain photo is done; the receipt's gate saw text, so its reading waits for an OCR worker, and
+        # the detector saw a person in the face photo, whose faces wait for a faces worker.
         wait_for(lambda: client.metadata(plain)["status"] == "PARSE")
-        wait_for(lambda: job_kinds(server.data) == ["image.ocr", "video.index"])
-        time.sleep(1.5)  # a few more polls of the image worker: it leaves both alone
-        assert job_kinds(server.data) == ["image.ocr", "video.index"]
-        assert client.metadata(receipt)["status"] == "UNPARSE"
+        wait_for(lambda: job_kinds(server.data) == ["image.faces", "image.ocr", "video.index"])
+        time.sleep(1.5)  # a few more polls of the image worker: it leaves them alone
+        assert job_kinds(server.data) == ["image.faces", "image.ocr", "video.index"]
+        assert client.metadata(receipt)["status"] == client.metadata(face)["status"] == "UNPARSE"
         assert client.get("/get_metadata", params={"video_no": video_no}).json()["data"]["status"] == "UNPARSE"
         search = {"search_param": "taman daya", "search_type": "BY_IMAGE", "top_k": 5}
         found = [int(h["id"]) for h in client.post("/search", json=search).json()["data"]["item"]]
@@ -70,10 +73,20 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
         hits = client.post("/search", json=search).json()["data"]["item"]
         assert hits and int(hits[0]["id"]) == receipt
         assert "ocr" in hits[0]["matched"]
-        assert job_kinds(server.data) == ["video.index"]  # an OCR worker leaves videos alone
+        assert job_kinds(server.data) == ["image.faces", "video.index"]  # an OCR worker leaves the rest alone
+        assert client.metadata(face)["status"] == "UNPARSE"
     finally:
         readers.send_signal(signal.SIGTERM)
         assert readers.wait(30) == 0
+
+    finders = worker(server.data, "faces")
+    try:
+        wait_for(lambda: client.metadata(face)["status"] == "PARSE")
+        assert [f["person_id"][:2] for f in client.metadata(face)["faces"]] == ["PE"]
+        assert job_kinds(server.data) == ["video.index"]
+    finally:
+        finders.send_signal(signal.SIGTERM)
+        assert finders.wait(30) == 0
 
     def video() -> dict:
         return client.get("/get_metadata", params={"video_no": video_no}).json()["data"]

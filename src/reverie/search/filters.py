@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from sqlalchemy import Connection, and_, exists, false, select
@@ -11,7 +12,8 @@ from sqlalchemy import Connection, and_, exists, false, select
 from ..errors import InvalidInput
 from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id, plain_text
 from ..store import people
-from ..store.schema import faces, image_tags, images, video_tags, videos
+from ..store.schema import faces, image_tags, images, people as people_table, video_tags, videos
+from ..store.search_index import fold
 
 EARTH_KM = 6371.0
 DEFAULT_RADIUS_KM = 20.0
@@ -28,10 +30,11 @@ class Filters:
     point: tuple[float, float] | None = None
     radius_km: float = DEFAULT_RADIUS_KM
     person_ids: list[int] = field(default_factory=list)  # photos with a face of any of these people
+    named: list[list[int]] = field(default_factory=list)  # people a query names: a face of one of each list
 
     @property
     def narrows(self) -> bool:
-        return bool(self.tags_any or self.person_ids or self.camera_model or self.taken_from_ms is not None
+        return bool(self.tags_any or self.person_ids or self.named or self.camera_model or self.taken_from_ms is not None
                     or self.taken_to_ms is not None or self.point)
 
 
@@ -91,6 +94,26 @@ def parse(body: dict) -> Filters:
     )
 
 
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"\w+", fold(text).lower()))
+
+
+def with_named_people(conn: Connection, account_id: int, f: Filters, query: str) -> Filters:
+    """The filters, narrowed to photos of each person the query names ("Anna at the beach": Anna's photos,
+    ranked by the whole query). A name counts when its words stand whole and in order in the query; people
+    sharing a name (one person not yet merged) count as one."""
+    q = f" {_words(query)} "
+    rows = conn.execute(select(people_table.c.id, people_table.c.name).where(
+        people_table.c.account_id == account_id, people_table.c.unique_id == f.unique_id,
+        people_table.c.name.is_not(None))).all()
+    by_name: dict[str, list[int]] = {}
+    for r in rows:
+        name = _words(r.name)
+        if name and f" {name} " in q:
+            by_name.setdefault(name, []).append(r.id)
+    return replace(f, named=list(by_name.values())) if by_name else f
+
+
 def haversine_km(lat1, lon1, lat2, lon2):  # noqa: ANN001, ANN201
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dp, dl = p2 - p1, np.radians(np.asarray(lon2) - lon1)
@@ -115,9 +138,9 @@ def _matching(conn: Connection, table, tag_owner, tag_column, account_id: int, f
         cond.append(table.c.id.in_(only))
     if f.tags_any:
         cond.append(exists().where(tag_owner == table.c.id, tag_column.in_(f.tags_any)))
-    if f.person_ids:
+    for wanted in ([f.person_ids] if f.person_ids else []) + f.named:
         # Faces are found in photos only so far: a person filter leaves no video.
-        cond.append(exists().where(faces.c.image_id == table.c.id, faces.c.person_id.in_(f.person_ids))
+        cond.append(exists().where(faces.c.image_id == table.c.id, faces.c.person_id.in_(wanted))
                     if table is images else false())
     if f.camera_model:
         cond.append(table.c.camera_model == f.camera_model)

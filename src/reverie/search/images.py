@@ -14,7 +14,7 @@ from ..store import Store
 from ..store import search_index
 from ..store.schema import images
 from ..store.vectors import VectorSearch
-from .filters import Filters, allowed_ids
+from .filters import Filters, allowed_ids, with_named_people
 from .fusion import Candidate, fuse
 
 VISUAL_POOL = 100  # candidates from each side considered before fusion (top_k above this widens it)
@@ -58,6 +58,8 @@ class Searcher:
             return allowed_ids(conn, account_id, f)
 
     def by_text(self, account_id: int, query: str, f: Filters, top_k: int) -> list[Candidate]:
+        with self.store.db.read() as conn:
+            f = with_named_people(conn, account_id, f, query)
         allowed = self._allowed(account_id, f)
         if allowed is not None and len(allowed) == 0:
             return []
