@@ -150,3 +150,54 @@ def test_upload_index_search_open_delete(tmp_path, browser_page):
             "7-objects.png", "8-phone.png"]
     finally:
         server.stop()
+
+
+def test_people_named_merged_and_outlined(tmp_path, browser_page):
+    """The People strip: a cover face per person, naming inline, a person's photos, faces outlined in the
+    detail view with a way to take a wrong one out, and merging two people by ticking them."""
+    faces = EVAL / "faces"
+    hawn, thorpe = sorted((faces / "Goldie_Hawn").glob("*.jpg"))[:3], sorted((faces / "Ian_Thorpe").glob("*.jpg"))[:2]
+    server = Server(tmp_path / "data").start()
+    try:
+        key = create_key(server.data, "web")
+        page = browser_page
+        page.goto(server.base + "/")
+        page.fill("#key", key)
+        page.click("#signin-form button")
+        page.wait_for_selector("#app:not([hidden])")
+        assert page.locator("#people").is_hidden()  # nobody yet
+        upload(page, [str(p) for p in hawn + thorpe], 5)
+        page.wait_for_function("document.querySelectorAll('.person').length >= 2 && "
+                               "[...document.querySelectorAll('.person img')].every(i => i.complete && i.naturalWidth)",
+                               timeout=60_000)
+        cards = page.locator(".person")
+        assert cards.first.locator(".count").inner_text() == "3 photos"
+        shot(page, tmp_path / "8-people.png")
+
+        cards.first.locator("input.name").fill("Goldie Hawn")
+        cards.first.locator("input.name").press("Enter")
+        page.wait_for_selector("#status:has-text('Named Goldie Hawn')")
+        cards.first.locator(".face").click()
+        page.wait_for_selector("#status:has-text('3 photos of Goldie Hawn')")
+        assert page.locator(".tile").count() == 3
+        page.locator(".tile").first.click()
+        page.wait_for_selector("#detail[open] .frame.loaded .box.face span:has-text('Goldie Hawn')")
+        assert page.locator("#detail .faces .not-them").count() == 1
+        shot(page, tmp_path / "9-faces.png")
+        page.click("#detail .close")
+
+        search(page, "Goldie Hawn")  # the name finds her photos, and only hers
+        assert page.locator(".tile").count() == 3
+
+        before = cards.count()
+        photos = sum(int(cards.nth(i).locator(".count").inner_text().split()[0]) for i in (0, 1))
+        cards.nth(0).locator("input[type=checkbox]").check()
+        cards.nth(1).locator("input[type=checkbox]").check()
+        page.click("#merge:has-text('Merge 2 people')")
+        page.wait_for_selector("#status:has-text('Merged 2 people')")
+        page.wait_for_function(f"document.querySelectorAll('.person').length === {before - 1}")
+        assert page.locator(".person").first.locator("input.name").input_value() == "Goldie Hawn"
+        assert page.locator(".person").first.locator(".count").inner_text() == f"{photos} photos"
+        shot(page, tmp_path / "10-merged.png")
+    finally:
+        server.stop()

@@ -80,7 +80,7 @@ function openClip(item) {
   row(dl, "Moment", `${item.startTime}–${item.endTime} s`);
   row(dl, "Matched", (item.matched || []).join(", "));
   row(dl, "Video", item.videoNo);
-  $("detail").showModal();
+  if (!$("detail").open) $("detail").showModal();
 }
 
 function tile(item) {
@@ -124,6 +124,7 @@ function filters() {
 }
 
 function browse() {
+  loadPeople();
   state.mode = "browse";
   state.page = 0;
   state.total = Infinity;
@@ -181,6 +182,71 @@ $("example").addEventListener("change", (e) => { if (e.target.files[0]) searchBy
 $("query").addEventListener("dragover", (e) => e.preventDefault());
 $("query").addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) searchByExample(e.dataTransfer.files[0]); });
 
+// ---- people ---------------------------------------------------------------------------------
+async function loadPeople() {
+  let data;
+  try {
+    data = await api("/list_people", { json: { unique_id: state.ns, page_size: 200 } });
+  } catch {  // faces are off on this server (REVERIE_FACES=off): no people to show
+    $("people").hidden = true;
+    return;
+  }
+  $("people").hidden = data.people.length === 0;
+  $("people-strip").replaceChildren(...data.people.map(personCard));
+  updateMerge();
+}
+
+function personCard(p) {
+  const card = Object.assign(document.createElement("div"), { className: "person" });
+  card.dataset.id = p.person_id;
+  const pick = Object.assign(document.createElement("input"), { type: "checkbox", title: "Select to merge" });
+  pick.setAttribute("aria-label", `Select ${p.name || "this person"} to merge`);
+  pick.addEventListener("change", updateMerge);
+  const face = Object.assign(document.createElement("button"), { type: "button", className: "face", title: `Photos of ${p.name || "this person"}` });
+  face.append(lazyImage(p.cover.url, p.name || "unnamed person"));
+  face.addEventListener("click", () => showPerson(p));
+  const name = Object.assign(document.createElement("input"), { className: "name", value: p.name || "", placeholder: "Add a name" });
+  name.setAttribute("aria-label", "Name");
+  name.addEventListener("change", async () => {
+    try {
+      const named = await api("/name_person", { json: { unique_id: state.ns, person_id: p.person_id, name: name.value.trim() } });
+      p.name = named.name;
+      $("status").textContent = named.name ? `Named ${named.name}: search for the name to find their photos` : "Name cleared";
+    } catch (err) { $("status").textContent = err.message; }
+  });
+  const count = Object.assign(document.createElement("span"), { className: "count", textContent: `${p.image_count} photo${p.image_count === 1 ? "" : "s"}` });
+  card.append(pick, face, name, count);
+  return card;
+}
+
+const picked = () => [...document.querySelectorAll(".person input[type=checkbox]:checked")].map((c) => c.closest(".person").dataset.id);
+
+function updateMerge() {
+  const n = picked().length;
+  $("merge").hidden = n < 2;
+  $("merge").textContent = `Merge ${n} people`;
+}
+
+// The first one picked, in strip order (most photos first), keeps its id and its name.
+$("merge").addEventListener("click", async () => {
+  const ids = picked();
+  try {
+    await api("/merge_people", { json: { unique_id: state.ns, person_ids: ids, into: ids[0] } });
+    $("status").textContent = `Merged ${ids.length} people into one`;
+    loadPeople();
+  } catch (err) { $("status").textContent = err.message; }
+});
+
+async function showPerson(p) {
+  const body = { search_param: p.name || "a person", search_type: "BY_IMAGE", unique_id: state.ns, top_k: 1000, page_size: 200, person_ids: [p.person_id] };
+  try {
+    const data = await api("/search", { json: body });
+    state.mode = "search";
+    $("grid").replaceChildren(...data.item.map(tile));
+    $("status").textContent = `${data.total_count} photo${data.total_count === 1 ? "" : "s"} of ${p.name || "this person"}`;
+  } catch (err) { $("status").textContent = err.message; }
+}
+
 // ---- detail ----------------------------------------------------------------------------------
 function row(dl, name, value) {
   if (value === undefined || value === null || value === "") return;
@@ -206,10 +272,39 @@ function showObjects(body, m) {
   }
 }
 
+// Each face: outlined on the photo with its person's name, and a chip to take a wrongly grouped one out.
+function showFaces(body, m) {
+  const faces = m.faces || [];
+  const list = body.querySelector(".faces");
+  if (!faces.length) { list.textContent = "(none found)"; return; }
+  for (const f of faces) {
+    const who = f.name || (f.person_id ? "unnamed" : "taken out");
+    const box = Object.assign(document.createElement("div"), { className: "box face", title: who });
+    Object.assign(box.style, { left: `${(100 * f.box.x) / m.width}%`, top: `${(100 * f.box.y) / m.height}%`,
+      width: `${(100 * f.box.w) / m.width}%`, height: `${(100 * f.box.h) / m.height}%` });
+    box.append(Object.assign(document.createElement("span"), { textContent: who }));
+    body.querySelector(".frame").append(box);
+    const chip = Object.assign(document.createElement("span"), { className: "chip", textContent: who });
+    if (f.person_id) {
+      const out = Object.assign(document.createElement("button"), { type: "button", className: "not-them", textContent: "not them" });
+      out.addEventListener("click", async () => {
+        try {
+          await api("/remove_face", { json: { unique_id: m.unique_id, face_id: f.face_id } });
+          openDetail(m.id);
+          loadPeople();
+        } catch (err) { $("status").textContent = err.message; }
+      });
+      chip.append(" ", out);
+    }
+    list.append(chip);
+  }
+}
+
 async function openDetail(id) {
   const m = await api(`/get_img_metadata?id=${id}`);
   const body = $("detail-body");
   body.innerHTML = `<div class="detail"><div class="frame"><img alt=""></div><div><h2></h2><dl></dl>
+    <h3>People</h3><div class="faces"></div>
     <h3>Objects</h3><div class="objects"></div>
     <h3>Labels</h3><div class="labels"></div><h3>Text in the image</h3><pre class="ocr"></pre>
     <p><a class="download">Download original</a> · <button class="danger delete" type="button">Delete</button></p></div></div>`;
@@ -235,6 +330,7 @@ async function openDetail(id) {
   row(dl, "Namespace", m.unique_id);
   row(dl, "Id", m.id);
   showObjects(body, m);
+  showFaces(body, m);
   body.querySelector(".labels").append(...m.labels.map((l) => Object.assign(document.createElement("span"), { className: "chip", textContent: `${l.name} ${(l.score * 100).toFixed(0)}%` })));
   body.querySelector(".ocr").textContent = m.ocr_text || "(none found)";
   body.querySelector(".download").href = m.img_url;
@@ -245,7 +341,7 @@ async function openDetail(id) {
     document.querySelector(`.tile[data-id="${m.id}"]`)?.remove();
     $("status").textContent = `Deleted ${m.file_name}`;
   });
-  $("detail").showModal();
+  if (!$("detail").open) $("detail").showModal();
 }
 
 // ---- upload ----------------------------------------------------------------------------------
