@@ -247,7 +247,7 @@ for name, value in [("search_param", ""), ("search_param", 5), ("search_param", 
                     ("radius_km", "far"), ("tags", "x"), ("tags", [None]), ("tag", 1), ("camera_tag", 1),
                     ("unique_id", 1), ("unique_id", "a\x00b"), ("tag", "a\x00b"), ("tags", ["\x00"]),
                     ("datetime_taken", "now"), ("datetime_from", []),
-                    ("datetime_to", {})]:
+                    ("datetime_to", {}), ("search_param", "a \ud800 leopard"), ("tag", "\udfff")]:
     body = {"search_param": "a leopard", "search_type": "BY_IMAGE", name: value}
     if name in ("latitude",):
         body["longitude"] = 10
@@ -286,7 +286,8 @@ for name, value in [("page", "1"), ("page", 0), ("page_size", 201), ("page_size"
 JSON_CASES["list_people body is a list"] = ("/list_people", "", ["PE1"], "0001")
 for body in [{"person_id": "PE1"}, {"person_id": "PE1", "name": 5}, {"person_id": 1, "name": "A"},
              {"person_id": "PE", "name": "A"}, {"person_id": "PE1x", "name": "A"}, {"person_id": "PE1", "name": "A\x00"},
-             {"person_id": "PE1", "name": "x" * 101}, {"person_id": "PE99999999", "name": "A"}, "PE1", None]:
+             {"person_id": "PE1", "name": "x" * 101}, {"person_id": "PE99999999", "name": "A"}, "PE1", None,
+             {"person_id": "PE1", "name": "An\ud800na"}]:
     JSON_CASES[f"name_person {str(body)[:40]}"] = ("/name_person", "", body, "0001")
 for body in [{"person_ids": "PE1", "into": "PE1"}, {"person_ids": [], "into": "PE1"}, {"person_ids": ["PE1"]},
              {"person_ids": ["PE1"] * 101, "into": "PE1"}, {"person_ids": [1], "into": "PE1"}, ["PE1"]]:

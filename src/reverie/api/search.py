@@ -11,7 +11,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import BadEnum, InvalidInput
-from ..ingest.fields import parse_number
+from ..ingest.fields import parse_number, whole_characters
 from ..ingest.images import OPENERS
 from ..ingest.multipart import read_form
 from ..search import filters as search_filters
@@ -89,6 +89,7 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     query = body.get("search_param")
     if not isinstance(query, str) or not query.strip():
         raise InvalidInput("search_param", "required: a non-empty string")
+    whole_characters(query, "search_param")
     level = body.get("filtering_level")
     if level is not None and level not in LEVELS:
         raise BadEnum("filtering_level", f"must be one of low, medium, high, got {level!r}")

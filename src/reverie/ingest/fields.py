@@ -32,6 +32,14 @@ def plain_text(value: str, name: str) -> str:
     on either database."""
     if any(unicodedata.category(ch) == "Cc" for ch in value):
         raise InvalidInput(name, "must not contain control characters")
+    return whole_characters(value, name)
+
+
+def whole_characters(value: str, name: str) -> str:
+    """A lone UTF-16 surrogate ("\\ud800" in JSON) is no character: neither the tokenizers nor PostgreSQL
+    take it, so it is refused with the field's name rather than failing deep inside."""
+    if any(unicodedata.category(ch) == "Cs" for ch in value):
+        raise InvalidInput(name, "must be valid Unicode text (a lone surrogate such as \\ud800 is not a character)")
     return value
 
 
