@@ -113,6 +113,36 @@ def test_a_named_person_is_found_by_name_and_by_filter(library):
     assert {h["id"] for h in filtered} == hers
 
 
+def test_people_in_video_keyframes_are_found_by_filter_and_name(library, tmp_path):
+    """A video with a shot of a known face and a shot of elephants: the face's clip joins her person, and a
+    person filter or her name finds that clip only; deleting the video takes its faces away."""
+    from reverie.synthetic_video import make_video
+
+    server, client, who, elephants, metas = library
+    hawn = sorted(i for i, p in who.items() if p == "Goldie_Hawn")
+    person_id = _person_of(client, hawn[0])
+    picture = sorted((FACES / "Goldie_Hawn").glob("*.jpg"))[1]
+    video = make_video(tmp_path / "premiere.mp4", [(Image.open(picture).convert("RGB"), 3.0),
+                                                  (Image.open(ELEPHANTS).convert("RGB"), 3.0)], size=(360, 360))
+    no = client.post("/upload", files={"file": (video.name, video.read_bytes(), "video/mp4")}).json()["data"]["videoNo"]
+    assert client.wait_video(no, timeout=300)["status"] == "PARSE"
+    counted = {p["person_id"]: p for p in _ok(client, "/list_people", page_size=200)["people"]}
+    assert counted[person_id]["clip_count"] >= 1  # the shot of her face (a keyframe every 2 s)
+    _ok(client, "/name_person", person_id=person_id, name="Goldie Hawn")
+    for body in ({"search_param": "a woman", "person_ids": [person_id]}, {"search_param": "Goldie Hawn"}):
+        clips = _ok(client, "/search", search_type="BY_CLIP", **body)
+        assert clips and {c["videoNo"] for c in clips} == {no}, (body, clips)
+        assert all(float(c["startTime"]) < 3 for c in clips), clips  # the shot of her face, not the elephants
+        mixed = _ok(client, "/search", search_type="ALL", **body)["item"]
+        assert {h["kind"] for h in mixed} == {"image", "clip"}
+        assert {h["id"] for h in mixed if h["kind"] == "image"} <= set(hawn)
+    assert blob_files(server.data, f"clip-faces/{no[2:]}")
+    assert client.post("/delete_videos", json=[no]).json()["code"] == "0000"
+    counted = {p["person_id"]: p for p in _ok(client, "/list_people", page_size=200)["people"]}
+    assert counted[person_id]["clip_count"] == 0 and counted[person_id]["image_count"] >= 4
+    assert blob_files(server.data, f"clip-faces/{no[2:]}") == []
+
+
 def test_merging_people_and_taking_a_face_out(library):
     server, client, who, elephants, metas = library
     thorpe = [i for i, p in who.items() if p == "Ian_Thorpe"]
@@ -257,24 +287,35 @@ def test_redoing_a_faces_job_replaces_what_the_attempt_wrote(tmp_path):
 
 def test_add_faces_looks_at_photos_indexed_without_faces(tmp_path):
     """A library indexed with faces off (as by a Reverie before faces): `reverie models add-faces` finds and
-    groups the faces of its photos with a person, marks the others looked at, and then has nothing to do."""
+    groups the faces of its photos and video keyframes with a person, marks the others looked at, and then
+    has nothing to do."""
+    from reverie.synthetic_video import make_video
+
     data = tmp_path / "data"
     server = Server(data, "--faces", "off").start()
     client = server.client(create_key(data, "owner"))
-    photos = sorted((FACES / PEOPLE[2]).glob("*.jpg"))[:2]
-    ids = client.upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in photos] +
+    photos = sorted((FACES / PEOPLE[2]).glob("*.jpg"))[:3]
+    ids = client.upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in photos[:2]] +
                            [("elephants.jpg", ELEPHANTS.read_bytes(), "image/jpeg")])
     _wait_all(client, ids)
+    video = make_video(tmp_path / "signing.mp4", [(Image.open(photos[2]).convert("RGB"), 2.0)], size=(360, 360))
+    no = client.post("/upload", files={"file": (video.name, video.read_bytes(), "video/mp4")}).json()["data"]["videoNo"]
+    assert client.wait_video(no, timeout=300)["status"] == "PARSE"
     server.stop()
     assert db_rows(data, "SELECT count(*) FROM images WHERE faces_ms IS NULL") == [(3,)]
+    assert db_rows(data, "SELECT count(*) FROM videos WHERE faces_ms IS NULL") == [(1,)]
     off = reverie("models", "add-faces", "--data", str(data), env={"REVERIE_FACES": "off"}, check=False)
     assert off.returncode != 0 and "REVERIE_FACES=off" in off.stderr
     models_dir = os.environ["REVERIE_MODEL_DIR"]
     out = reverie("models", "add-faces", "--data", str(data), "--model-dir", models_dir)
-    assert "looked for the faces of 2 photos with a person (2 here" in out.stdout, out.stderr
+    assert "looked for the faces of 3 photos and videos with a person (3 here" in out.stdout, out.stderr
     assert "finding faces" in out.stderr  # the progress bar
     assert "nothing to do" in reverie("models", "add-faces", "--data", str(data), "--model-dir", models_dir).stdout
-    rows = db_rows(data, "SELECT image_id, person_id FROM faces ORDER BY image_id")
+    rows = db_rows(data, "SELECT image_id, person_id FROM faces WHERE image_id IS NOT NULL ORDER BY image_id")
     assert [r[0] for r in rows] == ids[:2] and rows[0][1] == rows[1][1]  # one person, two photos
+    clip_people = {p for (p,) in db_rows(data, "SELECT person_id FROM faces WHERE clip_id IS NOT NULL")}
+    assert clip_people == {rows[0][1]}  # her keyframe joined her
     assert db_rows(data, "SELECT count(*) FROM images WHERE faces_ms IS NULL") == [(0,)]
+    assert db_rows(data, "SELECT count(*) FROM videos WHERE faces_ms IS NULL") == [(0,)]
     assert db_rows(data, "SELECT status FROM images WHERE id = ?", ids[0]) == [("PARSE",)]
+    assert db_rows(data, "SELECT status FROM videos") == [("PARSE",)]

@@ -86,7 +86,7 @@ def serve(no_workers: bool, **values) -> None:
 @click.option("--only", "only", multiple=True, type=click.Choice(["image", "ocr", "faces", "video", "asr"]),
               help="Take only these jobs (repeatable): image (decode, thumbnails, visual models), ocr (reading the "
                    "text the image step found, ~0.5 s a photo), faces (finding and grouping the faces of photos "
-                   "with a person, ~60 ms a photo and ~80 ms a face), video (keyframes, their models and on-screen text), "
+                   "and video keyframes with a person, ~60 ms a picture and ~80 ms a face), video (keyframes, their models and on-screen text), "
                    "asr (Whisper over a video's sound). Default: all.")
 def worker(only: tuple[str, ...], **values) -> None:
     """Index uploads in a separate process, against the same data folder or database as `serve`. Any number
@@ -106,7 +106,7 @@ def worker(only: tuple[str, ...], **values) -> None:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    kinds = tuple(KINDS[k] for k in only) or None
+    kinds = tuple(kind for k in only for kind in KINDS[k]) or None
     threads = start_threads(store, Models(store.settings), max(1, settings.workers), stop, kinds)
     logging.getLogger("reverie").info("worker: %d thread(s) indexing %s (%s); Ctrl-C to stop", len(threads),
                                       settings.data if store.db.is_sqlite else
@@ -481,30 +481,31 @@ def models_add_objects(**values) -> None:
 @models.command("add-faces")
 @settings_options(CONNECTION_SETTINGS + ("model_dir", "faces", "objects"))
 def models_add_faces(**values) -> None:
-    """Find and group the faces of photos indexed before Reverie found faces (those where the object detector
-    saw a person: ~60 ms a photo and ~80 ms a face). Runs the faces jobs here, with progress; workers of a
-    running server take a share of them. Run it once after upgrading."""
+    """Find and group the faces of photos and videos indexed before Reverie found faces (where the object
+    detector saw a person: ~60 ms a picture and ~80 ms a face). Runs the faces jobs here, with progress;
+    workers of a running server take a share of them. Run it once after upgrading."""
     from tqdm import tqdm
 
     from .index import upgrade
     from .index.worker import Worker
     from .models import Models
-    from .store.jobs import IMAGE_FACES
+    from .store.jobs import IMAGE_FACES, VIDEO_FACES
 
     if values["faces"] != "on":
         raise click.ClickException("faces are switched off (REVERIE_FACES=off); switch them on to add them")
     store = _open(values)
     queued = upgrade.queue_faces(store)
     if queued == 0:
-        click.echo("every indexed photo has had its faces looked for; nothing to do")
+        click.echo("every indexed photo and video has had its faces looked for; nothing to do")
         return
-    worker = Worker(store, Models(store.settings), kinds=(IMAGE_FACES,))
+    worker = Worker(store, Models(store.settings), kinds=(IMAGE_FACES, VIDEO_FACES))
     done = 0
-    with tqdm(total=queued, unit="photo", desc="finding faces", dynamic_ncols=True, file=sys.stderr) as bar:
+    with tqdm(total=queued, unit="job", desc="finding faces", dynamic_ncols=True, file=sys.stderr) as bar:
         while worker.run_one():
             done += 1
             bar.update(1)
-    click.echo(f"looked for the faces of {queued} photos with a person ({done} here, the rest by other workers)")
+    click.echo(f"looked for the faces of {queued} photos and videos with a person ({done} here, the rest by "
+               "other workers)")
 
 
 @models.command("add-clip")

@@ -13,6 +13,7 @@ from ..ingest.fields import parse_unique_id, plain_text
 from ..store import Store, pointers
 from ..store import people
 from ..store import search_index
+from ..store import videos as video_rows
 from ..store.accounts import Caller
 from .auth import api_key_scheme, limited
 from .envelope import ok
@@ -79,7 +80,14 @@ def _person(conn, who: Caller, unique_id: str, value: Any, field: str) -> int:  
 def person_item(row, cover_face: int, links: Links, account_id: int) -> dict[str, Any]:  # noqa: ANN001
     cover = pointers.face_pointer(cover_face)
     return {"person_id": people.person_no(row.id), "name": row.name, "face_count": row.face_count,
-            "image_count": row.image_count, "cover": {**cover, "url": links.signed(account_id, **cover)}}
+            "image_count": row.image_count, "clip_count": row.clip_count,
+            "cover": {**cover, "url": links.signed(account_id, **cover)}}
+
+
+def _rewrite_names(conn, person_ids: list[int]) -> None:  # noqa: ANN001
+    """The full-text rows of every photo and clip of these people, with their names as they are now."""
+    search_index.write_names(conn, people.images_of(conn, person_ids))
+    video_rows.write_clip_names(conn, people.clips_of(conn, person_ids))
 
 
 @router.post("/list_people", summary="The people faces were grouped into, most photos first (extension)",
@@ -114,7 +122,7 @@ def name_person(request: Request, body: Any = Body(...), who: Caller = Depends(l
     with _store(request).db.write() as conn:
         person_id = _person(conn, who, unique_id, body.get("person_id"), "person_id")
         people.rename(conn, person_id, name or None)
-        search_index.write_names(conn, people.images_of(conn, [person_id]))
+        _rewrite_names(conn, [person_id])
     return ok({"person_id": people.person_no(person_id), "name": name or None})
 
 
@@ -133,9 +141,8 @@ def merge_people(request: Request, body: Any = Body(...), who: Caller = Depends(
     with _store(request).db.write() as conn:
         into = _person(conn, who, unique_id, body.get("into"), "into")
         ids = [_person(conn, who, unique_id, v, f"person_ids[{i}]") for i, v in enumerate(given)]
-        touched = people.images_of(conn, [into, *ids])
         people.merge(conn, who.account_id, unique_id, ids, into)
-        search_index.write_names(conn, touched)
+        _rewrite_names(conn, [into])  # every face of them is into's now
         row = people.get(conn, who.account_id, unique_id, into)
     return ok({"person_id": people.person_no(into), "name": row.name, "face_count": row.face_count})
 
@@ -155,6 +162,9 @@ def remove_face(request: Request, body: Any = Body(...), who: Caller = Depends(l
         if face is None:
             raise InvalidInput("face_id", f"no face {value} in this account and namespace {unique_id!r}")
         people.take_out(conn, who.account_id, unique_id, face)
-        search_index.write_names(conn, [face.image_id])
+        if face.image_id is not None:
+            search_index.write_names(conn, [face.image_id])
+        else:
+            video_rows.write_clip_names(conn, [face.clip_id])
     return ok({"face_id": people.face_no(face_id), "person_id": None})
 

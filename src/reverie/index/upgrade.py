@@ -4,8 +4,9 @@
 their full-text labels the words for them; each photo is decoded again (~25 ms a photo here). Video clips
 get the objects of their stored keyframe, and their captions say them.
 
-`reverie models add-faces`: photos indexed before faces were found get an image.faces job each (those where
-the detector saw a person; the rest are marked as looked at), run by the command itself and any worker.
+`reverie models add-faces`: photos and videos indexed before faces were found get an image.faces or
+video.faces job each (those where the detector saw a person; the rest are marked as looked at), run by the
+command itself and any worker.
 
 `reverie models upgrade-vectors`: give photos and clips indexed before the bridge their bridged vectors.
 
@@ -28,7 +29,7 @@ from ..models.speech import Segment
 from ..store import Store, vector_rows
 from ..store import jobs as job_queue
 from ..store import videos as video_rows
-from ..store.schema import image_vectors, images, jobs, video_clips, video_vectors
+from ..store.schema import image_vectors, images, jobs, video_clips, video_vectors, videos
 from ..store.db import now_ms
 from ..store.search_index import fold
 from . import faces as face_step
@@ -95,25 +96,34 @@ def lacking_objects(store: Store) -> tuple[int, int]:
 
 
 def queue_faces(store: Store) -> int:
-    """Queue the faces job of every indexed photo whose faces were never looked for and may have some (a
-    person among its objects, or no objects known); mark the others looked at. Returns the jobs queued."""
+    """Queue the faces job of every indexed photo and video whose faces were never looked for and may have
+    some (a person among the objects, or no objects known); mark the others looked at. Returns the jobs
+    queued."""
     if store.settings.faces != "on":
         raise RuntimeError("faces are switched off (REVERIE_FACES=off): nothing would be found")
+
+    def maybe(objects_json: str | None) -> bool:
+        return objects_json is None or face_step.wanted(store.settings, json.loads(objects_json))
+
     queued = 0
-    never = and_(images.c.status == "PARSE", images.c.faces_ms.is_(None))
-    for rows in in_batches(store, images, never):
-        with store.db.write() as conn:
-            wanted = [r.id for r in rows if r.objects_json is None
-                      or face_step.wanted(store.settings, json.loads(r.objects_json))]
-            waiting = set(conn.execute(select(jobs.c.subject_id).where(
-                jobs.c.subject_id.in_(wanted), jobs.c.kind == job_queue.IMAGE_FACES)).scalars())
-            fresh = [i for i in wanted if i not in waiting]
-            if fresh:
-                job_queue.enqueue(conn, job_queue.IMAGE_FACES, fresh)
-            queued += len(fresh)
-            nothing = [r.id for r in rows if r.id not in set(wanted)]
-            if nothing:
-                conn.execute(images.update().where(images.c.id.in_(nothing)).values(faces_ms=now_ms()))
+    for table, kind in ((images, job_queue.IMAGE_FACES), (videos, job_queue.VIDEO_FACES)):
+        for rows in in_batches(store, table, and_(table.c.status == "PARSE", table.c.faces_ms.is_(None))):
+            with store.db.write() as conn:
+                if table is images:
+                    wanted = {r.id for r in rows if maybe(r.objects_json)}
+                else:
+                    clips = conn.execute(select(video_clips.c.video_id, video_clips.c.objects_json).where(
+                        video_clips.c.video_id.in_([r.id for r in rows]))).all()
+                    wanted = {c.video_id for c in clips if maybe(c.objects_json)}
+                waiting = set(conn.execute(select(jobs.c.subject_id).where(
+                    jobs.c.subject_id.in_(wanted), jobs.c.kind == kind)).scalars())
+                fresh = sorted(wanted - waiting)
+                if fresh:
+                    job_queue.enqueue(conn, kind, fresh)
+                queued += len(fresh)
+                nothing = [r.id for r in rows if r.id not in wanted]
+                if nothing:
+                    conn.execute(table.update().where(table.c.id.in_(nothing)).values(faces_ms=now_ms()))
     return queued
 
 

@@ -1,7 +1,9 @@
-"""A video's two jobs: video.index (keyframes, their models and text, clips) and, for a video with sound,
-video.asr (speech). Each stores its result and its outcome in one transaction; a job redone after a crash
-starts from a clean slate (its rows are replaced; keyframe blobs have fixed keys). Two kinds of job, so
-that `reverie worker --only asr` can keep Whisper on machines of its own."""
+"""A video's jobs: video.index (keyframes, their models and text, clips) and, after it, video.asr (speech,
+for a video with sound) and video.faces (faces in keyframes where the detector saw a person). Each stores
+its result and its outcome in one transaction; a job redone after a crash starts from a clean slate (its
+rows are replaced; keyframe and face blobs have fixed keys). Kinds of their own, so that
+`reverie worker --only asr` can keep Whisper on machines of its own. The video is PARSE once the last of
+them is done."""
 
 from __future__ import annotations
 
@@ -16,10 +18,13 @@ from pathlib import Path
 from ..models import Models
 from ..store import Store
 from ..store import jobs as job_queue
+from ..store import people
+from ..store.blobs import CLIP_FACES
 from ..store import videos as video_rows
 from ..store.db import now_ms
 from ..store.jobs import LeaseLost
 from ..store.schema import videos
+from . import faces as face_step
 from .video import CorruptVideo, caption, facts_to_columns, index_video, speech_during, transcribe_video
 
 log = logging.getLogger(__name__)
@@ -67,6 +72,16 @@ def _parsed(row) -> dict:  # noqa: ANN001
     return {"status": "PARSE", "original_key": row.original_key if row.retain_original else None}
 
 
+def _done_if_last(conn, row) -> bool:  # noqa: ANN001
+    """Mark the video PARSE when no follow-up job of it is left. Called after the job's own update of the
+    video's row, which holds the row's lock on PostgreSQL: two jobs ending at once cannot both see the
+    other still pending."""
+    if job_queue.pending(conn, row.id, job_queue.VIDEO_FOLLOW_UPS):
+        return False
+    conn.execute(videos.update().where(videos.c.id == row.id).values(**_parsed(row)))
+    return True
+
+
 def _finished(store: Store, row) -> Callback | None:  # noqa: ANN001
     """After the last job of a video: the original goes unless kept; the uploader hears of it."""
     if not row.retain_original:
@@ -84,17 +99,21 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
     with _local_file(store, row) as path:
         facts = index_video(store, models, row, str(path), _lease_keeper(store, job))
     speech_next = facts.probe.audio_codec is not None
+    faces_next = any(face_step.wanted(store.settings, c.objects) for c in facts.clips)
+    next_jobs = ([job_queue.VIDEO_ASR] if speech_next else []) + ([job_queue.VIDEO_FACES] if faces_next else [])
     with store.db.write() as conn:
         current = video_rows.get_any(conn, row.id)
         if job_queue.settle(conn, job, current is not None):
             stale = set(video_rows.clear_clips(conn, row.id))
             tags = video_rows.tags_of(conn, [row.id])[row.id]
             video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model)
-            outcome = {"status": "UNPARSE"} if speech_next else _parsed(row)
+            outcome = {"status": "UNPARSE"} if next_jobs else _parsed(row)
+            looked = None if faces_next or store.settings.faces != "on" else now_ms()
             conn.execute(videos.update().where(videos.c.id == row.id).values(
-                cause=None, indexed_ms=now_ms(), transcribed_ms=None, **outcome, **facts_to_columns(facts)))
-            if speech_next:
-                job_queue.enqueue(conn, job_queue.VIDEO_ASR, [row.id])
+                cause=None, indexed_ms=now_ms(), transcribed_ms=None, faces_ms=looked, **outcome,
+                **facts_to_columns(facts)))
+            for kind in next_jobs:
+                job_queue.enqueue(conn, kind, [row.id])
     kept = {c.keyframe_key for c in facts.clips}
     if current is None:  # deleted while we worked: drop what we derived
         for key in kept:
@@ -103,8 +122,9 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
     for key in stale - kept:
         store.blobs.delete(key)
     log.info("indexed the pictures of video %s (%.0f s of video, %d clips%s) in %.1f s", video_rows.video_no(row.id),
-             facts.probe.duration_s, len(facts.clips), ", speech next" if speech_next else "", time.monotonic() - started)
-    if speech_next:
+             facts.probe.duration_s, len(facts.clips), "".join(f", {k} next" for k in next_jobs),
+             time.monotonic() - started)
+    if next_jobs:
         store.jobs_waiting.set()
         return None
     return _finished(store, current)
@@ -130,11 +150,42 @@ def transcribe(store: Store, models: Models, job: job_queue.Job) -> Callback | N
             if said:
                 objects = json.loads(clip.objects_json) if clip.objects_json else []
                 video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said, objects))
-        conn.execute(videos.update().where(videos.c.id == row.id).values(
-            cause=None, transcribed_ms=now_ms(), **_parsed(row)))
+        conn.execute(videos.update().where(videos.c.id == row.id).values(cause=None, transcribed_ms=now_ms()))
+        last = _done_if_last(conn, row)
     log.info("transcribed video %s (%d speech segments) in %.1f s", video_rows.video_no(row.id), len(segments),
              time.monotonic() - started)
-    return _finished(store, current)
+    return _finished(store, current) if last else None
+
+
+def find_faces(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
+    """The video.faces job: the faces of the keyframes where the detector saw a person, grouped into the
+    namespace's people like a photo's."""
+    started = time.monotonic()
+    row = _subject(store, job)
+    if row is None:
+        return None
+    with store.db.read() as conn:
+        clips = video_rows.clips_of(conn, row.id)
+    found = face_step.find_clip_faces(store, models, row.id, clips)
+    kept = {f.crop_key for faces in found.values() for f in faces}
+    last = False
+    with store.db.write() as conn:
+        current = video_rows.get_any(conn, row.id)
+        if job_queue.settle(conn, job, current is not None):
+            conn.execute(videos.update().where(videos.c.id == row.id).values(faces_ms=now_ms()))
+            # Only the clips still there: a video.index job redone meanwhile replaced them (and queued this
+            # job again).
+            live = {c.id for c in video_rows.clips_of(conn, row.id)}
+            people.replace_clip_faces(conn, current, {i: f for i, f in found.items() if i in live})
+            video_rows.write_clip_names(conn, sorted(live))
+            last = _done_if_last(conn, row)
+    for key in store.blobs.keys(f"{CLIP_FACES}/{row.id}"):  # crops an earlier attempt found and this did not
+        if key not in kept or current is None:
+            store.blobs.delete(key)
+    log.info("found %d faces in %d keyframes of video %s in %.1f s", len(kept), len(found),
+             video_rows.video_no(row.id), time.monotonic() - started)
+    # A video indexed before faces were found (`reverie models add-faces`) was finished long ago.
+    return _finished(store, current) if last and row.status == "UNPARSE" else None
 
 
 def give_up(store: Store, job: job_queue.Job, cause: str) -> Callback | None:

@@ -81,7 +81,8 @@ class Worker:
         pipelines = {job_queue.IMAGE_OCR: self._read_text,
                      job_queue.IMAGE_FACES: self._faces,
                      job_queue.VIDEO_INDEX: lambda j: self._video(video_job.run, j),
-                     job_queue.VIDEO_ASR: lambda j: self._video(video_job.transcribe, j)}
+                     job_queue.VIDEO_ASR: lambda j: self._video(video_job.transcribe, j),
+                     job_queue.VIDEO_FACES: lambda j: self._video(video_job.find_faces, j)}
         if job.kind not in pipelines:
             self._give_up(job, f"no pipeline for job kind {job.kind!r}")
         elif not self._gave_up_on_crashes(job):
@@ -221,7 +222,7 @@ class Worker:
             self.store.blobs.delete(key)
 
     def _give_up(self, job: job_queue.Job, cause: str) -> None:
-        if job.kind in (job_queue.VIDEO_INDEX, job_queue.VIDEO_ASR):
+        if job.kind in (job_queue.VIDEO_INDEX, *job_queue.VIDEO_FOLLOW_UPS):
             done = video_job.give_up(self.store, job, cause)
             if done is not None:
                 self.notifier.send(*done)

@@ -7,12 +7,12 @@ import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from sqlalchemy import Connection, and_, exists, false, select
+from sqlalchemy import Connection, and_, exists, select
 
 from ..errors import InvalidInput
 from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id, plain_text
 from ..store import people
-from ..store.schema import faces, image_tags, images, people as people_table, video_tags, videos
+from ..store.schema import faces, image_tags, images, people as people_table, video_clips, video_tags, videos
 from ..store.search_index import fold
 
 EARTH_KM = 6371.0
@@ -94,6 +94,11 @@ def parse(body: dict) -> Filters:
     )
 
 
+def people_wanted(f: Filters) -> list[list[int]]:
+    """Each list: a picture must hold a face of one of these people (person_ids, then each name queried)."""
+    return ([f.person_ids] if f.person_ids else []) + f.named
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", fold(text).lower()))
 
@@ -138,10 +143,12 @@ def _matching(conn: Connection, table, tag_owner, tag_column, account_id: int, f
         cond.append(table.c.id.in_(only))
     if f.tags_any:
         cond.append(exists().where(tag_owner == table.c.id, tag_column.in_(f.tags_any)))
-    for wanted in ([f.person_ids] if f.person_ids else []) + f.named:
-        # Faces are found in photos only so far: a person filter leaves no video.
-        cond.append(exists().where(faces.c.image_id == table.c.id, faces.c.person_id.in_(wanted))
-                    if table is images else false())
+    for wanted in people_wanted(f):
+        if table is images:
+            cond.append(exists().where(faces.c.image_id == table.c.id, faces.c.person_id.in_(wanted)))
+        else:  # a video in which one of them appears in a keyframe (search/videos.py narrows it to those clips)
+            cond.append(exists().where(video_clips.c.video_id == table.c.id, faces.c.clip_id == video_clips.c.id,
+                                       faces.c.person_id.in_(wanted)))
     if f.camera_model:
         cond.append(table.c.camera_model == f.camera_model)
     if f.taken_from_ms is not None:

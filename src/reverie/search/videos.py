@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
-from sqlalchemy import select, text
+from sqlalchemy import exists, select, text
 
 from ..models import Models
 from ..store import Store
 from ..store import pg_text
-from ..store.schema import transcript_segments, video_clips, videos
+from ..store.schema import faces, transcript_segments, video_clips, videos
 from ..store.search_index import query_terms
 from ..store.vectors import VectorSearch
-from .filters import Filters, allowed_video_ids
+from .filters import Filters, allowed_video_ids, people_wanted, with_named_people
 from .fusion import fuse
 
 POOL = 200
@@ -68,6 +68,9 @@ class VideoSearcher:
             if len(vids) == 0:
                 return np.zeros(0, np.int64)
             q = select(table.c.id).where(table.c.video_id.in_(vids.tolist()))
+            if table is video_clips:  # a person filter keeps the clips the person is seen in
+                for wanted in people_wanted(f):
+                    q = q.where(exists().where(faces.c.clip_id == video_clips.c.id, faces.c.person_id.in_(wanted)))
             return np.array(conn.execute(q).scalars().all(), np.int64)
 
     def _rows(self, table, ids: list[int]) -> dict[int, object]:  # noqa: ANN001
@@ -96,6 +99,8 @@ class VideoSearcher:
     def clip_candidates(self, account_id: int, query: str, f: Filters, video_ids: list[int] | None = None,
                         pool: int = POOL) -> tuple[list, dict]:
         """Scored clips (fusion.Candidate, ids being clip ids), best first, and their live rows."""
+        with self.store.db.read() as conn:
+            f = with_named_people(conn, account_id, f, query)
         allowed = self._allowed_items(account_id, f, video_ids, video_clips)
         if allowed is not None and len(allowed) == 0:
             return [], {}

@@ -35,6 +35,14 @@ def derived_key(kind: str, image_id: int, ext: str = "jpg") -> str:
     return f"{kind}/{image_id % 256:02x}/{image_id}.{ext}"
 
 
+CLIP_FACES = "clip-faces"
+
+
+def clip_face_key(video_id: int, clip_idx: int, face_idx: int) -> str:
+    """The crop of a face in a clip's keyframe; all of a video's lie under `clip-faces/<video id>`."""
+    return f"{CLIP_FACES}/{video_id}/{clip_idx}.{face_idx}.jpg"
+
+
 def check_key(key: str) -> str:
     if not key or key.startswith("/") or ".." in key.split("/") or "\x00" in key:
         raise ValueError(f"invalid blob key {key!r}")

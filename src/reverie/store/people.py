@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Connection, and_, delete, func, select, text
+from sqlalchemy import Connection, and_, delete, exists, func, or_, select, text
 
 from .db import now_ms
-from .schema import faces, images, people
+from .schema import faces, images, people, video_clips, videos
 
 MATCH_DISTANCE = 0.51
 EMBEDDING_SIZE = 128
@@ -59,43 +59,66 @@ def _vector(blob: bytes) -> np.ndarray:
 
 
 def replace_faces(conn: Connection, image, found: list[FoundFace]) -> list[str]:  # noqa: ANN001
-    """Store an image's faces in place of any it had (a redone job replaces what its attempt wrote) and group
+    """Store a photo's faces in place of any it had (a redone job replaces what its attempt wrote) and group
     them. Returns the crop keys of faces that are gone, for the caller to delete after the commit."""
     _lock(conn, image.account_id, image.unique_id)
     old = conn.execute(select(faces.c.person_id, faces.c.crop_key).where(faces.c.image_id == image.id)).all()
     conn.execute(delete(faces).where(faces.c.image_id == image.id))
     refresh(conn, [r.person_id for r in old if r.person_id is not None])
+    _group(conn, image.account_id, image.unique_id, [({"image_id": image.id}, found)])
+    kept = {f.crop_key for f in found}
+    return [r.crop_key for r in old if r.crop_key not in kept]
+
+
+def replace_clip_faces(conn: Connection, video, found: dict[int, list[FoundFace]]) -> None:  # noqa: ANN001
+    """Store the faces of a video's clips (clip id -> the faces of its keyframe) in place of any they had."""
+    _lock(conn, video.account_id, video.unique_id)
+    clips = select(video_clips.c.id).where(video_clips.c.video_id == video.id).scalar_subquery()
+    refresh(conn, drop_clip_faces(conn, clips))
+    _group(conn, video.account_id, video.unique_id, [({"clip_id": clip_id}, f) for clip_id, f in found.items()])
+
+
+def drop_clip_faces(conn: Connection, clip_ids) -> list[int]:  # noqa: ANN001  (a list or a subquery)
+    """Delete the faces of these clips; returns their people, to be refreshed by the caller."""
+    persons = conn.execute(select(faces.c.person_id).where(faces.c.clip_id.in_(clip_ids),
+                                                           faces.c.person_id.is_not(None))).scalars().all()
+    conn.execute(delete(faces).where(faces.c.clip_id.in_(clip_ids)))
+    return list(persons)
+
+
+def _group(conn: Connection, account_id: int, unique_id: str, pictures: list[tuple[dict, list[FoundFace]]]) -> None:
+    """Insert the faces of some pictures (each: its owner column, its faces), each joining the nearest person
+    of the namespace within MATCH_DISTANCE or starting one."""
     rows = conn.execute(select(people.c.id, people.c.centroid, people.c.face_count).where(
-        people.c.account_id == image.account_id, people.c.unique_id == image.unique_id)).all()
+        people.c.account_id == account_id, people.c.unique_id == unique_id)).all()
     ids = [r.id for r in rows]
     counts = [r.face_count for r in rows]
     centroids = np.array([_vector(r.centroid) for r in rows], dtype=np.float32).reshape(-1, EMBEDDING_SIZE)
-    for idx, face in enumerate(found):
-        person = None
-        if ids:
-            distances = np.linalg.norm(centroids - face.embedding, axis=1)
-            best = int(np.argmin(distances))
-            if distances[best] <= MATCH_DISTANCE:
-                person = best
-        if person is None:
-            new_id = conn.execute(people.insert().values(
-                account_id=image.account_id, unique_id=image.unique_id, name=None,
-                centroid=face.embedding.astype(np.float32).tobytes(), face_count=0, created_ms=now_ms(),
-            ).returning(people.c.id)).scalar_one()
-            ids.append(new_id)
-            counts.append(0)
-            centroids = np.vstack([centroids, face.embedding[None, :]])
-            person = len(ids) - 1
-        counts[person] += 1
-        centroids[person] += (face.embedding - centroids[person]) / counts[person]
-        conn.execute(faces.insert().values(
-            image_id=image.id, idx=idx, person_id=ids[person], x0=face.box[0], y0=face.box[1], x1=face.box[2],
-            y1=face.box[3], score=face.score, embedding=face.embedding.astype(np.float32).tobytes(),
-            crop_key=face.crop_key))
-        conn.execute(people.update().where(people.c.id == ids[person]).values(
-            centroid=centroids[person].tobytes(), face_count=counts[person]))
-    kept = {f.crop_key for f in found}
-    return [r.crop_key for r in old if r.crop_key not in kept]
+    for owner, found in pictures:
+        for idx, face in enumerate(found):
+            person = None
+            if ids:
+                distances = np.linalg.norm(centroids - face.embedding, axis=1)
+                best = int(np.argmin(distances))
+                if distances[best] <= MATCH_DISTANCE:
+                    person = best
+            if person is None:
+                new_id = conn.execute(people.insert().values(
+                    account_id=account_id, unique_id=unique_id, name=None,
+                    centroid=face.embedding.astype(np.float32).tobytes(), face_count=0, created_ms=now_ms(),
+                ).returning(people.c.id)).scalar_one()
+                ids.append(new_id)
+                counts.append(0)
+                centroids = np.vstack([centroids, face.embedding[None, :]])
+                person = len(ids) - 1
+            counts[person] += 1
+            centroids[person] += (face.embedding - centroids[person]) / counts[person]
+            conn.execute(faces.insert().values(
+                **owner, idx=idx, person_id=ids[person], x0=face.box[0], y0=face.box[1], x1=face.box[2],
+                y1=face.box[3], score=face.score, embedding=face.embedding.astype(np.float32).tobytes(),
+                crop_key=face.crop_key))
+            conn.execute(people.update().where(people.c.id == ids[person]).values(
+                centroid=centroids[person].tobytes(), face_count=counts[person]))
 
 
 def refresh(conn: Connection, person_ids: list[int]) -> None:
@@ -121,6 +144,18 @@ def leaving(conn: Connection, account_id: int, unique_id: str, image_ids: list[i
     return [r.person_id for r in rows if r.person_id is not None], [r.crop_key for r in rows]
 
 
+def leaving_videos(conn: Connection, account_id: int, unique_id: str, video_ids: list[int]) -> list[int]:
+    """The people of the clips of videos about to be deleted (their faces go with the clips)."""
+    if not video_ids:
+        return []
+    _lock(conn, account_id, unique_id)
+    q = (select(faces.c.person_id).join(video_clips, video_clips.c.id == faces.c.clip_id)
+         .join(videos, videos.c.id == video_clips.c.video_id)
+         .where(videos.c.account_id == account_id, videos.c.unique_id == unique_id, videos.c.id.in_(video_ids),
+                faces.c.person_id.is_not(None)))
+    return list(conn.execute(q).scalars())
+
+
 def of_image(conn: Connection, image_id: int) -> list:
     return conn.execute(select(faces).where(faces.c.image_id == image_id).order_by(faces.c.idx)).all()
 
@@ -134,6 +169,18 @@ def names_in(conn: Connection, image_ids: list[int]) -> dict[int, list[str]]:
         for r in conn.execute(q):
             if r.name not in out[r.image_id]:
                 out[r.image_id].append(r.name)
+    return out
+
+
+def names_in_clips(conn: Connection, clip_ids: list[int]) -> dict[int, list[str]]:
+    """The names of the people in each clip's keyframe."""
+    out: dict[int, list[str]] = {i: [] for i in clip_ids}
+    if clip_ids:
+        q = (select(faces.c.clip_id, people.c.name).join(people, people.c.id == faces.c.person_id)
+             .where(faces.c.clip_id.in_(clip_ids), people.c.name.is_not(None)).order_by(faces.c.idx))
+        for r in conn.execute(q):
+            if r.name not in out[r.clip_id]:
+                out[r.clip_id].append(r.name)
     return out
 
 
@@ -151,21 +198,27 @@ def get(conn: Connection, account_id: int, unique_id: str, person_id: int):  # n
 
 
 def images_of(conn: Connection, person_ids: list[int]) -> list[int]:
-    q = select(faces.c.image_id).where(faces.c.person_id.in_(person_ids)).distinct()
+    q = select(faces.c.image_id).where(faces.c.person_id.in_(person_ids), faces.c.image_id.is_not(None)).distinct()
+    return list(conn.execute(q).scalars())
+
+
+def clips_of(conn: Connection, person_ids: list[int]) -> list[int]:
+    q = select(faces.c.clip_id).where(faces.c.person_id.in_(person_ids), faces.c.clip_id.is_not(None)).distinct()
     return list(conn.execute(q).scalars())
 
 
 def page(conn: Connection, account_id: int, unique_id: str, number: int, size: int) -> tuple[int, list]:
-    """(people in the namespace, one page of them: most photos first), each with its image count and the
-    crop of its most confident face as cover."""
+    """(people in the namespace, one page of them: most photos first), each with its photo and clip counts
+    and the crop of its most confident face as cover."""
     mine = and_(people.c.account_id == account_id, people.c.unique_id == unique_id)
     total = conn.execute(select(func.count()).select_from(people).where(mine)).scalar_one()
     image_count = func.count(faces.c.image_id.distinct()).label("image_count")
+    clip_count = func.count(faces.c.clip_id.distinct()).label("clip_count")
     rows = conn.execute(
-        select(people.c.id, people.c.name, people.c.face_count, image_count)
+        select(people.c.id, people.c.name, people.c.face_count, image_count, clip_count)
         .join(faces, faces.c.person_id == people.c.id).where(mine).group_by(people.c.id, people.c.name,
                                                                             people.c.face_count)
-        .order_by(image_count.desc(), people.c.id).limit(size).offset((number - 1) * size)
+        .order_by(image_count.desc(), clip_count.desc(), people.c.id).limit(size).offset((number - 1) * size)
     ).all()
     covers: dict[int, int] = {}
     if rows:
@@ -197,16 +250,24 @@ def merge(conn: Connection, account_id: int, unique_id: str, person_ids: list[in
     refresh(conn, [into, *others])
 
 
+def _owned(account_id: int, unique_id: str | None):  # noqa: ANN202
+    """Faces in a photo or a clip of this account (and namespace, when given)."""
+    photo = [images.c.id == faces.c.image_id, images.c.account_id == account_id]
+    video = [video_clips.c.id == faces.c.clip_id, videos.c.id == video_clips.c.video_id, videos.c.account_id == account_id]
+    if unique_id is not None:
+        photo.append(images.c.unique_id == unique_id)
+        video.append(videos.c.unique_id == unique_id)
+    return or_(exists().where(*photo), exists().where(*video))
+
+
 def face_in(conn: Connection, account_id: int, unique_id: str, face_id: int):  # noqa: ANN201
-    """The face, when it is in a photo of this account and namespace."""
-    return conn.execute(select(faces).join(images, images.c.id == faces.c.image_id).where(
-        faces.c.id == face_id, images.c.account_id == account_id, images.c.unique_id == unique_id)).first()
+    """The face, when it is in a photo or clip of this account and namespace."""
+    return conn.execute(select(faces).where(faces.c.id == face_id, _owned(account_id, unique_id))).first()
 
 
 def face_of_account(conn: Connection, account_id: int, face_id: int):  # noqa: ANN201
-    """The face, when it is in a photo of this account (signed links name no namespace)."""
-    return conn.execute(select(faces).join(images, images.c.id == faces.c.image_id).where(
-        faces.c.id == face_id, images.c.account_id == account_id)).first()
+    """The face, when it is in a photo or clip of this account (signed links name no namespace)."""
+    return conn.execute(select(faces).where(faces.c.id == face_id, _owned(account_id, None))).first()
 
 
 def take_out(conn: Connection, account_id: int, unique_id: str, face) -> None:  # noqa: ANN001

@@ -18,7 +18,7 @@ from . import Store
 from . import images as image_rows
 from . import people
 from . import videos as video_rows
-from .blobs import original_key
+from .blobs import CLIP_FACES, original_key
 from .db import lock_content
 from .schema import images, videos
 
@@ -52,14 +52,17 @@ def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list
 
 
 def delete_videos(store: Store, account_id: int, unique_id: str, video_ids: list[int]) -> int:
-    """Rows, clips, segments, vectors, text indexes, then the original and every keyframe."""
+    """Rows, clips, their faces, segments, vectors, text indexes, then the original, every keyframe and face."""
     with store.db.write() as conn:
+        persons = people.leaving_videos(conn, account_id, unique_id, video_ids)
         rows, keyframes = video_rows.delete_rows(conn, account_id, unique_id, video_ids)
+        people.refresh(conn, persons)
     for r in rows:
         if r.original_key:
             store.blobs.delete(r.original_key)
-        for key in store.blobs.keys(f"keyframes/{r.id}"):  # also those of an indexing run still under way
-            store.blobs.delete(key)
+        for prefix in (f"keyframes/{r.id}", f"{CLIP_FACES}/{r.id}"):  # also those of a job still under way
+            for key in store.blobs.keys(prefix):
+                store.blobs.delete(key)
     for key in keyframes:
         store.blobs.delete(key)
     return len(rows)
@@ -105,7 +108,7 @@ def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
                     report["orphans"] += 1
     with store.db.read() as conn:
         known_videos = set(conn.execute(select(videos.c.id)).scalars())
-    for prefix in ("videos", "keyframes"):  # videos/<id>.<ext>, keyframes/<id>/keyframe-….jpg
+    for prefix in ("videos", "keyframes", CLIP_FACES):  # videos/<id>.<ext>, keyframes/<id>/keyframe-….jpg
         for key in store.blobs.keys(prefix):
             stem = key.split("/")[1].split(".", 1)[0]
             if stem.isdigit() and int(stem) not in known_videos and _age_seconds(store, key) >= grace_seconds:

@@ -152,8 +152,10 @@ faces = Table(
     "faces",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),  # face_id is "FA" + id
-    Column("image_id", BigInteger, ForeignKey("images.id", ondelete="CASCADE"), nullable=False),
-    Column("idx", Integer, nullable=False),  # its place in the photo's faces, largest first; names its crop
+    # A face is in a photo or in a video clip's keyframe: one of the two is set.
+    Column("image_id", BigInteger, ForeignKey("images.id", ondelete="CASCADE"), nullable=True),
+    Column("clip_id", Integer, ForeignKey("video_clips.id", ondelete="CASCADE"), nullable=True),
+    Column("idx", Integer, nullable=False),  # its place in the picture's faces, largest first; names its crop
     Column("person_id", Integer, ForeignKey("people.id"), nullable=True),  # NULL: removed from its person
     Column("x0", Float, nullable=False),  # the box, as fractions of the upright photo
     Column("y0", Float, nullable=False),
@@ -163,6 +165,7 @@ faces = Table(
     Column("embedding", LargeBinary, nullable=False),  # float32 x 128
     Column("crop_key", String(255), nullable=False),
     Index("ix_faces_image", "image_id"),
+    Index("ix_faces_clip", "clip_id"),
     Index("ix_faces_person", "person_id"),
     sqlite_autoincrement=True,
 )
@@ -242,6 +245,7 @@ videos = Table(
     Column("audio_codec", String(32)),
     Column("place", Text),
     Column("transcribed_ms", BigInteger),  # when its speech was transcribed; NULL: no audio track
+    Column("faces_ms", BigInteger),  # when its keyframes' faces were looked for (job video.faces); NULL: not yet
     Column("created_ms", BigInteger, nullable=False),
     Column("indexed_ms", BigInteger),
     Index("ix_videos_account_ns_id", "account_id", "unique_id", "id"),

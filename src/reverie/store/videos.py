@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, text
 
 from . import jobs as job_queue
-from . import vector_rows
+from . import people, vector_rows
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
 from .search_index import confident_labels, fold
 
@@ -127,6 +127,7 @@ def clear_clips(conn: Connection, video_id: int) -> list[str]:
     keys = list(conn.execute(select(video_clips.c.keyframe_key).where(video_clips.c.video_id == video_id)).scalars())
     if clip_ids:
         conn.execute(text(f"DELETE FROM clip_fts WHERE rowid IN ({','.join(str(int(i)) for i in clip_ids)})"))
+        people.refresh(conn, people.drop_clip_faces(conn, clip_ids))  # the faces job finds them again
     conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id, video_vectors.c.space != "speech"))
     conn.execute(delete(video_clips).where(video_clips.c.video_id == video_id))
     return keys
@@ -163,6 +164,19 @@ def write_segments(conn: Connection, video_id: int, segments: list, vectors, mod
                                                    **vector_rows.stored(conn, vec)))
         conn.execute(text("INSERT INTO segment_trigrams(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
     return ids
+
+
+def write_clip_names(conn: Connection, clip_ids: list[int]) -> None:
+    """The names of the people in these clips into their full-text rows (beside the video's tags, as for
+    photos), after a person is named, merged or loses a face, or the clips' faces are found."""
+    if not clip_ids:
+        return
+    names = people.names_in_clips(conn, clip_ids)
+    rows = conn.execute(select(video_clips.c.id, video_clips.c.video_id).where(video_clips.c.id.in_(clip_ids))).all()
+    tags = tags_of(conn, list({r.video_id for r in rows}))
+    for r in rows:
+        conn.execute(text("UPDATE clip_fts SET tags = :t WHERE rowid = :id"),
+                     {"id": r.id, "t": fold(" ".join([*tags[r.video_id], *names[r.id]]))})
 
 
 def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], name: str, model: str) -> None:  # noqa: ANN001

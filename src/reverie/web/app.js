@@ -214,9 +214,15 @@ function personCard(p) {
       $("status").textContent = named.name ? `Named ${named.name}: search for the name to find their photos` : "Name cleared";
     } catch (err) { $("status").textContent = err.message; }
   });
-  const count = Object.assign(document.createElement("span"), { className: "count", textContent: `${p.image_count} photo${p.image_count === 1 ? "" : "s"}` });
+  const count = Object.assign(document.createElement("span"), { className: "count", textContent: counts([], p.image_count, p.clip_count) });
   card.append(pick, face, name, count);
   return card;
+}
+
+// "3 photos · 2 clips", of a list of hits or from a person's counts
+function counts(items, photos = items.filter((i) => i.kind !== "clip").length, clips = items.length - photos) {
+  const said = [[photos, "photo"], [clips, "clip"]].filter(([n]) => n).map(([n, what]) => `${n} ${what}${n === 1 ? "" : "s"}`);
+  return said.join(" · ") || "no photos";
 }
 
 const picked = () => [...document.querySelectorAll(".person input[type=checkbox]:checked")].map((c) => c.closest(".person").dataset.id);
@@ -238,12 +244,12 @@ $("merge").addEventListener("click", async () => {
 });
 
 async function showPerson(p) {
-  const body = { search_param: p.name || "a person", search_type: "BY_IMAGE", unique_id: state.ns, top_k: 1000, page_size: 200, person_ids: [p.person_id] };
+  const body = { search_param: p.name || "a person", search_type: "ALL", unique_id: state.ns, top_k: 1000, page_size: 200, person_ids: [p.person_id] };
   try {
     const data = await api("/search", { json: body });
     state.mode = "search";
     $("grid").replaceChildren(...data.item.map(tile));
-    $("status").textContent = `${data.total_count} photo${data.total_count === 1 ? "" : "s"} of ${p.name || "this person"}`;
+    $("status").textContent = `${counts(data.item)} of ${p.name || "this person"}`;
   } catch (err) { $("status").textContent = err.message; }
 }
 
