@@ -46,7 +46,9 @@ def crop_key(image_id: int, idx: int) -> str:
 
 def find_faces(store: Store, models: Models, row) -> list[FoundFace]:  # noqa: ANN001
     """The faces of a stored photo, largest first, their crops stored under fixed keys (a redone job writes
-    the same keys again)."""
+    the same keys again). Nothing when faces were switched off after the job was queued."""
+    if store.settings.faces != "on":
+        return []
     im, _ = read_original(store, row.sha256, detect_view)
     return _kept(store, models.faces.find(rgb_pixels(upright_rgb(im))), lambda idx: crop_key(row.id, idx))
 

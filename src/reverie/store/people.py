@@ -160,27 +160,17 @@ def of_image(conn: Connection, image_id: int) -> list:
     return conn.execute(select(faces).where(faces.c.image_id == image_id).order_by(faces.c.idx)).all()
 
 
-def names_in(conn: Connection, image_ids: list[int]) -> dict[int, list[str]]:
-    """The names of the people in each image (unnamed people have none)."""
-    out: dict[int, list[str]] = {i: [] for i in image_ids}
-    if image_ids:
-        q = (select(faces.c.image_id, people.c.name).join(people, people.c.id == faces.c.person_id)
-             .where(faces.c.image_id.in_(image_ids), people.c.name.is_not(None)).order_by(faces.c.idx))
+def names_in(conn: Connection, ids: list[int], clips: bool = False) -> dict[int, list[str]]:
+    """The names of the people in each image (or, with `clips`, each clip's keyframe); unnamed people have
+    none."""
+    owner = faces.c.clip_id if clips else faces.c.image_id
+    out: dict[int, list[str]] = {i: [] for i in ids}
+    if ids:
+        q = (select(owner.label("owner"), people.c.name).join(people, people.c.id == faces.c.person_id)
+             .where(owner.in_(ids), people.c.name.is_not(None)).order_by(faces.c.idx))
         for r in conn.execute(q):
-            if r.name not in out[r.image_id]:
-                out[r.image_id].append(r.name)
-    return out
-
-
-def names_in_clips(conn: Connection, clip_ids: list[int]) -> dict[int, list[str]]:
-    """The names of the people in each clip's keyframe."""
-    out: dict[int, list[str]] = {i: [] for i in clip_ids}
-    if clip_ids:
-        q = (select(faces.c.clip_id, people.c.name).join(people, people.c.id == faces.c.person_id)
-             .where(faces.c.clip_id.in_(clip_ids), people.c.name.is_not(None)).order_by(faces.c.idx))
-        for r in conn.execute(q):
-            if r.name not in out[r.clip_id]:
-                out[r.clip_id].append(r.name)
+            if r.name not in out[r.owner]:
+                out[r.owner].append(r.name)
     return out
 
 

@@ -171,7 +171,7 @@ def write_clip_names(conn: Connection, clip_ids: list[int]) -> None:
     photos), after a person is named, merged or loses a face, or the clips' faces are found."""
     if not clip_ids:
         return
-    names = people.names_in_clips(conn, clip_ids)
+    names = people.names_in(conn, clip_ids, clips=True)
     rows = conn.execute(select(video_clips.c.id, video_clips.c.video_id).where(video_clips.c.id.in_(clip_ids))).all()
     tags = tags_of(conn, list({r.video_id for r in rows}))
     for r in rows:
