@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/rss.py
 
-Loads the visual model (EfficientNet-Lite0 + MiniLM + the bridge), the OCR engine, the geocoder and Whisper,
-as a `reverie worker` does, then analyses and reads 20 photos and 10 receipts from ../shared/eval, transcribes
-30 s of the sonnet reading, and embeds 100 English and 20 German and French text queries (multilingual-e5).
+Loads the visual model (EfficientNet-Lite0 + MiniLM + the bridge), the object detector, the face models, the
+OCR engine, the geocoder and Whisper, as a `reverie worker` does, then analyses, looks for objects in and
+reads 20 photos and 10 receipts from ../shared/eval, finds the faces of 10 dev faces, transcribes 30 s of the
+sonnet reading, and embeds 100 English and 20 German and French text queries (multilingual-e5).
 Prints the peak RSS (getrusage) after each stage.
 """
 
@@ -16,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -36,6 +38,8 @@ def main() -> None:
     models = Models(Settings(data=Path(tempfile.mkdtemp()), model_dir=Path(model_dir)))
     rows = [("python + reverie imported", peak_mb())]
     models.visual
+    models.detector
+    models.faces
     models.ocr
     models.speech
     place_name(43.77, 11.25)
@@ -43,12 +47,15 @@ def main() -> None:
     for p in sorted((EVAL / "coco" / "images").glob("*.jpg"))[:20]:
         im = Image.open(p).convert("RGB")
         models.visual.analyse([im])
+        models.detector.detect([np.asarray(im)])
         models.ocr.read(im)
+    for p in sorted((EVAL / "faces").rglob("*.jpg"))[:10]:
+        models.faces.find(np.asarray(Image.open(p).convert("RGB")))
     for p in sorted((EVAL / "sroie" / "img").glob("*.jpg"))[:10]:
         im = Image.open(p).convert("RGB")
         models.visual.analyse([im])
         models.ocr.read(im)
-    rows.append(("after 20 photos + 10 receipts", peak_mb()))
+    rows.append(("after 20 photos + 10 faces + 10 receipts", peak_mb()))
     from faster_whisper import decode_audio
 
     models.speech.transcribe(decode_audio(str(EVAL / "speech" / "sonnet1" / "audio.mp3"))[: 30 * 16_000])
@@ -61,7 +68,7 @@ def main() -> None:
     rows.append(("after 20 German and French queries", peak_mb()))
     print(f"machine: {os.cpu_count()} CPUs; peak RSS of one process (MB)")
     for label, mb in rows:
-        print(f"{label:<32} {mb:8.0f}")
+        print(f"{label:<42} {mb:8.0f}")
 
 
 if __name__ == "__main__":
