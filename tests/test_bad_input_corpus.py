@@ -287,14 +287,17 @@ JSON_CASES["list_people body is a list"] = ("/list_people", "", ["PE1"], "0001")
 for body in [{"person_id": "PE1"}, {"person_id": "PE1", "name": 5}, {"person_id": 1, "name": "A"},
              {"person_id": "PE", "name": "A"}, {"person_id": "PE1x", "name": "A"}, {"person_id": "PE1", "name": "A\x00"},
              {"person_id": "PE1", "name": "x" * 101}, {"person_id": "PE99999999", "name": "A"}, "PE1", None,
-             {"person_id": "PE1", "name": "An\ud800na"}]:
+             {"person_id": "PE1", "name": "An\ud800na"}, {"person_id": "PE018101568813400943", "name": "A"},
+             {"person_id": "PE2147483648", "name": "A"}]:
     JSON_CASES[f"name_person {str(body)[:40]}"] = ("/name_person", "", body, "0001")
 for body in [{"person_ids": "PE1", "into": "PE1"}, {"person_ids": [], "into": "PE1"}, {"person_ids": ["PE1"]},
-             {"person_ids": ["PE1"] * 101, "into": "PE1"}, {"person_ids": [1], "into": "PE1"}, ["PE1"]]:
+             {"person_ids": ["PE1"] * 101, "into": "PE1"}, {"person_ids": [1], "into": "PE1"}, ["PE1"],
+             {"person_ids": ["PE12"], "into": "PE018101568813400943"}]:
     JSON_CASES[f"merge_people {str(body)[:40]}"] = ("/merge_people", "", body, "0001")
-for body in [{}, {"face_id": 1}, {"face_id": "FA"}, {"face_id": "PE1"}, {"face_id": "FA99999999"}, "FA1"]:
+for body in [{}, {"face_id": 1}, {"face_id": "FA"}, {"face_id": "PE1"}, {"face_id": "FA99999999"}, "FA1",
+             {"face_id": "FA99999999999"}, {"face_id": "FA0"}]:
     JSON_CASES[f"remove_face {str(body)[:40]}"] = ("/remove_face", "", body, "0001")
-for value in ["PE1", [1], ["PE1"] * 101, ["FA1"], [None]]:
+for value in ["PE1", [1], ["PE1"] * 101, ["FA1"], [None], ["PE9223372036854775808"]]:
     JSON_CASES[f"search person_ids={str(value)[:20]}"] = ("/search", "", {"search_param": "x", "search_type": "BY_IMAGE", "person_ids": value}, "0001")
 
 @pytest.mark.parametrize("label", sorted(JSON_CASES))

@@ -44,7 +44,10 @@ def parse_no(value: object, prefix: str) -> int | None:
     if not isinstance(value, str) or not value.startswith(prefix):
         return None
     digits = value[len(prefix):]
-    return int(digits) if digits.isascii() and digits.isdigit() and 0 < len(digits) <= 18 else None
+    if not (digits.isascii() and digits.isdigit() and 0 < len(digits) <= 10):
+        return None
+    number = int(digits)
+    return number if 0 < number < 2**31 else None  # the ids are 32-bit (PostgreSQL refuses more)
 
 
 def _lock(conn: Connection, account_id: int, unique_id: str) -> None:
