@@ -1,6 +1,7 @@
 """People on the dev faces, through the API, and what the faces job costs.
 
-    .venv/bin/python bench/faces.py
+    .venv/bin/python bench/faces.py            # quality through the API, then cost
+    .venv/bin/python bench/faces.py --choices  # how the detection size and the grouping rule were chosen
 
 1. Quality: the 150 dev faces (../shared/eval/faces, 30 people x 5 LFW photos) uploaded to a fresh server:
    photos with a face found, pairwise precision and recall of the grouping (a pair is together when the
@@ -9,6 +10,9 @@
 2. Cost, one thread, in this process: the faces job as the worker runs it (decode at 960 px, HOG, alignment,
    embedding) over the COCO dev photos and over the faces, averaged over every photo, the photos without a
    person (which get no job) counted at zero.
+3. With --choices instead: HOG at several sizes over the COCO dev photos with a person, and grouping rules
+   over the dev faces' embeddings in 20 random upload orders (mean pairwise precision and recall): the
+   centroid distance store/people.py uses, the nearest single face, and dlib's Chinese Whispers.
 """
 
 from __future__ import annotations
@@ -109,7 +113,85 @@ def cost() -> None:
               f"{spent / len(paths) * 1000:.1f} ms a photo on average ({spent / max(jobs, 1) * 1000:.0f} ms a job)")
 
 
+def _pairwise(truth: list[str], labels: list) -> tuple[float, float]:
+    same = together = both = 0
+    for a, b in itertools.combinations(range(len(truth)), 2):
+        t, g = truth[a] == truth[b], labels[a] == labels[b]
+        same, together, both = same + t, together + g, both + (t and g)
+    return both / max(together, 1), both / max(same, 1)
+
+
+def _grouped(embeddings, order: list[int], rule: str, cut: float) -> list[int]:  # noqa: ANN001
+    """Incremental grouping in upload order: join the nearest person (by centroid or by single face)
+    within `cut`, else start a person."""
+    import numpy as np
+
+    labels = [-1] * len(embeddings)
+    members: dict[int, list[int]] = {}
+    for k, i in enumerate(order):
+        best = None
+        if members:
+            if rule == "centroid":
+                ids = list(members)
+                distances = np.linalg.norm(np.array([embeddings[members[p]].mean(0) for p in ids]) - embeddings[i], axis=1)
+                if distances.min() <= cut:
+                    best = ids[int(np.argmin(distances))]
+            else:
+                seen = order[:k]
+                distances = np.linalg.norm(embeddings[seen] - embeddings[i], axis=1)
+                if distances.min() <= cut:
+                    best = labels[seen[int(np.argmin(distances))]]
+        if best is None:
+            best = len(members)
+            members[best] = []
+        labels[i] = best
+        members[best].append(i)
+    return labels
+
+
+def choices() -> None:
+    import dlib
+    import numpy as np
+
+    import reverie.models.faces as face_models
+    from reverie.index.image import decode, upright_rgb
+    from reverie.models.pixels import rgb_pixels
+
+    truth = json.loads((EVAL / "coco" / "objects.json").read_text())
+    photos = [p for p in sorted((EVAL / "coco" / "images").glob("*.jpg")) if truth.get(p.name, {}).get("person")]
+    pixels = [rgb_pixels(upright_rgb(decode(p.read_bytes(), 10**9, lambda s: s)[0])) for p in photos]
+    for side in (640, 800, 960, 1280):
+        face_models.DETECT_SIDE = side
+        finder = face_models.FaceFinder()
+        started = time.perf_counter()
+        found = sum(len(finder.find(p)) for p in pixels)
+        print(f"HOG at {side} px: {found} faces in {len(pixels)} COCO photos with a person, "
+              f"{(time.perf_counter() - started) / len(pixels) * 1000:.0f} ms a photo")
+    face_models.DETECT_SIDE = 960
+    finder = face_models.FaceFinder()
+    embeddings, who = [], []
+    for path in sorted((EVAL / "faces").rglob("*.jpg")):
+        faces = finder.find(rgb_pixels(upright_rgb(decode(path.read_bytes(), 10**9, lambda s: s)[0])))
+        if faces:
+            embeddings.append(faces[0].embedding)
+            who.append(path.parent.name)
+    embeddings = np.array(embeddings)
+    rng = np.random.default_rng(0)
+    orders = [list(rng.permutation(len(who))) for _ in range(20)]
+    for rule, cut in (("centroid", 0.50), ("centroid", 0.51), ("centroid", 0.52), ("face", 0.50), ("face", 0.55)):
+        scores = np.array([_pairwise(who, _grouped(embeddings, order, rule, cut)) for order in orders])
+        print(f"{rule} within {cut}: precision {scores[:, 0].mean():.3f}, recall {scores[:, 1].mean():.3f} "
+              f"(20 orders)")
+    for cut in (0.50, 0.55):
+        labels = dlib.chinese_whispers_clustering([dlib.vector(e.astype(float)) for e in embeddings], cut)
+        precision, recall = _pairwise(who, labels)
+        print(f"Chinese Whispers at {cut} (a full re-cluster): precision {precision:.3f}, recall {recall:.3f}")
+
+
 if __name__ == "__main__":
     print(json.dumps({"machine": open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": ")}))
-    quality()
-    cost()
+    if "--choices" in sys.argv:
+        choices()
+    else:
+        quality()
+        cost()
