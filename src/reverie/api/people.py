@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Depends, Request
 from ..errors import InvalidInput
 from ..ingest.fields import parse_unique_id, plain_text
 from ..store import Store, pointers
+from ..store import images as image_rows
 from ..store import people
 from ..store import search_index
 from ..store import videos as video_rows
@@ -86,7 +87,7 @@ def person_item(row, cover_face: int, links: Links, account_id: int) -> dict[str
 
 def _rewrite_names(conn, person_ids: list[int]) -> None:  # noqa: ANN001
     """The full-text rows of every photo and clip of these people, with their names as they are now."""
-    search_index.write_names(conn, people.images_of(conn, person_ids))
+    search_index.write_names(conn, image_rows.tags_of(conn, people.images_of(conn, person_ids)))
     video_rows.write_clip_names(conn, people.clips_of(conn, person_ids))
 
 
@@ -163,7 +164,7 @@ def remove_face(request: Request, body: Any = Body(...), who: Caller = Depends(l
             raise InvalidInput("face_id", f"no face {value} in this account and namespace {unique_id!r}")
         people.take_out(conn, who.account_id, unique_id, face)
         if face.image_id is not None:
-            search_index.write_names(conn, [face.image_id])
+            search_index.write_names(conn, image_rows.tags_of(conn, [face.image_id]))
         else:
             video_rows.write_clip_names(conn, [face.clip_id])
     return ok({"face_id": people.face_no(face_id), "person_id": None})

@@ -69,8 +69,8 @@ SEARCH_BODY = {
     "top_k": "1..1000 hits at most (default 100)",
     "filtering_level": "low / medium / high: keep scores >= 0.15 / 0.225 / 0.4",
     "tag, tags, camera_tag": "filters: a tag, any of several tags, the camera model",
-    "person_ids": "BY_IMAGE and ALL (extension): only photos with a face of any of these people (from "
-                  "list_people; at most 100); a named person's name is also searchable text",
+    "person_ids": "extension: only photos, and for BY_CLIP and ALL the clips, with a face of any of these people "
+                  "(from list_people; at most 100); a named person's name is also searchable text",
     "datetime_taken, datetime_from, datetime_to": "capture time at or after / at or before (yyyy-MM-dd HH:mm:ss or ms epoch)",
     "latitude, longitude, radius_km": "within radius_km (default 20) of the point",
     "video_nos": "video searches only: within these videos (at most 100)",

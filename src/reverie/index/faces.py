@@ -42,8 +42,6 @@ def crop_key(image_id: int, idx: int) -> str:
     return derived_key("faces", image_id, f"{idx}.jpg")  # faces/<id % 256>/<id>.<idx>.jpg: sweep reads the id
 
 
-
-
 def find_faces(store: Store, models: Models, row) -> list[FoundFace]:  # noqa: ANN001
     """The faces of a stored photo, largest first, their crops stored under fixed keys (a redone job writes
     the same keys again). Nothing when faces were switched off after the job was queued."""

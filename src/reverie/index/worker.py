@@ -213,7 +213,7 @@ class Worker:
                     # finishing at the same moment sees this job gone before it decides about PARSE.
                     conn.execute(images.update().where(images.c.id == row.id).values(faces_ms=now_ms()))
                     stale = people.replace_faces(conn, current, found)
-                    search_index.write_names(conn, [row.id])
+                    search_index.write_names(conn, image_rows.tags_of(conn, [row.id]))
                     _parsed_when_done(conn, row.id)
         except LeaseLost:  # the crops under these keys are the other worker's now
             log.warning("job %s (faces of image %s): lease lost to another worker; dropping result", job.id, row.id)

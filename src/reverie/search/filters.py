@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, exists, select
 from ..errors import InvalidInput
 from ..ingest.fields import parse_camera_model, parse_datetime, parse_number, parse_point, parse_unique_id, plain_text
 from ..store import people
-from ..store.schema import faces, image_tags, images, people as people_table, video_clips, video_tags, videos
+from ..store.schema import faces, image_tags, images, video_clips, video_tags, videos
 from ..store.search_index import fold
 
 EARTH_KM = 6371.0
@@ -108,11 +108,8 @@ def with_named_people(conn: Connection, account_id: int, f: Filters, query: str)
     ranked by the whole query). A name counts when its words stand whole and in order in the query; people
     sharing a name (one person not yet merged) count as one."""
     q = f" {_words(query)} "
-    rows = conn.execute(select(people_table.c.id, people_table.c.name).where(
-        people_table.c.account_id == account_id, people_table.c.unique_id == f.unique_id,
-        people_table.c.name.is_not(None))).all()
     by_name: dict[str, list[int]] = {}
-    for r in rows:
+    for r in people.named(conn, account_id, f.unique_id):
         name = _words(r.name)
         if name and f" {name} " in q:
             by_name.setdefault(name, []).append(r.id)

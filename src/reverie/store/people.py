@@ -186,6 +186,12 @@ def names_by_person(conn: Connection, person_ids: list) -> dict[int, str]:
     return {r.id: r.name for r in conn.execute(q)}
 
 
+def named(conn: Connection, account_id: int, unique_id: str) -> list:
+    """(id, name) of the namespace's named people."""
+    return conn.execute(select(people.c.id, people.c.name).where(
+        people.c.account_id == account_id, people.c.unique_id == unique_id, people.c.name.is_not(None))).all()
+
+
 def get(conn: Connection, account_id: int, unique_id: str, person_id: int):  # noqa: ANN201
     return conn.execute(select(people).where(people.c.id == person_id, people.c.account_id == account_id,
                                              people.c.unique_id == unique_id)).first()

@@ -10,7 +10,7 @@ import unicodedata
 from sqlalchemy import Connection, delete, select, text
 
 from . import people, pg_text, vector_rows
-from .schema import image_tags, image_vectors, images
+from .schema import image_vectors, images
 
 SPACES = ("visual", "features")
 
@@ -48,7 +48,7 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
         dict(
             id=row.id,
             ocr="",  # write_text adds it
-            tags=_tag_text(tags, people.names_in(conn, [row.id])[row.id]),
+            tags=tag_text(tags, people.names_in(conn, [row.id])[row.id]),
             labels=fold(facts.label_words()),
             place=fold(facts.place or ""),
             camera=fold(row.camera_model or facts.exif.camera_model or ""),
@@ -57,23 +57,19 @@ def write(conn: Connection, row, facts, tags: list[str]) -> None:  # noqa: ANN00
     )
 
 
-def _tag_text(tags: list[str], names: list[str]) -> str:
-    # The names of the people in a photo are words its owner gave it, as its tags are, and weigh the same.
+def tag_text(tags: list[str], names: list[str]) -> str:
+    """The `tags` text of a photo or clip: the names of the people in it are words its owner gave it, as its
+    tags are, and weigh the same."""
     return fold(" ".join([*tags, *names]))
 
 
-def write_names(conn: Connection, image_ids: list[int]) -> None:
-    """The people's names in these images' full-text rows again, after a person is named, merged or loses
-    a face."""
-    names = people.names_in(conn, image_ids)
-    tags: dict[int, list[str]] = {i: [] for i in image_ids}
-    q = (select(image_tags.c.image_id, image_tags.c.tag).where(image_tags.c.image_id.in_(image_ids))
-         .order_by(image_tags.c.image_id, image_tags.c.position))
-    for image_id, tag in conn.execute(q):
-        tags[image_id].append(tag)
-    for i in image_ids:
+def write_names(conn: Connection, tags: dict[int, list[str]]) -> None:
+    """The people's names in these images' full-text rows again (image id -> its tags), after a person is
+    named, merged or loses a face."""
+    names = people.names_in(conn, list(tags))
+    for i, given in tags.items():
         conn.execute(text("UPDATE image_fts SET tags = :tags WHERE rowid = :id"),
-                     {"id": i, "tags": _tag_text(tags[i], names[i])})
+                     {"id": i, "tags": tag_text(given, names[i])})
 
 
 def write_text(conn: Connection, image_id: int, lines: list[str]) -> None:

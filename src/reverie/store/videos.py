@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select,
 from . import jobs as job_queue
 from . import people, vector_rows
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
-from .search_index import confident_labels, fold
+from .search_index import confident_labels, fold, tag_text
 
 PREFIX = "VI"
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
@@ -176,7 +176,7 @@ def write_clip_names(conn: Connection, clip_ids: list[int]) -> None:
     tags = tags_of(conn, list({r.video_id for r in rows}))
     for r in rows:
         conn.execute(text("UPDATE clip_fts SET tags = :t WHERE rowid = :id"),
-                     {"id": r.id, "t": fold(" ".join([*tags[r.video_id], *names[r.id]]))})
+                     {"id": r.id, "t": tag_text(tags[r.video_id], names[r.id])})
 
 
 def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], name: str, model: str) -> None:  # noqa: ANN001
