@@ -6,10 +6,11 @@
 Synthetic at scale (said in every printout): transcribing 1,000 hours takes days on 2 cores, so the rows
 are written straight into the data folder. They follow what the pipeline produces: one-hour videos cut into
 line-sized segments of about 4 s, each 6-14 words drawn (Zipf) from a 5,000-word vocabulary plus common
-English words, with the trigram and word indexes filled as indexing fills them. Speech vectors are real
+English words, with the phrase index filled as indexing fills it. Speech vectors are real
 MiniLM embeddings of 4,000 distinct sentences, each reused with noise (norm 0.3) so that no two segments
-are equal. Phrase queries are 2-4 word runs cut from random segments (each has at least one hit) and runs
-of made-up words (no hit); semantic queries are real sentences.
+are equal. Phrase queries are 2-4 word runs cut from random segments (each has at least one hit), 5-word runs with
+the middle word replaced (found by the near match) and runs of made-up words (no hit); semantic queries are
+real sentences.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path.insert(0, str(REPO / "src"))
 from reverie.config import Settings  # noqa: E402
 from reverie.store import Store  # noqa: E402
 from reverie.store.accounts import create_key  # noqa: E402
+from reverie.store.spoken_words import index_rows  # noqa: E402
 
 COMMON = ("the a of and to in is it you that he was for on are with as his they be at one have this from "
           "or had by word but what some we can out other were all there when up use your how said an each "
@@ -41,6 +43,7 @@ VOCAB = [f"w{i}x" for i in range(5000)]
 ZIPF = 1.0 / np.arange(1, len(VOCAB) + 1)
 ZIPF /= ZIPF.sum()
 SEGMENT_S = 4.0
+NEAR = "near:"  # a phrase with one word misheard, in the queries file
 SEMANTIC = ["where did we leave the boat", "the budget for next year", "a recipe with tomatoes and garlic",
             "the score at half time", "how to fix a flat tyre", "the weather tomorrow morning",
             "a song about the sea", "the meeting moved to friday"]
@@ -87,14 +90,20 @@ def fill(data: Path, hours: int, model_dir: Path) -> tuple[str, list[str]]:
             if rng.random() < 0.0005:
                 start = int(rng.integers(0, max(1, len(words) - 3)))
                 phrases.append(" ".join(words[start: start + int(rng.integers(2, 5))]))
+            if rng.random() < 0.0005 and len(words) >= 5:  # five words said, the middle one misheard
+                start = int(rng.integers(0, len(words) - 4))
+                five = words[start: start + 5]
+                five[2] = "zzqmisheard"
+                phrases.append(NEAR + " ".join(five))
         with store.db.engine.begin() as conn:
             conn.exec_driver_sql(
                 "INSERT INTO videos(id, account_id, unique_id, name, size, sha256, content_type, container, retain_original, "
                 "status, duration_s, transcribed_ms, created_ms) VALUES (?,1,'default',?,?,?,?,?,1,'PARSE',3600,?,?)",
                 (video_id, f"talk{v}.mp4", 10**9, f"{v:064x}", "video/mp4", "mp4", now, now))
             conn.exec_driver_sql("INSERT INTO transcript_segments(id, video_id, idx, start_s, end_s, text) VALUES (?,?,?,?,?,?)", segs)
-            conn.exec_driver_sql("INSERT INTO segment_fts(rowid, text) VALUES (?,?)", fts)
-            conn.exec_driver_sql("INSERT INTO segment_trigrams(rowid, text) VALUES (?,?)", fts)
+            rows = index_rows([t.split() for _, t in fts])
+            conn.exec_driver_sql("INSERT INTO segment_trigrams(rowid, text, tail) VALUES (?,?,?)",
+                                 [(i, t, tail) for (i, _), (t, tail) in zip(fts, rows)])
             conn.exec_driver_sql("INSERT INTO video_vectors(video_id, item_id, space, model, vector) VALUES (?,?,?,?,?)", vecs)
         if (v + 1) % 50 == 0:
             print(f"  wrote {v + 1} synthetic hours ({seg_id} segments)", file=sys.stderr)
@@ -129,8 +138,16 @@ def main() -> None:
         began = time.monotonic()
         assert http.post("/search", json={"search_param": "warm up", "search_type": "BY_AUDIO"}).json()["code"] == "0000"
         warm = time.monotonic() - began
-        found, missing, semantic, hits = [], [], [], 0
+        near_phrases = [p.removeprefix(NEAR) for p in phrases if p.startswith(NEAR)]
+        phrases = [p for p in phrases if not p.startswith(NEAR)]
+        found, missing, semantic, near, hits, near_hits = [], [], [], [], 0, 0
         for i in range(args.queries):
+            if near_phrases:
+                t0 = time.perf_counter()
+                res = http.get("/search_audio_transcripts", params={"query": near_phrases[i % len(near_phrases)],
+                                                                     "page_size": 20}).json()
+                near.append((time.perf_counter() - t0) * 1000)
+                near_hits += res["data"]["total_count"] > 0
             phrase = phrases[i % len(phrases)]
             t0 = time.perf_counter()
             res = http.get("/search_audio_transcripts", params={"query": phrase, "page_size": 20}).json()
@@ -152,6 +169,8 @@ def main() -> None:
     print(f"first BY_AUDIO query (loads the vectors, builds the HNSW graph): {warm:.0f} s")
     print(table("phrase, present", found) + f"   ({hits}/{len(found)} found)")
     print(table("phrase, absent", missing))
+    if near:
+        print(table("phrase, one word misheard", near) + f"   ({near_hits}/{len(near)} found)")
     print(table("BY_AUDIO (semantic)", semantic))
     print(f"server peak RSS: {peak_mb:.0f} MB (the speech vectors are held in memory, 1.5 KB each, plus the HNSW graph)")
 

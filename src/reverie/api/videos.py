@@ -1,5 +1,5 @@
 """Video endpoints of memories.ai v1: upload, metadata, listing, delete, download, transcripts, captions,
-and the exact-phrase transcript search. The reference's mixed casing (videoNo / video_no) is kept."""
+and the phrase search in transcripts. The reference's mixed casing (videoNo / video_no) is kept."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ..ingest.fields import parse_phrase, parse_point, parse_unique_id, plain_te
 from ..ingest.multipart import Form, read_form
 from ..ingest.url_fetch import MAX_URL_BYTES, fetch_video
 from ..search.filters import Filters, allowed_video_ids
-from ..search.videos import phrase_hits
+from ..search.phrases import phrase_hits
 from ..store import pointers
 from ..store import videos as video_rows
 from ..store.accounts import Caller
@@ -246,7 +246,9 @@ def _timed(index: int, start: float, end: float, content: str) -> dict:
     return {"index": index, "content": content, "startTime": str(int(start)), "endTime": str(int(end + 0.999))}
 
 
-@router.get("/get_audio_transcription", summary="A video's speech as timed segments (memories.ai v1)")
+@router.get("/get_audio_transcription", summary="A video's speech as timed segments (memories.ai v1)",
+            description="Extensions: `language` of the video's speech and of each segment (ISO 639-1, as Whisper "
+                        "heard it).")
 def get_audio_transcription(request: Request, video_no: Annotated[str | None, Query()] = None,
                             unique_id: Annotated[str | None, Query()] = None, who: Caller = Depends(limited("read"))):
     row, _ = _own_video(request, who, video_no, unique_id)
@@ -255,8 +257,9 @@ def get_audio_transcription(request: Request, video_no: Annotated[str | None, Qu
     with request.app.state.store.db.read() as conn:
         segments = video_rows.segments_of(conn, row.id)
     data = {"videoNo": video_rows.video_no(row.id),
-            "transcriptions": [_timed(s.idx, s.start_s, s.end_s, s.text) for s in segments],
-            "createTime": str(row.transcribed_ms)}
+            "transcriptions": [{**_timed(s.idx, s.start_s, s.end_s, s.text), "language": s.language or "en"}
+                               for s in segments],
+            "language": row.language or ("en" if segments else None), "createTime": str(row.transcribed_ms)}
     data.update(pointers.video_pointer(row) or {})
     return ok(data)
 
@@ -273,7 +276,12 @@ def get_video_caption(request: Request, video_no: Annotated[str | None, Query()]
                "transcriptions": [_timed(c.idx, c.start_s, c.end_s, c.caption or "") for c in clips]})
 
 
-@router.get("/search_audio_transcripts", summary="Exact, case-insensitive phrase search in transcripts (memories.ai v1)")
+@router.get("/search_audio_transcripts", summary="Phrase search in transcripts (memories.ai v1)",
+            description="The reference's case-insensitive phrase match, blind to punctuation, apostrophes and "
+                        "British or American spelling, across segments; a phrase of 4 words or more also matches "
+                        "with one word misheard, missing or extra (after every exact hit). Extensions in each "
+                        "item: `endTime`, float `start` and `end` (the phrase's own first and last word), "
+                        "`match` (exact or near) and `heard` (the phrase's words found, folded).")
 def search_audio_transcripts(request: Request, query: Annotated[str | None, Query()] = None,
                              page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                              page_size: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -282,12 +290,14 @@ def search_audio_transcripts(request: Request, query: Annotated[str | None, Quer
     store = request.app.state.store
     total, hits = phrase_hits(store, who.account_id, parse_unique_id(unique_id), phrase, page, page_size)
     with store.db.read() as conn:
-        rows = video_rows.get_many(conn, who.account_id, list({h[0] for h in hits}))
+        rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
     items = []
-    for video_id, start, content in hits:
-        row = rows[video_id]
-        items.append({"videoNo": video_rows.video_no(video_id), "videoName": row.name.rsplit(".", 1)[0],
-                      "startTime": str(int(start)), "audio_ts": content, **(pointers.video_pointer(row) or {})})
+    for h in hits:
+        row = rows[h.video_id]
+        items.append({"videoNo": video_rows.video_no(h.video_id), "videoName": row.name.rsplit(".", 1)[0],
+                      "startTime": str(int(h.start)), "endTime": str(int(h.end + 0.999)), "start": round(h.start, 2),
+                      "end": round(h.end, 2), "match": "exact" if h.exact else "near", "heard": h.heard,
+                      "audio_ts": h.text, **(pointers.video_pointer(row) or {})})
     return ok({"current_page": page, "page_size": page_size, "total_count": total, "videos": items})
 
 

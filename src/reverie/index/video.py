@@ -18,7 +18,6 @@ from PIL import Image
 
 from ..models import Models
 from ..models.pixels import rgb_pixels
-from ..models.speech import SAMPLE_RATE, Segment
 from ..store import Store
 from ..store.videos import keyframe_key
 from .objects import find_objects, objects_phrase
@@ -32,7 +31,6 @@ SCENE_CHANGE = 0.10  # mean absolute difference of 64x36 grey copies (0..1) that
 OCR_REREAD = 0.02  # a keyframe this different from the last one read is read again (a new slide, a caption)
 KEYFRAME_SIDE = 640  # stored keyframe JPEGs
 MODEL_SIDE = 320  # what the image models read
-AUDIO_CHUNK_S = 600  # speech is decoded and transcribed this many seconds at a time (memory stays flat)
 BATCH = 8
 
 
@@ -125,48 +123,6 @@ def keyframes(path: str) -> Iterator[tuple[float, Image.Image, np.ndarray]]:
         raise CorruptVideo(f"video data is corrupt or truncated ({exc})") from None
 
 
-def audio_chunks(path: str) -> Iterator[tuple[float, np.ndarray]]:
-    """(offset in s, 16 kHz mono float32 samples) in chunks of AUDIO_CHUNK_S."""
-    import av
-
-    with av.open(path) as c:
-        if not c.streams.audio:
-            return
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        pending, held, offset = [], 0, 0.0
-        try:
-            for frame in c.decode(c.streams.audio[0]):
-                for out in resampler.resample(frame):
-                    samples = out.to_ndarray()[0]
-                    pending.append(samples)
-                    held += len(samples)
-                    if held >= AUDIO_CHUNK_S * SAMPLE_RATE:
-                        yield offset, np.concatenate(pending)
-                        offset += held / SAMPLE_RATE
-                        pending, held = [], 0
-        except av.error.FFmpegError as exc:
-            raise CorruptVideo(f"audio data is corrupt or truncated ({exc})") from None
-        for out in resampler.resample(None):
-            pending.append(out.to_ndarray()[0])
-        if pending:
-            yield offset, np.concatenate(pending)
-
-
-def transcribe(models: Models, path: str, prompt: str | None, alive: Callable[[], None]) -> list[Segment]:
-    segments: list[Segment] = []
-    for offset, samples in audio_chunks(path):
-        alive()
-        if len(samples) >= SAMPLE_RATE // 2:
-            segments += models.speech.transcribe(samples, offset, prompt)
-    return segments
-
-
-def transcribe_video(models: Models, row, path: str, alive: Callable[[], None]) -> tuple[list[Segment], np.ndarray | None]:  # noqa: ANN001
-    """The speech of a video (the video.asr job): line-sized segments and their MiniLM vectors."""
-    segments = transcribe(models, path, row.transcription_prompt, alive)
-    return segments, models.text.embed([s.text for s in segments]) if segments else None
-
-
 def speech_during(segments: list, start: float, end: float) -> str:
     return " ".join(s.text for s in segments if s.start < end and s.end > start)
 
@@ -197,7 +153,7 @@ def caption(labels: list, ocr_text: str | None, speech: str, objects: list | Non
 
 def index_video(store: Store, models: Models, row, path: str, alive: Callable[[], None]) -> VideoFacts:  # noqa: ANN001
     """What the pictures give (the video.index job): keyframes, their models and text, clips captioned
-    without speech; the speech is the video.asr job's (`transcribe_video`). `alive()` is called as work
+    without speech; the speech is the video.asr job's (index/speech.py). `alive()` is called as work
     progresses (it renews the job's lease and raises if the job was lost)."""
     facts = VideoFacts(probe=probe(path))
     facts.model = models.visual.name

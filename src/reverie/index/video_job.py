@@ -25,7 +25,8 @@ from ..store.db import now_ms
 from ..store.jobs import LeaseLost
 from ..store.schema import videos
 from . import faces as face_step
-from .video import CorruptVideo, caption, facts_to_columns, index_video, speech_during, transcribe_video
+from .speech import transcribe_video
+from .video import CorruptVideo, caption, facts_to_columns, index_video, speech_during
 
 log = logging.getLogger(__name__)
 

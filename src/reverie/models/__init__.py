@@ -27,6 +27,7 @@ class Models:
         self._detector: ObjectDetector | None = None
         self._faces = None
         self._speech = None
+        self._sentences = None
 
     @property
     def text(self) -> TextEmbedder:
@@ -35,13 +36,28 @@ class Models:
             return self._text_embedder()
 
     @property
+    def sentences(self):  # noqa: ANN201  (SentenceEmbedder)
+        """Transcript segments and BY_AUDIO queries in any language, in MiniLM's space."""
+        with self._lock:
+            return self._sentence_embedder()
+
+    def _sentence_embedder(self):  # noqa: ANN202
+        if self._sentences is None:
+            from .bridge import Bridge
+            from .multilingual import QueryLanguages
+            from .sentences import SentenceEmbedder
+
+            self._sentences = SentenceEmbedder(self._text_embedder(), QueryLanguages(), Bridge.load())
+        return self._sentences
+
+    @property
     def speech(self):  # noqa: ANN201  (SpeechRecognizer; imported late: faster-whisper is heavy)
         with self._lock:
             if self._speech is None:
                 from .speech import SpeechRecognizer
 
                 # CTranslate2 parallelises one transcription well; the indexing thread count does not.
-                self._speech = SpeechRecognizer(max(2, self.settings.model_threads))
+                self._speech = SpeechRecognizer(self.cache, self.settings.speech, max(2, self.settings.model_threads))
             return self._speech
 
     def _text_embedder(self) -> TextEmbedder:
@@ -63,16 +79,15 @@ class Models:
             return self._visual
 
     def _conse(self, with_bridge: bool):  # noqa: ANN202
-        from .bridge import Bridge
         from .classifier import ImageClassifier
-        from .multilingual import QueryLanguages
         from .visual import ConseEmbedder
 
         ensure_exported(self.cache)
         classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
         if not with_bridge:
             return ConseEmbedder(classifier, self._text_embedder(), self.cache)
-        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge.load(), QueryLanguages())
+        sentences = self._sentence_embedder()
+        return ConseEmbedder(classifier, self._text_embedder(), self.cache, sentences.bridge, sentences)
 
     def without_bridge(self):  # noqa: ANN201
         """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""

@@ -24,7 +24,7 @@ from PIL import Image
 from .bridge import Bridge
 from .classifier import ImageClassifier
 from .imagenet import class_names
-from .multilingual import QueryLanguages, language_of
+from .sentences import SentenceEmbedder
 from .pixels import resized, rgb_pixels
 from .text_embedding import TextEmbedder
 from .vectors import normalise
@@ -57,11 +57,11 @@ class VisualEmbedder(Protocol):
 
 class ConseEmbedder:
     def __init__(self, classifier: ImageClassifier, text: TextEmbedder, cache_dir: Path, bridge: Bridge | None = None,
-                 languages: QueryLanguages | None = None):
+                 sentences: SentenceEmbedder | None = None):
         self.classifier = classifier
         self.text = text
         self.bridge = bridge  # None only while the bridge itself is being trained
-        self.languages = languages
+        self.sentences = sentences  # None: English queries only (the bridge's own training)
         self.name = "conse" if bridge is None else f"conse+{bridge.name}"
         self.dim = text.dim
         self.class_vectors = self._class_vectors(cache_dir)
@@ -97,19 +97,9 @@ class ConseEmbedder:
         ]
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        """MiniLM vectors of the queries. A query in another language goes through multilingual-e5 and the
-        bridge's map from e5's space into MiniLM's (MiniLM knows little but English); one whose language no
-        word tells (a bare "Hund" or "sushi") gets the mean of both."""
-        vectors = self.text.embed(texts)
-        if self.languages is None or self.bridge is None:
-            return vectors
-        kinds = [language_of(t, self.text.knows) for t in texts]
-        others = [i for i, k in enumerate(kinds) if k != "en"]
-        if others:
-            mapped = self.bridge.from_e5(self.languages.embedder.embed([texts[i] for i in others]))
-            for i, v in zip(others, mapped):
-                vectors[i] = v if kinds[i] == "other" else normalise(vectors[i] + v)
-        return vectors
+        """MiniLM vectors of the queries; one in another language through multilingual-e5 and the bridge's
+        map into MiniLM's space (models/sentences.py)."""
+        return self.text.embed(texts) if self.sentences is None else self.sentences.queries(texts)
 
     def background(self) -> np.ndarray:
         """Vectors of ordinary photos: with the bridge, those of training photos kept in its file. Without

@@ -245,6 +245,7 @@ videos = Table(
     Column("audio_codec", String(32)),
     Column("place", Text),
     Column("transcribed_ms", BigInteger),  # when its speech was transcribed; NULL: no audio track
+    Column("language", String(8)),  # the language most of its speech is in; NULL: none heard (or not kept)
     Column("faces_ms", BigInteger),  # when its keyframes' faces were looked for (job video.faces); NULL: not yet
     Column("created_ms", BigInteger, nullable=False),
     Column("indexed_ms", BigInteger),
@@ -289,6 +290,7 @@ transcript_segments = Table(
     Column("end_s", Float, nullable=False),
     Column("text", Text, nullable=False),
     Column("words_json", Text),  # [[word, start, end], ...] as Whisper timed them
+    Column("language", String(8)),  # as Whisper heard it (ISO 639-1); NULL: transcribed before it was kept (English)
     Index("ix_transcript_segments_video", "video_id", "idx"),
     sqlite_autoincrement=True,  # as for clips: segment ids label vectors in memory
 )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select, text
 
 from . import jobs as job_queue
-from . import people, vector_rows
+from . import people, spoken_words, vector_rows
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
 from .search_index import confident_labels, fold, tag_text
 
@@ -154,15 +155,25 @@ def set_caption(conn: Connection, clip_id: int, caption: str) -> None:
 
 
 def write_segments(conn: Connection, video_id: int, segments: list, vectors, model: str) -> list[int]:  # noqa: ANN001
+    """A video's transcript: its segments, their vectors, and their rows of the phrase index; the video's
+    language is the one most of its words were heard in."""
     ids = []
     for i, (seg, vec) in enumerate(zip(segments, vectors)):
         seg_id = conn.execute(transcript_segments.insert().values(
             video_id=video_id, idx=i, start_s=seg.start, end_s=seg.end, text=seg.text,
-            words_json=json.dumps(seg.words))).inserted_primary_key[0]
+            words_json=json.dumps(seg.words), language=seg.language)).inserted_primary_key[0]
         ids.append(seg_id)
         conn.execute(video_vectors.insert().values(video_id=video_id, item_id=seg_id, space="speech", model=model,
                                                    **vector_rows.stored(conn, vec)))
-        conn.execute(text("INSERT INTO segment_trigrams(rowid, text) VALUES (:id, :t)"), {"id": seg_id, "t": seg.text})
+    rows = spoken_words.index_rows([[w[0] for w in s.words] if s.words else s.text.split() for s in segments])
+    if ids:
+        conn.execute(text("INSERT INTO segment_trigrams(rowid, text, tail) VALUES (:id, :t, :tail)"),
+                     [{"id": i, "t": t, "tail": tail} for i, (t, tail) in zip(ids, rows)])
+    counts = Counter()
+    for s in segments:
+        counts[s.language] += len(s.words) or 1
+    language = counts.most_common(1)[0][0] if counts else None
+    conn.execute(videos.update().where(videos.c.id == video_id).values(language=language))
     return ids
 
 
