@@ -25,6 +25,7 @@ from .auth import api_key_scheme, limited
 from .envelope import ok
 from .images import image_item
 from .links import Links
+from ..search.combined import ranked_together
 from ..search.videos import merge
 
 router = APIRouter(dependencies=[Depends(api_key_scheme)])
@@ -117,15 +118,14 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     hits = [h for h in request.app.state.searcher.by_text(who.account_id, query, f, top_k) if h.score >= cut]
     if search_type == "BY_IMAGE":
         return ok(_page(request, who, hits, page, page_size))
-    # ALL (extension): images and video clips in one ranking; both scores are calibrated the same way.
-    clips = videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut)
-    ranked = sorted([("image", h.score, h) for h in hits] + [("clip", h.score, h) for h in clips], key=lambda x: -x[1])[:top_k]
+    # ALL (extension): images and video clips in one ranking (search/combined.py).
+    ranked = ranked_together(hits, videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut), top_k)
     window = ranked[(page - 1) * page_size: page * page_size]
-    image_page = _page(request, who, [h for kind, _, h in window if kind == "image"], 1, page_size)["item"]
-    clip_items = _video_items_by_hit(request, who, [h for kind, _, h in window if kind == "clip"], keyframes=True)
+    image_page = _page(request, who, [h for kind, h in window if kind == "image"], 1, page_size)["item"]
+    clip_items = _video_items_by_hit(request, who, [h for kind, h in window if kind == "clip"], keyframes=True)
     by_image = {item["id"]: item for item in image_page}
     items = []
-    for kind, _, h in window:  # a photo or video deleted since the vectors were read is skipped
+    for kind, h in window:  # a photo or video deleted since the vectors were read is skipped
         if kind == "image" and h.image_id in by_image:
             items.append({"kind": "image", **by_image[h.image_id]})
         elif kind == "clip" and id(h) in clip_items:

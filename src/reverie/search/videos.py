@@ -1,10 +1,10 @@
 """Video search: clips by text (visual vector + words of the clip, fused and calibrated as for images),
-speech by meaning (transcript segments), keyframes by example image, and exact phrases in transcripts.
+speech by meaning (transcript segments), and keyframes by example image (phrases: search/phrases.py).
 Adjacent hits from one video merge into one clip."""
 
 from __future__ import annotations
 
-import json
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +15,7 @@ from ..models import Models
 from ..store import Store
 from ..store import pg_text
 from ..store.schema import faces, transcript_segments, video_clips, videos
-from ..store.search_index import query_terms
+from ..store.search_index import compact, coverage, query_terms, trigrams
 from ..store.vectors import VectorSearch
 from .filters import Filters, allowed_video_ids, people_wanted, with_named_people
 from .fusion import fuse
@@ -23,7 +23,14 @@ from .fusion import fuse
 POOL = 200
 MERGE_GAP_S = 1.0  # hits of one video closer than this may become one clip
 MERGE_RELATIVE = 0.85  # ... when they score at least this share of the best of them
-LEXICAL_BONUS = 0.15  # speech hits whose words all appear in the segment
+# A speech hit gains this times the share of the query's words said in it. Graded rather than all-or-nothing:
+# a sentence typed as it was said, with one word misheard, still counts (`reverie eval` BY_AUDIO top-1 with
+# all-or-nothing / graded: English 0.929 / 1.0, German 0.583 / 0.75, French 0.417 / 0.5).
+LEXICAL_BONUS = 0.15
+# A clip whose speech or screen text holds this much of the query (letter trigrams, as a photo's OCR text is
+# judged) is matched "said", and ranks above every clip (and, in ALL, photo) whose words do not hold it:
+# a misheard word still leaves 0.8 ("contracted to thy own bright eyes" for "... thine own ...": 0.82).
+HELD = 0.8
 
 
 @dataclass
@@ -36,6 +43,11 @@ class VideoHit:
     text: str = ""
     matched: list[str] = field(default_factory=list)
     keyframe_key: str = ""
+
+    @property
+    def held(self) -> bool:
+        """Its speech or screen text holds the query (see HELD)."""
+        return "said" in self.matched
 
     @property
     def best_id(self) -> int:
@@ -94,7 +106,7 @@ class VideoSearcher:
         hits = [VideoHit(rows[c.image_id].video_id, rows[c.image_id].start_s, rows[c.image_id].end_s, c.score,
                          [c.image_id], rows[c.image_id].caption or "", c.matched, rows[c.image_id].keyframe_key)
                 for c in ranked if c.image_id in rows and c.score >= min_score]
-        return (merge(hits) if merged else hits)[:top_k]
+        return (disjoint(merge(hits)) if merged else hits)[:top_k]
 
     def clip_candidates(self, account_id: int, query: str, f: Filters, video_ids: list[int] | None = None,
                         pool: int = POOL) -> tuple[list, dict]:
@@ -120,31 +132,42 @@ class VideoSearcher:
         seen = set(ids.tolist())
         cosines = self.clips.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
         ranked = fuse(ids, sims, mean, std, lexical, cosines.get)
+        ranked.sort(key=lambda c: ("said" not in c.matched, -c.score))  # stable: by score within each tier
         return ranked, self._rows(video_clips, [c.image_id for c in ranked])
 
     def _clip_lexical(self, account_id: int, unique_id: str, query: str) -> list[tuple[int, float, str, float]]:
+        """(clip id, bm25 strength, "words", phrase coverage) of the clips whose words (caption: labels, text
+        on screen, speech; tags; file name) hold the query's: the same evidence a photo's OCR text gives."""
         terms = query_terms(query)
         if not terms:
             return []
+        columns = ("caption", "labels", "tags", "name")
         with self.store.db.read() as conn:
             if conn.dialect.name == "sqlite":
                 match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
                 rows = conn.execute(text(
-                    "SELECT f.rowid, -bm25(clip_fts) FROM clip_fts f JOIN video_clips c ON c.id = f.rowid "
-                    "JOIN videos v ON v.id = c.video_id WHERE clip_fts MATCH :m AND v.account_id = :a AND v.unique_id = :u "
-                    "ORDER BY bm25(clip_fts) LIMIT :n"), {"m": match, "a": account_id, "u": unique_id, "n": POOL}).all()
+                    "SELECT f.rowid, -bm25(clip_fts), f.caption, f.labels, f.tags, f.name FROM clip_fts f "
+                    "JOIN video_clips c ON c.id = f.rowid JOIN videos v ON v.id = c.video_id WHERE clip_fts MATCH :m "
+                    "AND v.account_id = :a AND v.unique_id = :u ORDER BY bm25(clip_fts) LIMIT :n"),
+                    {"m": match, "a": account_id, "u": unique_id, "n": POOL}).all()
             else:
-                rows = pg_text.bm25(conn, "clip_fts", (), "JOIN video_clips c ON c.id = f.rowid JOIN videos v ON "
+                rows = pg_text.bm25(conn, "clip_fts", columns, "JOIN video_clips c ON c.id = f.rowid JOIN videos v ON "
                                     "v.id = c.video_id WHERE v.account_id = :a AND v.unique_id = :u",
                                     {"a": account_id, "u": unique_id}, terms, POOL)
-        return [(r[0], float(r[1]), "words", 0.0) for r in rows]
+        wanted = trigrams(compact(query))
+        out = []
+        for r in rows:
+            held = coverage(wanted, spoken_or_shown(r[2] or ""))
+            out.append((r[0], float(r[1]), "words,said" if held >= HELD else "words",
+                        max(coverage(wanted, v) for v in r[2:] if v)))
+        return out
 
     def speech_by_text(self, account_id: int, query: str, f: Filters, top_k: int,
                        video_ids: list[int] | None = None, min_score: float = 0.0) -> list[VideoHit]:
         allowed = self._allowed_items(account_id, f, video_ids, transcript_segments)
         if allowed is not None and len(allowed) == 0:
             return []
-        qvec = self.models.text.embed([query])[0]
+        qvec = self.models.sentences.queries([query])[0]  # a query in any language (models/sentences.py)
         ids, sims, _mean, _std = self.speech.search(qvec, account_id, f.unique_id, max(POOL, top_k), allowed)
         rows = self._rows(transcript_segments, ids.tolist())
         terms = query_terms(query)
@@ -154,12 +177,13 @@ class VideoSearcher:
             if row is None:
                 continue
             words = set(query_terms(row.text))
-            score = float(sim) + (LEXICAL_BONUS if terms and all(t in words for t in terms) else 0.0)
+            said = sum(t in words for t in terms) / len(terms) if terms else 0.0
+            score = float(sim) + LEXICAL_BONUS * said
             if score >= min_score:
                 hits.append(VideoHit(row.video_id, row.start_s, row.end_s, min(1.0, max(0.0, score)), [seg_id], row.text,
                                      ["speech"]))
         hits.sort(key=lambda h: -h.score)
-        return merge(hits)[:top_k]
+        return disjoint(merge(hits))[:top_k]
 
     def frames_by_image(self, account_id: int, example: Image.Image, f: Filters, top_k: int,
                         video_ids: list[int] | None = None, min_score: float = 0.0) -> list[VideoHit]:
@@ -177,10 +201,38 @@ class VideoSearcher:
         return hits[:top_k]
 
 
+def spoken_or_shown(caption: str) -> str:
+    """The part of a clip's caption (index/video.py's `caption`) that was said in it or printed on screen."""
+    at = [caption.find(mark) for mark in ("Text on screen: ", "Speech: ") if mark in caption]
+    return caption[min(at):] if at else ""
+
+
+def disjoint(hits: list[VideoHit]) -> list[VideoHit]:
+    """The hits (best first) with none overlapping another of its video, as clients read them: in whole
+    seconds, start rounded down and end up. A hit overlapping a better one is dropped; two that only the
+    rounding would make overlap (touching, or less than a second apart) share the second nearest their
+    boundary. Best first in the result."""
+    kept: dict[int, list[VideoHit]] = {}
+    out = []
+    for h in hits:
+        mine = kept.setdefault(h.video_id, [])
+        if any(h.start < k.end and k.start < h.end for k in mine):
+            continue
+        mine.append(h)
+        out.append(h)
+    for mine in kept.values():
+        mine.sort(key=lambda h: h.start)
+        for a, b in zip(mine, mine[1:]):
+            if math.ceil(a.end) > math.floor(b.start):
+                a.end = b.start = float(round((a.end + b.start) / 2))
+    return [h for h in out if h.end > h.start]
+
+
 def merge(hits: list[VideoHit]) -> list[VideoHit]:
     """Join each hit with the touching hits of its video (within MERGE_GAP_S) that score nearly as well
     (MERGE_RELATIVE of it), best hits first: a run of good matches becomes one clip, while one strong
-    moment inside a long stretch of speech stays a moment. Best first in the result."""
+    moment inside a long stretch of speech stays a moment. Best first in the result: those whose words hold
+    the query, then by score."""
     by_video: dict[int, list[VideoHit]] = {}
     for h in hits:
         by_video.setdefault(h.video_id, []).append(h)
@@ -205,48 +257,5 @@ def merge(hits: list[VideoHit]) -> list[VideoHit]:
             merged.append(VideoHit(best.video_id, run[0].start, max(h.end for h in run), best.score, items,
                                    " ".join(h.text for h in run if h.text), sorted({m for h in run for m in h.matched}),
                                    best.keyframe_key))
-    merged.sort(key=lambda h: -h.score)
+    merged.sort(key=lambda h: (not h.held, -h.score))
     return merged
-
-
-def phrase_start(text: str, words_json: str | None, segment_start: float, phrase: str) -> float:
-    """When `phrase` starts being said inside a segment: the start of the word it begins in.
-
-    A segment's text is its words joined by single spaces (models/speech.py), so a character offset in
-    the text names a word. Where Whisper gave no word times, the segment's own start is all there is.
-    Segment boundaries move with the CPU's int8 kernels; word times barely do, so this is what holds."""
-    words = json.loads(words_json) if words_json else []
-    at = text.lower().find(phrase.lower())
-    if not words or at < 0:
-        return segment_start
-    end = -1
-    for word, start, _end in words:
-        end += len(word) + 1  # the space after the word counts as the word's
-        if at <= end:
-            return float(start)
-    return segment_start
-
-
-def phrase_hits(store: Store, account_id: int, unique_id: str, phrase: str, page: int, size: int) -> tuple[int, list]:
-    """Transcript segments holding `phrase` (case-insensitive substring), newest video first, each with
-    the second the phrase starts."""
-    wild = "%" in phrase or "_" in phrase
-    escaped = phrase.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") if wild else phrase
-    # SQLite's LIKE ignores case (ASCII); PostgreSQL's needs ILIKE for the same answer.
-    op = "LIKE" if store.db.is_sqlite else "ILIKE"
-    like = f"{op} :p ESCAPE '\\'" if wild else f"{op} :p"
-    where = (f"v.id = s.video_id AND v.account_id = :a AND v.unique_id = :u AND v.status = 'PARSE' AND s.text {like}")
-    if len(phrase) >= 3 and not wild:
-        # The trigram index answers LIKE '%…%' in milliseconds; CROSS JOIN makes SQLite start from it
-        # instead of walking every segment of the namespace (0.5 s at 900,000 segments).
-        base = (f"FROM segment_trigrams t CROSS JOIN transcript_segments s CROSS JOIN videos v "
-                f"WHERE t.text {like} AND s.id = t.rowid AND {where}")
-    else:
-        base = f"FROM transcript_segments s JOIN videos v ON v.id = s.video_id WHERE {where}"
-    params = {"a": account_id, "u": unique_id, "p": f"%{escaped}%"}
-    with store.db.read() as conn:
-        total = conn.execute(text("SELECT count(*) " + base), params).scalar_one()
-        rows = conn.execute(text("SELECT s.video_id, s.start_s, s.text, s.words_json " + base +
-                                 " ORDER BY s.video_id DESC, s.idx LIMIT :n OFFSET :o"),
-                            {**params, "n": size, "o": (page - 1) * size}).all()
-    return total, [(r.video_id, phrase_start(r.text, r.words_json, r.start_s, phrase), r.text) for r in rows]
