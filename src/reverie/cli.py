@@ -594,11 +594,16 @@ def models_upgrade_vectors(**values) -> None:
               help="Data folder of the started server (default: a new temporary one); kept afterwards.")
 @click.option("--videos/--no-videos", default=True, show_default=True,
               help="Also measure text->clip search on videos made from the COCO and Caltech pictures.")
+@click.option("--images/--no-images", default=True, show_default=True,
+              help="Measure the photo searches (text->image, image->image, OCR, Flickr8k, COCO categories).")
+@click.option("--speech/--no-speech", default=True, show_default=True,
+              help="Also measure phrase search and BY_AUDIO on read and synthesised speech (German and French "
+                   "need espeak-ng).")
 @settings_options(("model_dir", "visual_model", "clip_path", "workers"))
 def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool, data: Path | None, videos: bool,
-                 **values) -> None:
+                 images: bool, speech: bool, **values) -> None:
     """Retrieval quality on the evaluation data, through the HTTP API: text->image, image->image, OCR,
-    text->clip."""
+    text->clip, speech."""
     import json as jsonlib
     import socket
     import subprocess
@@ -631,7 +636,8 @@ def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool
             except OSError:
                 timelib.sleep(0.1)
     try:
-        result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k), videos=videos)
+        result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k), videos=videos,
+                     images=images, speech=speech)
     finally:
         if proc is not None:
             proc.terminate()

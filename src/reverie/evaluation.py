@@ -17,6 +17,7 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
   text -> clip    (--videos) the COCO photos as 3-second shots of 10 videos, among videos of Caltech images;
                   each caption as a BY_CLIP query; R@1/5/10 of a clip on its photo's shot, and what each
                   filtering level keeps of right answers and of unrelated queries
+  speech          (--speech) phrase search and BY_AUDIO on read and synthesised speech (speech_evaluation.py)
 """
 
 from __future__ import annotations
@@ -236,9 +237,21 @@ def run_coco_categories(http: httpx.Client, root: Path, echo=print) -> dict:  # 
             "recall_at_low": kept_low / right}
 
 
-def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) -> dict:  # noqa: ANN001
-    gallery = Gallery.load(root)
+def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True, images: bool = True,  # noqa: ANN001
+        speech: bool = True) -> dict:
     http = httpx.Client(base_url=base_url.rstrip("/") + "/serve/api/v1", headers={"Authorization": key}, timeout=300)
+    result = run_images(http, root, echo) if images else {}
+    if videos:
+        result["videos"] = run_videos(http, root, Gallery.load(root), echo)
+    if speech:
+        from .speech_evaluation import run_speech
+
+        result["speech"] = run_speech(http, root, echo)
+    return result
+
+
+def run_images(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN001
+    gallery = Gallery.load(root)
     by_label: dict[str, int] = {}
     files = gallery.files(root)
     started = time.time()
@@ -311,7 +324,6 @@ def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) ->
     return {
         "flickr8k": run_flickr(http, root, echo),
         "coco_categories": run_coco_categories(http, root, echo),
-        "videos": run_videos(http, root, gallery, echo) if videos else None,
         "gallery": {"coco": len(gallery.coco), "caltech": sum(map(len, gallery.caltech.values())), "receipts": len(gallery.receipts)},
         "text_image": text_image, "text_image_queries": len(ranks),
         "image_image_P@10": image_image, "image_image_queries": len(precisions),
@@ -322,6 +334,24 @@ def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True) ->
 
 
 def table(result: dict) -> str:
+    rows = _image_rows(result) if "text_image" in result else []
+    v = result.get("videos")
+    if v:
+        r = v["recall"]
+        rows.append(("text->clip R@1 / R@5 / R@10", f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['R@10']:.3f}  "
+                                                     f"({v['queries']} captions, {v['videos']} videos)"))
+        for level, x in v["levels"].items():
+            rows.append((f"clips, filtering_level {level}", f"{x['unrelated_hits_per_query']:.1f} hits per unrelated query; "
+                                                             f"{x['right_answers_kept']:.0%} of right answers kept"))
+    if result.get("speech"):
+        from .speech_evaluation import rows as speech_rows
+
+        rows += speech_rows(result["speech"])
+    width = max(len(k) for k, _ in rows)
+    return "\n".join([f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 50}"] + [f"{k:<{width}}  {v}" for k, v in rows])
+
+
+def _image_rows(result: dict) -> list[tuple[str, str]]:
     t = result["text_image"]
     rows = [
         ("gallery", f"{result['gallery']['coco']} COCO + {result['gallery']['caltech']} Caltech + {result['gallery']['receipts']} receipts"),
@@ -340,13 +370,4 @@ def table(result: dict) -> str:
     for level, v in result["levels"].items():
         rows.append((f"filtering_level {level}", f"{v['unrelated_hits_per_query']:.1f} hits per unrelated query; "
                                                   f"{v['right_answers_kept']:.0%} of right answers kept"))
-    v = result.get("videos")
-    if v:
-        r = v["recall"]
-        rows.append(("text->clip R@1 / R@5 / R@10", f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['R@10']:.3f}  "
-                                                     f"({v['queries']} captions, {v['videos']} videos)"))
-        for level, x in v["levels"].items():
-            rows.append((f"clips, filtering_level {level}", f"{x['unrelated_hits_per_query']:.1f} hits per unrelated query; "
-                                                             f"{x['right_answers_kept']:.0%} of right answers kept"))
-    width = max(len(k) for k, _ in rows)
-    return "\n".join([f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 50}"] + [f"{k:<{width}}  {v}" for k, v in rows])
+    return rows
