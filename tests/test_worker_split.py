@@ -53,9 +53,9 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
         # The plain photo is done; the receipt's gate saw text, so its reading waits for an OCR worker, and
         # the detector saw a person in the face photo, whose faces wait for a faces worker.
         wait_for(lambda: client.metadata(plain)["status"] == "PARSE")
-        wait_for(lambda: job_kinds(server.data) == ["image.faces", "image.ocr", "video.index"])
+        wait_for(lambda: job_kinds(server.data) == ["image.faces", "image.ocr", "video.asr", "video.index"])
         time.sleep(1.5)  # a few more polls of the image worker: it leaves them alone
-        assert job_kinds(server.data) == ["image.faces", "image.ocr", "video.index"]
+        assert job_kinds(server.data) == ["image.faces", "image.ocr", "video.asr", "video.index"]
         assert client.metadata(receipt)["status"] == client.metadata(face)["status"] == "UNPARSE"
         assert client.get("/get_metadata", params={"video_no": video_no}).json()["data"]["status"] == "UNPARSE"
         search = {"search_param": "taman daya", "search_type": "BY_IMAGE", "top_k": 5}
@@ -73,7 +73,7 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
         hits = client.post("/search", json=search).json()["data"]["item"]
         assert hits and int(hits[0]["id"]) == receipt
         assert "ocr" in hits[0]["matched"]
-        assert job_kinds(server.data) == ["image.faces", "video.index"]  # an OCR worker leaves the rest alone
+        assert job_kinds(server.data) == ["image.faces", "video.asr", "video.index"]  # an OCR worker leaves the rest alone
         assert client.metadata(face)["status"] == "UNPARSE"
     finally:
         readers.send_signal(signal.SIGTERM)
@@ -83,7 +83,7 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
     try:
         wait_for(lambda: client.metadata(face)["status"] == "PARSE")
         assert [f["person_id"][:2] for f in client.metadata(face)["faces"]] == ["PE"]
-        assert job_kinds(server.data) == ["video.index"]
+        assert job_kinds(server.data) == ["video.asr", "video.index"]
     finally:
         finders.send_signal(signal.SIGTERM)
         assert finders.wait(30) == 0
@@ -91,25 +91,25 @@ def test_each_kind_of_job_goes_only_to_the_workers_that_take_it(fresh_server, tm
     def video() -> dict:
         return client.get("/get_metadata", params={"video_no": video_no}).json()["data"]
 
-    films = worker(server.data, "video")
-    try:
-        # The pictures are done (clips exist) but the sound waits for a speech worker: still UNPARSE.
-        wait_for(lambda: job_kinds(server.data) == ["video.asr"])
-        assert video()["status"] == "UNPARSE"
-        assert db_rows(server.data, "SELECT count(*) FROM video_clips")[0][0] >= 1
-        assert db_rows(server.data, "SELECT count(*) FROM transcript_segments") == [(0,)]
-    finally:
-        films.send_signal(signal.SIGTERM)
-        assert films.wait(30) == 0
-
     speech = worker(server.data, "asr")
+    try:
+        # The speech is stored before any clip exists (the two jobs run side by side): still UNPARSE.
+        wait_for(lambda: job_kinds(server.data) == ["video.index"])
+        assert video()["status"] == "UNPARSE"
+        assert db_rows(server.data, "SELECT count(*) FROM video_clips") == [(0,)]
+        assert db_rows(server.data, "SELECT count(*) FROM transcript_segments")[0][0] >= 1
+    finally:
+        speech.send_signal(signal.SIGTERM)
+        assert speech.wait(30) == 0
+
+    films = worker(server.data, "video")
     try:
         assert client.wait_video(video_no, timeout=120)["status"] == "PARSE"
         assert job_kinds(server.data) == []
         said = client.get("/get_audio_transcription", params={"video_no": video_no}).json()["data"]["transcriptions"]
         assert said and all(t["content"] for t in said)
         captions = client.get("/get_video_caption", params={"video_no": video_no}).json()["data"]["transcriptions"]
-        assert any("Speech:" in c["content"] for c in captions)  # the clips' captions now carry the speech
+        assert any("Speech:" in c["content"] for c in captions)  # the clips, stored second, carry the speech
     finally:
-        speech.send_signal(signal.SIGTERM)
-        assert speech.wait(30) == 0
+        films.send_signal(signal.SIGTERM)
+        assert films.wait(30) == 0

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..models import Models
 from ..models.speech import SAMPLE_RATE, Segment, SpeechRecognizer, Word
+from .video import CorruptVideo, probe
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +39,6 @@ def audio_chunks(path: str, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP
     """(offset in s, 16 kHz mono float32 samples): chunks of `chunk_s`, each after the first starting
     `overlap_s` before the previous one ended."""
     import av
-
-    from .video import CorruptVideo
 
     step, overlap = int(chunk_s * SAMPLE_RATE), int(overlap_s * SAMPLE_RATE)
     with av.open(path) as c:
@@ -139,8 +138,12 @@ def lines(heard: list[tuple[Word, str]]) -> list[Segment]:
             for p in pieces]
 
 
-def transcribe_video(models: Models, row, path: str, alive: Callable[[], None]) -> tuple[list[Segment], np.ndarray | None]:  # noqa: ANN001
-    """The video.asr job's work: the segments and their vectors (models/sentences.py: any language)."""
+def transcribe_video(models: Models, row, path: str,  # noqa: ANN001
+                     alive: Callable[[], None]) -> tuple[list[Segment], np.ndarray | None] | None:
+    """The video.asr job's work: the segments and their vectors (models/sentences.py: any language); None
+    for a video without a sound track."""
+    if probe(path).audio_codec is None:
+        return None
     segments = transcribe(models, path, row.transcription_prompt, alive)
     if not segments:
         return segments, None

@@ -1,9 +1,12 @@
-"""A video's jobs: video.index (keyframes, their models and text, clips) and, after it, video.asr (speech,
-for a video with sound) and video.faces (faces in keyframes where the detector saw a person). Each stores
-its result and its outcome in one transaction; a job redone after a crash starts from a clean slate (its
-rows are replaced; keyframe and face blobs have fixed keys). Kinds of their own, so that
-`reverie worker --only asr` can keep Whisper on machines of its own. The video is PARSE once the last of
-them is done."""
+"""A video's jobs: video.index (keyframes, their models and text, clips) and video.asr (speech), queued
+together at upload and run side by side, and video.faces (faces in keyframes where the detector saw a
+person), queued by video.index. Each stores its result and its outcome in one transaction that starts by
+updating the video's row, which on PostgreSQL holds that row's lock until it commits: so whichever of
+video.index and video.asr stores second sees what the first stored (the clips, or the speech) and puts the
+speech into the clips' captions. A job redone after a crash starts from a clean slate (its rows are
+replaced; keyframe and face blobs have fixed keys). Kinds of their own, so that `reverie worker --only asr`
+can keep Whisper on machines of its own. The video is PARSE once the last of them is done.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ..models import Models
+from ..models.speech import Segment
 from ..store import Store
 from ..store import jobs as job_queue
 from ..store import people
@@ -74,13 +78,23 @@ def _parsed(row) -> dict:  # noqa: ANN001
 
 
 def _done_if_last(conn, row) -> bool:  # noqa: ANN001
-    """Mark the video PARSE when no follow-up job of it is left. Called after the job's own update of the
-    video's row, which holds the row's lock on PostgreSQL: two jobs ending at once cannot both see the
-    other still pending."""
-    if job_queue.pending(conn, row.id, job_queue.VIDEO_FOLLOW_UPS):
+    """Mark the video PARSE when no job of it is left; whether this did. Called after the job's own update
+    of the video's row, which holds the row's lock on PostgreSQL: two jobs ending at once cannot both see
+    the other still pending. A video that FAILED (another of its jobs gave up) stays FAILED, and one
+    already PARSE (its faces looked for later) is not finished again."""
+    if job_queue.pending(conn, row.id, job_queue.VIDEO_JOBS):
         return False
-    conn.execute(videos.update().where(videos.c.id == row.id).values(**_parsed(row)))
-    return True
+    done = conn.execute(videos.update().where(videos.c.id == row.id, videos.c.status == "UNPARSE")
+                        .values(**_parsed(row)))
+    return done.rowcount > 0
+
+
+def _caption_with_speech(conn, clip, segments: list) -> None:  # noqa: ANN001
+    """A stored clip's caption, rewritten with what is said during it."""
+    said = speech_during(segments, clip.start_s, clip.end_s)
+    if said:
+        objects = json.loads(clip.objects_json) if clip.objects_json else []
+        video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said, objects))
 
 
 def _finished(store: Store, row) -> Callback | None:  # noqa: ANN001
@@ -91,30 +105,31 @@ def _finished(store: Store, row) -> Callback | None:  # noqa: ANN001
 
 
 def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
-    """The video.index job: keyframes and clips. A video with sound is PARSE once its video.asr job (queued
-    here) has transcribed it too. Returns the callback to send, if the upload asked for one."""
+    """The video.index job: keyframes and clips (captioned with the speech if video.asr stored it first).
+    Returns the callback to send, if the upload asked for one and this was the video's last job."""
     started = time.monotonic()
     row = _subject(store, job)
     if row is None:
         return None
     with _local_file(store, row) as path:
         facts = index_video(store, models, row, str(path), _lease_keeper(store, job))
-    speech_next = facts.probe.audio_codec is not None
     faces_next = any(face_step.wanted(store.settings, c.objects) for c in facts.clips)
-    next_jobs = ([job_queue.VIDEO_ASR] if speech_next else []) + ([job_queue.VIDEO_FACES] if faces_next else [])
+    last = False
     with store.db.write() as conn:
         current = video_rows.get_any(conn, row.id)
         if job_queue.settle(conn, job, current is not None):
+            looked = None if faces_next or store.settings.faces != "on" else now_ms()
+            conn.execute(videos.update().where(videos.c.id == row.id).values(
+                cause=None, indexed_ms=now_ms(), faces_ms=looked, **facts_to_columns(facts)))
             stale = set(video_rows.clear_clips(conn, row.id))
             tags = video_rows.tags_of(conn, [row.id])[row.id]
             video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model)
-            outcome = {"status": "UNPARSE"} if next_jobs else _parsed(row)
-            looked = None if faces_next or store.settings.faces != "on" else now_ms()
-            conn.execute(videos.update().where(videos.c.id == row.id).values(
-                cause=None, indexed_ms=now_ms(), transcribed_ms=None, faces_ms=looked, **outcome,
-                **facts_to_columns(facts)))
-            for kind in next_jobs:
-                job_queue.enqueue(conn, kind, [row.id])
+            segments = video_rows.segments_of(conn, row.id)
+            for clip in video_rows.clips_of(conn, row.id) if segments else ():
+                _caption_with_speech(conn, clip, [Segment(s.start_s, s.end_s, s.text) for s in segments])
+            if faces_next:
+                job_queue.enqueue(conn, job_queue.VIDEO_FACES, [row.id])
+            last = _done_if_last(conn, row)
     kept = {c.keyframe_key for c in facts.clips}
     if current is None:  # deleted while we worked: drop what we derived
         for key in kept:
@@ -123,38 +138,38 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
     for key in stale - kept:
         store.blobs.delete(key)
     log.info("indexed the pictures of video %s (%.0f s of video, %d clips%s) in %.1f s", video_rows.video_no(row.id),
-             facts.probe.duration_s, len(facts.clips), "".join(f", {k} next" for k in next_jobs),
-             time.monotonic() - started)
-    if next_jobs:
+             facts.probe.duration_s, len(facts.clips), ", faces next" if faces_next else "", time.monotonic() - started)
+    if faces_next:
         store.jobs_waiting.set()
-        return None
-    return _finished(store, current)
+    return _finished(store, current) if last else None
 
 
 def transcribe(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
-    """The video.asr job: the speech, as segments with vectors, and the clips' captions rewritten with it."""
+    """The video.asr job: the speech, as segments with vectors, and the captions of the clips stored so far
+    rewritten with it (video.index captions the rest). A video without a sound track has no transcript
+    (transcribed_ms stays NULL)."""
     started = time.monotonic()
     row = _subject(store, job)
     if row is None:
         return None
     with _local_file(store, row) as path:
-        segments, vectors = transcribe_video(models, row, str(path), _lease_keeper(store, job))
+        heard = transcribe_video(models, row, str(path), _lease_keeper(store, job))
+    segments, vectors = heard if heard is not None else ([], None)
+    last = False
     with store.db.write() as conn:
         current = video_rows.get_any(conn, row.id)
         if not job_queue.settle(conn, job, current is not None):
             return None
+        conn.execute(videos.update().where(videos.c.id == row.id).values(
+            transcribed_ms=now_ms() if heard is not None else None))
         video_rows.clear_segments(conn, row.id)
         if segments:
             video_rows.write_segments(conn, row.id, segments, vectors, models.speech.name)
-        for clip in video_rows.clips_of(conn, row.id):
-            said = speech_during(segments, clip.start_s, clip.end_s)
-            if said:
-                objects = json.loads(clip.objects_json) if clip.objects_json else []
-                video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said, objects))
-        conn.execute(videos.update().where(videos.c.id == row.id).values(cause=None, transcribed_ms=now_ms()))
+            for clip in video_rows.clips_of(conn, row.id):
+                _caption_with_speech(conn, clip, segments)
         last = _done_if_last(conn, row)
-    log.info("transcribed video %s (%d speech segments) in %.1f s", video_rows.video_no(row.id), len(segments),
-             time.monotonic() - started)
+    log.info("transcribed video %s (%s) in %.1f s", video_rows.video_no(row.id),
+             f"{len(segments)} speech segments" if heard is not None else "no sound track", time.monotonic() - started)
     return _finished(store, current) if last else None
 
 
@@ -194,9 +209,11 @@ def give_up(store: Store, job: job_queue.Job, cause: str) -> Callback | None:
     with store.db.write() as conn:
         if not job_queue.fail(conn, job, cause):
             return None
-        conn.execute(videos.update().where(videos.c.id == job.subject_id).values(status="FAILED", cause=cause))
+        # Its other jobs may give up too (a corrupt file fails both video.index and video.asr): once is told.
+        failed = conn.execute(videos.update().where(videos.c.id == job.subject_id, videos.c.status != "FAILED")
+                              .values(status="FAILED", cause=cause)).rowcount
         row = video_rows.get_any(conn, job.subject_id)
-    return _callback(row, "FAILED") if row is not None else None
+    return _callback(row, "FAILED") if row is not None and failed else None
 
 
 def _callback(row, status: str) -> Callback | None:  # noqa: ANN001

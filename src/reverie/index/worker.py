@@ -222,7 +222,7 @@ class Worker:
             self.store.blobs.delete(key)
 
     def _give_up(self, job: job_queue.Job, cause: str) -> None:
-        if job.kind in (job_queue.VIDEO_INDEX, *job_queue.VIDEO_FOLLOW_UPS):
+        if job.kind in job_queue.VIDEO_JOBS:
             done = video_job.give_up(self.store, job, cause)
             if done is not None:
                 self.notifier.send(*done)

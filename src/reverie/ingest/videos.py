@@ -144,7 +144,9 @@ def store_video(store: store_pkg.Store, account_id: int, meta: VideoMeta, part: 
             transcription_prompt=meta.transcription_prompt, datetime_taken_ms=meta.datetime_taken_ms,
             camera_model=meta.camera_model, latitude=lat, longitude=lon, created_ms=created,
         ), meta.tags)
+        # Pictures and speech are jobs of their own, run side by side (by two threads, or machines).
         jobs.enqueue(conn, jobs.VIDEO_INDEX, [video_id])
+        jobs.enqueue(conn, jobs.VIDEO_ASR, [video_id])
         if store.blobs.adopt(key, part.path):
             adopted.append(key)
     store.jobs_waiting.set()

@@ -19,9 +19,9 @@ IMAGE_OCR = "image.ocr"  # reading the text the image.index job's gate saw
 IMAGE_FACES = "image.faces"  # finding and grouping the faces of a photo where the detector saw a person
 IMAGE_FOLLOW_UPS = (IMAGE_OCR, IMAGE_FACES)  # an image is PARSE once none of these is left
 VIDEO_INDEX = "video.index"
-VIDEO_ASR = "video.asr"  # the speech of a video whose video.index job found an audio track
+VIDEO_ASR = "video.asr"  # the speech of a video, queued with its video.index job: the two run side by side
 VIDEO_FACES = "video.faces"  # the faces of a video's keyframes where the detector saw a person
-VIDEO_FOLLOW_UPS = (VIDEO_ASR, VIDEO_FACES)  # a video is PARSE once none of these is left
+VIDEO_JOBS = (VIDEO_INDEX, VIDEO_ASR, VIDEO_FACES)  # a video is PARSE once none of these is left
 KINDS = {"image": (IMAGE_INDEX,), "ocr": (IMAGE_OCR,), "faces": (IMAGE_FACES, VIDEO_FACES), "video": (VIDEO_INDEX,),
          "asr": (VIDEO_ASR,)}  # `worker --only` names
 
