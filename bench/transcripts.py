@@ -102,7 +102,7 @@ def fill(data: Path, hours: int, model_dir: Path) -> tuple[str, list[str]]:
                 (video_id, f"talk{v}.mp4", 10**9, f"{v:064x}", "video/mp4", "mp4", now, now))
             conn.exec_driver_sql("INSERT INTO transcript_segments(id, video_id, idx, start_s, end_s, text) VALUES (?,?,?,?,?,?)", segs)
             rows = index_rows([t.split() for _, t in fts])
-            conn.exec_driver_sql("INSERT INTO segment_trigrams(rowid, text, tail) VALUES (?,?,?)",
+            conn.exec_driver_sql("INSERT INTO segment_words(rowid, text, tail) VALUES (?,?,?)",
                                  [(i, t, tail) for (i, _), (t, tail) in zip(fts, rows)])
             conn.exec_driver_sql("INSERT INTO video_vectors(video_id, item_id, space, model, vector) VALUES (?,?,?,?,?)", vecs)
         if (v + 1) % 50 == 0:

@@ -51,8 +51,9 @@ SECOND = segment(1, 1, timed("feed'st thy light's flame with self-substantial fu
 def test_a_phrase_starts_and_ends_at_its_own_words():
     [hit] = _matches(FIRST, SECOND, phrase_tokens("THINE OWN BRIGHT"), exact=True)
     assert (hit.start, hit.end) == (16.0, 17.4) and hit.exact and hit.text == FIRST.text
-    [inside] = _matches(FIRST, SECOND, phrase_tokens("ontracted to"), exact=True)  # a substring, as the reference
-    assert inside.start == 15.0
+    [typing] = _matches(FIRST, SECOND, phrase_tokens("contracted to thi"), exact=True)  # typed so far
+    assert (typing.start, typing.end) == (15.0, 16.4)
+    assert _matches(FIRST, SECOND, phrase_tokens("ontracted to"), exact=True) == []  # from a word's start
 
 
 def test_a_phrase_across_two_segments_is_the_first_ones_and_shows_the_words_it_runs_into():

@@ -279,7 +279,7 @@ def get_video_caption(request: Request, video_no: Annotated[str | None, Query()]
 @router.get("/search_audio_transcripts", summary="Phrase search in transcripts (memories.ai v1)",
             description="The reference's case-insensitive phrase match, blind to punctuation, apostrophes and "
                         "British or American spelling, across segments; a phrase of 4 words or more also matches "
-                        "with one word misheard, missing or extra (after every exact hit). Extensions in each "
+                        "with one word misheard, missing or extra, when it is heard nowhere as typed. Extensions in each "
                         "item: `endTime`, float `start` and `end` (the phrase's own first and last word), "
                         "`match` (exact or near) and `heard` (the phrase's words found, folded).")
 def search_audio_transcripts(request: Request, query: Annotated[str | None, Query()] = None,

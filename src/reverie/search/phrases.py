@@ -1,17 +1,21 @@
 """Phrase search in transcripts (GET /search_audio_transcripts): the words typed, found where they are said.
 
-The phrase index holds each segment's words folded (store/spoken_words.py: case, accents, punctuation,
-apostrophes and British or American spelling aside), followed by the first words of the next segment, so a
-phrase said across two segments is found whole. A hit is
+The phrase index (segment_words) holds each segment's words folded (store/spoken_words.py: case, accents,
+punctuation, apostrophes and British or American spelling aside), followed by the first words of the next
+segment, so a phrase said across two segments is found whole. It is looked up by word positions: FTS5's
+phrase and NEAR queries on SQLite, tsquery's <-> and <N> on PostgreSQL. A hit is
 
-    exact   the folded phrase is in the folded words (the reference's case-insensitive substring match);
+    exact   the folded phrase's words, in order; where no segment holds them so, the last one may be the
+            start of a longer word (as the reference's case-insensitive substring match finds a phrase
+            typed so far);
     near    the same letters spaced otherwise ("thy self" heard as "thyself"), or, in a phrase of
             MIN_NEAR_WORDS words or more, one word misheard, missing or extra; in one of 5 or 6 words, also
             two words misheard as words that sound alike ("thine" as "thy", "churl" as "churro": spelled
             within half their letters of each other).
 
-Exact hits come first (newest video first, then in the order they are said), then near ones (most words
-heard first). A hit's times are those of its own first and last word, from Whisper's word timestamps.
+Exact hits come newest video first, then in the order they are said. Near ones are looked for only when
+the phrase is heard nowhere as typed (most words heard first). A hit's times are those of its own first and
+last word, from Whisper's word timestamps.
 """
 
 from __future__ import annotations
@@ -25,12 +29,60 @@ from ..store import Store
 from ..store.spoken_words import phrase_tokens, tokens
 
 MIN_NEAR_WORDS = 4  # shorter phrases match exactly or not at all: "the old man" is not "the young man"
-TWO_MISHEARD = (5, 6)  # phrase lengths in which two alike-sounding words may be misheard (more patterns to look up)
-NEAR_CANDIDATES = 100  # segments each pattern of the near search may bring (hits past it are not counted)
-SCOPE = ("FROM segment_trigrams t CROSS JOIN transcript_segments s CROSS JOIN videos v "
-         "WHERE {match} AND s.id = t.rowid AND v.id = s.video_id AND v.account_id = :a AND v.unique_id = :u "
-         "AND v.status = 'PARSE'")  # CROSS JOIN: SQLite starts from the trigram index, not every segment
+TWO_MISHEARD = (5, 6)  # phrase lengths in which two alike-sounding words may be misheard
+NEAR_CANDIDATES = 200  # segments the near search checks (hits past them are not counted)
 ROW = "SELECT s.id, s.video_id, s.idx, s.start_s, s.end_s, s.text, s.words_json "
+_SQLITE = ("FROM segment_words t CROSS JOIN transcript_segments s CROSS JOIN videos v WHERE segment_words MATCH :q "
+           "AND s.id = t.rowid AND v.id = s.video_id AND {scope}")  # CROSS JOIN: SQLite starts from the word index
+_POSTGRES = ("FROM segment_words t JOIN transcript_segments s ON s.id = t.rowid JOIN videos v ON v.id = s.video_id "
+             "WHERE t.doc @@ to_tsquery('simple', :q) {tail} AND {scope}")
+_SCOPE = "v.account_id = :a AND v.unique_id = :u AND v.status = 'PARSE'"
+
+
+def _exact(dialect: str, wanted: list[str], cut_short: bool = False) -> tuple[str, str]:
+    """(FROM ... WHERE, query) of the segments holding the phrase, but not in their tail alone (a phrase
+    there is the next segment's); `cut_short`: its last word may be the start of a longer one."""
+    if dialect == "sqlite":
+        phrase = '"' + " ".join(wanted) + '"' + ("*" if cut_short else "")
+        return _SQLITE.format(scope=_SCOPE), f"{phrase} NOT tail : {phrase}"
+    query = " <-> ".join(f"'{w}'" for w in wanted) + (":*" if cut_short else "")
+    return _POSTGRES.format(tail="AND NOT (t.tail_doc @@ to_tsquery('simple', :q))", scope=_SCOPE), query
+
+
+def _near_groups(wanted: list[str]) -> list[tuple[list[list[str]], int]]:
+    """What a near hit may look like, as (runs of the phrase's words, most words heard between them)."""
+    n, groups = len(wanted), []
+    if n >= MIN_NEAR_WORDS:
+        groups += [([wanted[:j], wanted[j + 1:]], 1) for j in range(n)]  # one misheard or not heard
+        groups += [([wanted[:k], wanted[k:]], 1) for k in range(1, n)]  # one heard that was not typed
+    if n in TWO_MISHEARD:
+        groups += [([wanted[:j], wanted[j + 1:k], wanted[k + 1:]], 2) for j in range(n) for k in range(j + 1, n)]
+    groups += [([wanted[:j] + [wanted[j] + wanted[j + 1]] + wanted[j + 2:]], 0) for j in range(n - 1)]  # "thyself"
+    return [([run for run in runs if run], gap) for runs, gap in groups if any(runs)]
+
+
+def _near_query(dialect: str, wanted: list[str]) -> str:
+    groups = _near_groups(wanted)
+    if dialect == "sqlite":
+        return " OR ".join('"' + " ".join(runs[0]) + '"' if len(runs) == 1 else
+                           "NEAR(" + " ".join('"' + " ".join(run) + '"' for run in runs) + f", {gap})"
+                           for runs, gap in groups)
+    alternatives = []
+    for runs, gap in groups:  # tsquery's <N> is an exact distance: each spread of the gap is one alternative
+        spreads = [()] if len(runs) == 1 else [g for g in _spreads(len(runs) - 1, gap)]
+        for spread in spreads:
+            parts = [" <-> ".join(f"'{w}'" for w in runs[0])]
+            for run, between in zip(runs[1:], spread):
+                parts.append(f" <{between + 1}> " + " <-> ".join(f"'{w}'" for w in run))
+            alternatives.append("(" + "".join(parts) + ")")
+    return " | ".join(alternatives)
+
+
+def _spreads(gaps: int, most: int) -> list[tuple[int, ...]]:
+    """Every way to put at most `most` words into `gaps` gaps."""
+    if gaps == 0:
+        return [()]
+    return [(first, *rest) for first in range(most + 1) for rest in _spreads(gaps - 1, most - first)]
 
 
 @dataclass
@@ -48,45 +100,41 @@ def phrase_hits(store: Store, account_id: int, unique_id: str, phrase: str, page
     wanted = phrase_tokens(phrase)
     if not wanted:  # nothing but punctuation: nothing to find
         return 0, []
-    folded = " ".join(wanted)
-    params = {"a": account_id, "u": unique_id, "p": f"%{folded}%"}
-    exact_scope = SCOPE.format(match="t.text LIKE :p AND NOT (t.tail LIKE :p)")  # the tail's are the next segment's
+    dialect = store.db.engine.dialect.name
     first = (page - 1) * size
     with store.db.read() as conn:
-        exact_total = conn.execute(text("SELECT count(*) " + exact_scope), params).scalar_one()
-        near = _near(conn, params, wanted)
-        rows = conn.execute(text(ROW + exact_scope + " ORDER BY s.video_id DESC, s.idx LIMIT :n OFFSET :o"),
+        # Whole words first; a phrase found nowhere so may end in a word typed so far ("the gaudy spr"):
+        # the prefix search reads every word it could be, so it runs only then.
+        for cut_short in (False, True):
+            scope, query = _exact(dialect, wanted, cut_short)
+            params = {"a": account_id, "u": unique_id, "q": query}
+            exact_total = conn.execute(text("SELECT count(*) " + scope), params).scalar_one()
+            if exact_total:
+                break
+        # Near hits are looked for only where the phrase is heard nowhere as typed, so that a phrase said as
+        # typed is answered at the exact search's speed.
+        near = _near(conn, dialect, account_id, unique_id, wanted) if exact_total == 0 else []
+        rows = conn.execute(text(ROW + scope + " ORDER BY s.video_id DESC, s.idx LIMIT :n OFFSET :o"),
                             {**params, "n": size, "o": first}).all() if first < exact_total else []
         following = _following(conn, rows)
-    hits = [hit for r in rows for hit in _matches(r, following.get((r.video_id, r.idx + 1)), wanted, exact=True)[:1]]
+    hits = [hit for r in rows
+            for hit in _matches(r, following.get((r.video_id, r.idx + 1)), wanted, exact=True, cut_short=cut_short)[:1]]
     taken = max(0, first - exact_total)
     hits += near[taken: taken + size - len(hits)]
     return exact_total + len(near), hits
 
 
-def _near(conn, params: dict, wanted: list[str]) -> list[PhraseHit]:  # noqa: ANN001
-    """Near hits, best first: candidates from LIKE patterns that leave one word out (or, for a short phrase,
-    let the spaces move), each checked word by word."""
-    n = len(wanted)
-    if n in TWO_MISHEARD:  # two words left out: each piece between them must be there as typed
-        patterns = ["%" + "%".join(p for p in (" ".join(wanted[:j]), " ".join(wanted[j + 1:k]), " ".join(wanted[k + 1:])) if p) + "%"
-                    for j in range(n) for k in range(j + 1, n)]
-    elif n >= MIN_NEAR_WORDS:
-        patterns = ["%" + " ".join(wanted[:j]) + "%" + " ".join(wanted[j + 1:]) + "%" for j in range(n)]
-    elif len(wanted) > 1:
-        patterns = ["%" + "%".join(wanted) + "%"]
-    else:
+def _near(conn, dialect: str, account_id: int, unique_id: str, wanted: list[str]) -> list[PhraseHit]:  # noqa: ANN001
+    """Near hits, most words heard first: candidates whose words come close to the phrase's (one word
+    missing, extra or misheard, or two alike; two words heard as one), each checked word by word."""
+    if len(wanted) < 2:
         return []
-    # A pattern without three letters in a row has no trigram to look up: it would read every segment.
-    patterns = [p for p in patterns if max(len(piece) for piece in p.split("%")) >= 3]
-    rows: dict[int, object] = {}
-    for pattern in patterns:
-        q = ROW + SCOPE.format(match="t.text LIKE :p") + " ORDER BY s.video_id DESC, s.idx LIMIT :n"
-        for r in conn.execute(text(q), {**params, "p": pattern, "n": NEAR_CANDIDATES}):
-            rows[r.id] = r
-    following = _following(conn, list(rows.values()))
+    scope = _SQLITE.format(scope=_SCOPE) if dialect == "sqlite" else _POSTGRES.format(tail="", scope=_SCOPE)
+    params = {"a": account_id, "u": unique_id, "q": _near_query(dialect, wanted), "n": NEAR_CANDIDATES}
+    rows = conn.execute(text(ROW + scope + " LIMIT :n"), params).all()
+    following = _following(conn, rows)
     found: dict[tuple[int, float], PhraseHit] = {}
-    for r in rows.values():
+    for r in rows:
         for hit in _matches(r, following.get((r.video_id, r.idx + 1)), wanted, exact=False):
             found.setdefault((hit.video_id, hit.start), hit)
     return sorted(found.values(), key=lambda h: (-len(h.heard), -h.video_id, h.start))
@@ -110,13 +158,14 @@ def _timed_words(row) -> list[tuple[str, float, float]]:  # noqa: ANN001
     return [(w, row.start_s + i * step, row.start_s + (i + 1) * step) for i, w in enumerate(said)]
 
 
-def _matches(row, following, wanted: list[str], exact: bool) -> list[PhraseHit]:  # noqa: ANN001
-    """The hits in one segment (a phrase starting in it, maybe running into the next), exact or near ones."""
+def _matches(row, following, wanted: list[str], exact: bool, cut_short: bool = True) -> list[PhraseHit]:  # noqa: ANN001
+    """The hits in one segment (a phrase starting in it, maybe running into the next), exact or near ones;
+    `cut_short`: an exact hit's last word may be the start of a longer one."""
     own = _timed_words(row)
     words = own + (_timed_words(following) if following is not None else [])
     folded, origin = tokens([w for w, _, _ in words])
     own_tokens = sum(1 for i in origin if i < len(own))
-    starts = _exact_starts(folded, " ".join(wanted))
+    starts = _exact_starts(folded, " ".join(wanted), cut_short)
     if exact:
         spans = [(i, j, list(wanted)) for i, j in starts if i < own_tokens]
     else:
@@ -137,15 +186,18 @@ def _matches(row, following, wanted: list[str], exact: bool) -> list[PhraseHit]:
     return hits
 
 
-def _exact_starts(folded: list[str], phrase: str) -> list[tuple[int, int]]:
-    """(first token, last token) of each place the phrase is found as a substring of the folded text."""
+def _exact_starts(folded: list[str], phrase: str, cut_short: bool = True) -> list[tuple[int, int]]:
+    """(first token, last token) of each place the folded text holds the phrase, from a token's start and,
+    unless `cut_short`, to a token's end."""
     joined = " ".join(folded)
     token_at: list[int] = []
     for k, t in enumerate(folded):
         token_at += [k] * (len(t) + 1)  # the space after a token counts as the token's
     spans, at = [], joined.find(phrase)
     while at >= 0:
-        spans.append((token_at[at], token_at[at + len(phrase) - 1]))
+        end = at + len(phrase)
+        if (at == 0 or joined[at - 1] == " ") and (cut_short or end == len(joined) or joined[end] == " "):
+            spans.append((token_at[at], token_at[at + len(phrase) - 1]))
         at = joined.find(phrase, at + 1)
     return spans
 

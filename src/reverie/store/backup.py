@@ -103,7 +103,7 @@ def _video_files(conn: sqlite3.Connection, blobs: Path, files: dict[str, Path]) 
         clips = f"SELECT id FROM video_clips WHERE video_id IN ({marks})"
         segments = f"SELECT id FROM transcript_segments WHERE video_id IN ({marks})"
         conn.execute(f"DELETE FROM clip_fts WHERE rowid IN ({clips})", gone)
-        conn.execute(f"DELETE FROM segment_trigrams WHERE rowid IN ({segments})", gone)
+        conn.execute(f"DELETE FROM segment_words WHERE rowid IN ({segments})", gone)
         for table, column in (("video_vectors", "video_id"), ("video_clips", "video_id"), ("transcript_segments", "video_id"),
                               ("video_tags", "video_id"), ("jobs", "subject_id"), ("videos", "id")):
             conn.execute(f"DELETE FROM {table} WHERE {column} IN ({marks})", gone)

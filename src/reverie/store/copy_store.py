@@ -24,7 +24,7 @@ TEXT_TABLES = {
     "image_fts": ("ocr", "tags", "labels", "place", "camera", "name"),
     "image_ocr_trigrams": ("ocr",),
     "clip_fts": ("caption", "labels", "tags", "name"),
-    "segment_trigrams": ("text", "tail"),
+    "segment_words": ("text", "tail"),
 }
 SKIPPED = {"rate_buckets"}  # fill levels of rate limits: they refill by themselves
 BLOB_PREFIXES = ("originals", "thumbnails", "previews", "videos", "keyframes")

@@ -69,7 +69,7 @@ def folded(words: list[str]) -> str:
     return " ".join(tokens(words)[0])
 
 
-TAIL_WORDS = 12  # of the next segment, indexed with each segment: a phrase said across two is found whole
+TAIL_WORDS = 6  # of the next segment, indexed with each segment: a phrase said across two is found whole
 
 
 def index_rows(segments: list[list[str]]) -> list[tuple[str, str]]:

@@ -138,7 +138,7 @@ def clear_segments(conn: Connection, video_id: int) -> None:
     """Drop what an earlier video.asr attempt wrote."""
     seg_ids = list(conn.execute(select(transcript_segments.c.id).where(transcript_segments.c.video_id == video_id)).scalars())
     if seg_ids:
-        conn.execute(text(f"DELETE FROM segment_trigrams WHERE rowid IN ({','.join(str(int(i)) for i in seg_ids)})"))
+        conn.execute(text(f"DELETE FROM segment_words WHERE rowid IN ({','.join(str(int(i)) for i in seg_ids)})"))
     conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id, video_vectors.c.space == "speech"))
     conn.execute(delete(transcript_segments).where(transcript_segments.c.video_id == video_id))
 
@@ -167,7 +167,7 @@ def write_segments(conn: Connection, video_id: int, segments: list, vectors, mod
                                                    **vector_rows.stored(conn, vec)))
     rows = spoken_words.index_rows([[w[0] for w in s.words] if s.words else s.text.split() for s in segments])
     if ids:
-        conn.execute(text("INSERT INTO segment_trigrams(rowid, text, tail) VALUES (:id, :t, :tail)"),
+        conn.execute(text("INSERT INTO segment_words(rowid, text, tail) VALUES (:id, :t, :tail)"),
                      [{"id": i, "t": t, "tail": tail} for i, (t, tail) in zip(ids, rows)])
     counts = Counter()
     for s in segments:
