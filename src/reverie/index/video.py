@@ -1,9 +1,9 @@
-"""The video pipeline: probe the streams, pick keyframes (scene changes, and at least one every
-KEYFRAME_MAX_GAP_S within long shots), run the image models on each, transcribe the speech, and cut the
-timeline into clips: one per keyframe, spanning to the next, with its labels, text on screen and speech.
+"""The pictures of a video (the video.index job): probe the streams, pick keyframes (scene changes, and at
+least one every KEYFRAME_MAX_GAP_S within long shots), run the image models on each, and cut the timeline
+into clips: one per keyframe, spanning to the next, with its labels, objects and text on screen (and the
+speech said during it: index/speech.py transcribes it, in a job of its own that runs beside this one).
 
 Decoding is PyAV (FFmpeg inside the wheel: h264, h265, vp9, av1, mpeg4 and the common audio codecs).
-Speech runs in a thread beside the frames (CTranslate2 and ONNX Runtime both release the GIL).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ def _near_query(dialect: str, wanted: list[str]) -> str:
                            for runs, gap in groups)
     alternatives = []
     for runs, gap in groups:  # tsquery's <N> is an exact distance: each spread of the gap is one alternative
-        spreads = [()] if len(runs) == 1 else [g for g in _spreads(len(runs) - 1, gap)]
+        spreads = [()] if len(runs) == 1 else _spreads(len(runs) - 1, gap)
         for spread in spreads:
             parts = [" <-> ".join(f"'{w}'" for w in runs[0])]
             for run, between in zip(runs[1:], spread):

@@ -141,6 +141,7 @@ def clear_segments(conn: Connection, video_id: int) -> None:
         conn.execute(text(f"DELETE FROM segment_words WHERE rowid IN ({','.join(str(int(i)) for i in seg_ids)})"))
     conn.execute(delete(video_vectors).where(video_vectors.c.video_id == video_id, video_vectors.c.space == "speech"))
     conn.execute(delete(transcript_segments).where(transcript_segments.c.video_id == video_id))
+    conn.execute(videos.update().where(videos.c.id == video_id).values(language=None))
 
 
 def clear_derived(conn: Connection, video_id: int) -> list[str]:
