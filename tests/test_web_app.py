@@ -168,6 +168,7 @@ def test_people_named_merged_and_outlined(tmp_path, browser_page):
         assert page.locator("#people").is_hidden()  # nobody yet
         upload(page, [str(p) for p in hawn + thorpe], 5)
         page.wait_for_function("document.querySelectorAll('.person').length >= 2 && "
+                               "[...document.querySelectorAll('.person .count')].reduce((n, c) => n + parseInt(c.textContent), 0) === 5 && "
                                "[...document.querySelectorAll('.person img')].every(i => i.complete && i.naturalWidth)",
                                timeout=60_000)
         cards = page.locator(".person")

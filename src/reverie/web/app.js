@@ -183,14 +183,20 @@ $("query").addEventListener("dragover", (e) => e.preventDefault());
 $("query").addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) searchByExample(e.dataTransfer.files[0]); });
 
 // ---- people ---------------------------------------------------------------------------------
+let peopleLoads = 0;
+
 async function loadPeople() {
+  // Each photo that finishes indexing reloads the strip; answers can come back out of order, and an older
+  // one (a face fewer) must not replace a newer one.
+  const mine = ++peopleLoads;
   let data;
   try {
     data = await api("/list_people", { json: { unique_id: state.ns, page_size: 200 } });
   } catch {  // faces are off on this server (REVERIE_FACES=off): no people to show
-    $("people").hidden = true;
+    if (mine === peopleLoads) $("people").hidden = true;
     return;
   }
+  if (mine !== peopleLoads) return;
   $("people").hidden = data.people.length === 0;
   $("people-strip").replaceChildren(...data.people.map(personCard));
   updateMerge();
