@@ -7,8 +7,8 @@ of one chunk is heard whole in the next, and none is counted twice.
 
 Whisper also skips passages now and then: it decodes 30-s windows and, when the text it writes for a window
 stops before the window's audio does, it moves on to the next window, so what was said in between is
-never written (a LibriVox chapter lost "following manifesto, to be published in the English, French, German"
-that way). Every long silence between heard words is therefore checked with Whisper's own voice-activity
+never written (the likely way a LibriVox chapter lost "following manifesto, to be published in the English,
+French, German"; that chapter is not at hand to replay). Every long silence between heard words is therefore checked with Whisper's own voice-activity
 model, and a stretch of it that holds speech is transcribed again on its own.
 """
 

@@ -152,8 +152,8 @@ def caption(labels: list, ocr_text: str | None, speech: str, objects: list | Non
 
 
 def index_video(store: Store, models: Models, row, path: str, alive: Callable[[], None]) -> VideoFacts:  # noqa: ANN001
-    """What the pictures give (the video.index job): keyframes, their models and text, clips captioned
-    without speech; the speech is the video.asr job's (index/speech.py). `alive()` is called as work
+    """What the pictures give (the video.index job): keyframes, their models and text, clips (the job
+    captions them as it stores them, with any speech video.asr stored first). `alive()` is called as work
     progresses (it renews the job's lease and raises if the job was lost)."""
     facts = VideoFacts(probe=probe(path))
     facts.model = models.visual.name
@@ -163,7 +163,6 @@ def index_video(store: Store, models: Models, row, path: str, alive: Callable[[]
     ends = [c.start for c in facts.clips[1:]] + [max(facts.probe.duration_s, facts.clips[-1].start)]
     for clip, end in zip(facts.clips, ends):
         clip.end = end
-        clip.caption = caption(clip.labels, clip.ocr_text, "", clip.objects)
     if row.latitude is not None and row.longitude is not None:
         facts.place = place_name(row.latitude, row.longitude)
     return facts

