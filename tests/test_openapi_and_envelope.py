@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import re
+
+import pytest
 import requests
+from PIL import Image
+
+from test_web_app import ARGS, CHROMIUM
 
 ENDPOINTS = {
     ("post", "/serve/api/v1/upload_img"),
@@ -30,9 +37,55 @@ def test_openapi_describes_every_endpoint_and_both_envelopes(shared_server):
     assert doc["components"]["securitySchemes"]["APIKeyHeader"]["name"] == "Authorization"
 
 
-def test_docs_page_is_served(shared_server):
-    res = requests.get(shared_server.base + "/docs", timeout=10)
-    assert res.status_code == 200 and "swagger" in res.text.lower()
+def test_docs_and_redoc_need_no_internet(shared_server):
+    """Every script, stylesheet and icon the two pages load comes from this server (no CDN)."""
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        res = requests.get(shared_server.base + page, timeout=10)
+        assert res.status_code == 200 and asset in res.text, page
+        loaded = re.findall(r"""(?:src|href|url)\s*[:=]\s*['"]([^'"]+)['"]""", res.text)
+        assert loaded and all(u.startswith("/") for u in loaded), (page, loaded)
+        for url in loaded:
+            got = requests.get(shared_server.base + url, timeout=10)
+            assert got.status_code == 200 and len(got.content) > 1000, (page, url, got.status_code)
+    css = requests.get(shared_server.base + "/docs-assets/swagger-ui.css", timeout=10)
+    assert css.headers["content-type"].startswith("text/css")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_docs_render_their_operations_in_a_browser_with_no_internet(shared_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        outside = []
+        page.route(re.compile(r"^https?://(?!127\.0\.0\.1)"), lambda route: (outside.append(route.request.url), route.abort()))
+        page.goto(shared_server.base + "/docs")
+        page.wait_for_selector('.opblock-summary-path:has-text("/serve/api/v1/upload_img")', timeout=30_000)
+        page.screenshot(path=str(tmp_path / "docs.png"))
+        page.goto(shared_server.base + "/redoc")
+        page.wait_for_selector('h2:has-text("Upload images (memories.ai v1)")', timeout=30_000)
+        page.screenshot(path=str(tmp_path / "redoc.png"))
+        browser.close()
+    assert outside == []
+
+
+def test_favicon_is_a_real_icon(shared_server):
+    res = requests.get(shared_server.base + "/favicon.ico", timeout=10)
+    assert res.status_code == 200 and res.headers["content-type"] == "image/vnd.microsoft.icon"
+    icon = Image.open(io.BytesIO(res.content))
+    assert icon.format == "ICO" and icon.size[0] >= 16
+
+
+def test_a_body_that_is_not_json_says_so(account):
+    for raw, ctype, words in ((b'{"search_param": "dog",', "application/json", "body is not valid JSON: "),
+                              (b"{'page': 1}", "application/json", "body is not valid JSON: "),
+                              (b"page=1", "text/plain", "body: must be a JSON object")):
+        for path in ("/search", "/img_list_page"):
+            res = account.post(path, data=raw, headers={"Content-Type": ctype})
+            body = res.json()
+            assert res.status_code == 200 and body["code"] == "0001" and body["msg"].startswith(words), (path, raw, body)
+            assert "character" in body["msg"] or ctype == "text/plain", body
 
 
 def test_unknown_path_and_wrong_method_get_the_envelope(shared_server):

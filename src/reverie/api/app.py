@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 
@@ -24,7 +24,7 @@ from ..search.videos import VideoSearcher
 from ..store import Store
 from ..store.rate_limits import RateLimiter
 from ..store.removal import sweep
-from . import envelope, files, images, people, search, videos
+from . import docs, envelope, files, images, people, search, videos
 from .request_id import RequestIdMiddleware
 from .shedding import ShedLoad
 from .signed_urls import load_secret
@@ -77,7 +77,8 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # docs.install serves /docs and /redoc without a CDN
+        redoc_url=None,
         openapi_url="/openapi.json",
         responses={200: {"model": envelope.Envelope, "description": "An envelope; see `code`"},
                    401: {"model": envelope.ErrorEnvelope, "description": "Missing or unknown key (0401)"},
@@ -86,6 +87,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
                    429: {"model": envelope.ErrorEnvelope, "description": "Rate limit (0429, with Retry-After)"}},
     )
     envelope.install(app)
+    docs.install(app)
     app.include_router(images.router, prefix=BASE, tags=["images"])
     app.include_router(videos.router, prefix=BASE, tags=["videos"])
     app.include_router(search.router, prefix=BASE, tags=["search"])
@@ -98,6 +100,10 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def web_app() -> HTMLResponse:
         return HTMLResponse(page)
+
+    @app.get(docs.FAVICON, include_in_schema=False)
+    def favicon() -> FileResponse:
+        return FileResponse(WEB / "favicon.ico", media_type="image/vnd.microsoft.icon")
 
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight)  # outermost: sheds before any work

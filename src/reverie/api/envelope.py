@@ -50,8 +50,15 @@ def error(code: str, msg: str, http_status: int = 200, headers: dict | None = No
 
 
 def _validation_msg(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if errors and errors[0].get("type") == "json_invalid":  # pydantic's own words are "0: JSON decode error"
+        e = errors[0]
+        at = e["loc"][-1] if len(e.get("loc", ())) > 1 else 0
+        return f"body is not valid JSON: {e.get('ctx', {}).get('error', 'cannot be parsed')} at character {at}"
+    if errors and errors[0].get("loc") == ("body",) and isinstance(errors[0].get("input"), (bytes, str)):
+        return "body: must be a JSON object sent with Content-Type: application/json"
     parts = []
-    for e in exc.errors()[:3]:
+    for e in errors[:3]:
         loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query"))
         parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
     return "; ".join(parts)
