@@ -418,8 +418,18 @@ def test_upload_url_fetches_and_indexes_and_refuses_private_addresses_by_default
             assert res["code"] == "0001" and words in res["msg"], res
         strict = Server(tmp_path / "strict", "--no-workers").start()
         try:
-            res = strict.client(create_key(strict.data, "s")).post("/upload_url", data={"url": url}).json()
+            strict_client = strict.client(create_key(strict.data, "s"))
+            res = strict_client.post("/upload_url", data={"url": url}).json()
             assert res["code"] == "0001" and "non-public address 127.0.0.1" in res["msg"], res
+            # A callback into a private network is refused at upload, not accepted and then never sent.
+            for hook in ("http://127.0.0.1:9/done", "http://localhost/done", "http://10.1.2.3/done"):
+                res = strict_client.post("/upload", files={"file": ("piano.mkv", media["vp9"].read_bytes(), "video/x-matroska")},
+                                         data={"callback": hook}).json()
+                assert res["code"] == "0001" and res["msg"].startswith("callback: "), res
+                assert "non-public address" in res["msg"] and "REVERIE_ALLOW_PRIVATE_URLS=true" in res["msg"], res
+            res = strict_client.post("/upload_url", data={"url": url, "callback": "http://192.168.0.9/done"}).json()
+            assert res["code"] == "0001" and res["msg"].startswith("callback: "), res
+            assert db_rows(strict.data, "SELECT count(*) FROM videos")[0][0] == 0
             assert not any((strict.data / "staging").iterdir())
         finally:
             strict.stop()
@@ -500,3 +510,17 @@ def test_avi_and_mov_containers_index_too(library, tmp_path):
         assert res["code"] == "0000", (name, res)
         meta = client.wait_video(res["data"]["videoNo"])
         assert meta["status"] == "PARSE" and meta["blob"].endswith(".avi" if name.endswith(".avi") else ".mp4"), meta
+
+
+def test_a_video_sent_as_octet_stream_is_judged_by_its_bytes(library, media):
+    """`curl -F file=@talk.mp4` labels the part application/octet-stream: the container decides."""
+    _, client, _ = library
+    res = client.post("/upload", files={"file": ("piano.mkv", media["vp9"].read_bytes(), "application/octet-stream")},
+                      data={"unique_id": "octets"}).json()
+    assert res["code"] == "0000", res
+    assert client.wait_video(res["data"]["videoNo"])["status"] == "PARSE"
+    res = client.post("/upload", files={"file": ("notes.mp4", b"just some text, not a film" * 10, "application/octet-stream")},
+                      data={"unique_id": "octets"}).json()
+    assert res["code"] == "0001" and res["msg"].startswith("file: content is not an MP4"), res
+    listed = client.post("/list_videos", json={"unique_id": "octets"}).json()["data"]
+    assert listed["total_count"] == 1, listed

@@ -32,9 +32,11 @@ UPLOAD_FORM = {
         "type": "object", "required": ["file"],
         "properties": {
             "file": {"type": "string", "format": "binary",
-                     "description": ".mp4 .avi .mkv .mov, part Content-Type video/*, at most 3 GB (h264, h265, vp9, ...)"},
+                     "description": ".mp4 .avi .mkv .mov, part Content-Type video/* or application/octet-stream (the bytes "
+                                    "decide), at most 3 GB (h264, h265, vp9, ...)"},
             "unique_id": {"type": "string", "default": "default", "maxLength": 128},
-            "callback": {"type": "string", "maxLength": 299, "description": "POSTed {videoNo, status} when indexing ends"},
+            "callback": {"type": "string", "maxLength": 299, "description": "POSTed {videoNo, status} when indexing "
+                         "ends; a public http(s) address (private ones only where the operator allows them)"},
             "datetime_taken": {"type": "string", "example": "2025-09-07 22:52:00"},
             "camera_model": {"type": "string", "maxLength": 200},
             "latitude": {"type": "number", "minimum": -90, "maximum": 90},
@@ -91,7 +93,7 @@ async def upload(request: Request, who: Caller = Depends(limited("upload"))):
                            file_fields=("file",))
     try:
         def check_and_store() -> tuple[int, int, str]:
-            meta = ingest.parse_meta(form.fields)
+            meta = ingest.parse_meta(form.fields, store.settings.allow_private_urls)
             part, container = ingest.check_file(form, limit)
             video_id, created = ingest.store_video(store, who.account_id, meta, part, container)
             return video_id, created, part.filename
@@ -116,7 +118,7 @@ async def upload_url(request: Request, who: Caller = Depends(limited("upload")))
         raise InvalidInput("body", "a form of at most 64 KB with a Content-Length is required")
     form = await request.form()
     fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    meta = ingest.parse_meta(fields)  # field errors before any download
+    meta = ingest.parse_meta(fields, store.settings.allow_private_urls)  # field errors before any download
     url = dict(fields).get("url")
     part = await fetch_video(url, store.settings.staging_dir, MAX_URL_BYTES, store.settings.allow_private_urls)
     try:
@@ -285,7 +287,8 @@ def get_video_caption(request: Request, video_no: Annotated[str | None, Query()]
 def search_audio_transcripts(request: Request, query: Annotated[str | None, Query()] = None,
                              page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
                              page_size: Annotated[int, Query(ge=1, le=500)] = 100,
-                             unique_id: Annotated[str | None, Query()] = None, who: Caller = Depends(limited("search"))):
+                             unique_id: Annotated[str | None, Query(description="namespace searched (default: default)")] = None,
+                             who: Caller = Depends(limited("search"))):
     phrase = parse_phrase(query, "query")
     store = request.app.state.store
     total, hits = phrase_hits(store, who.account_id, parse_unique_id(unique_id), phrase, page, page_size)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from .. import store as store_pkg
 from ..errors import InvalidInput
+from ..index.callbacks import private_address
 from ..store import credits, ids, jobs
 from ..store import images as namespace_rows
 from ..store import videos as video_rows
@@ -46,7 +47,9 @@ def _bool(name: str, value: str | None, default: bool) -> bool:
     raise InvalidInput(name, f"must be true or false, got {value!r}")
 
 
-def parse_callback(value: str | None) -> str | None:
+def parse_callback(value: str | None, allow_private: bool) -> str | None:
+    """The callback URL, refused here, at upload, when it points into a private network: the notifier would
+    drop it at delivery, and an upload answered 0000 whose callback never comes is a silent failure."""
     if not value:
         return None
     if len(value) > MAX_CALLBACK:
@@ -54,10 +57,14 @@ def parse_callback(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or any(ord(c) < 33 for c in value):
         raise InvalidInput("callback", "must be an absolute http:// or https:// URL")
+    blocked = None if allow_private else private_address(value)
+    if blocked:
+        raise InvalidInput("callback", f"{parts.hostname} resolves to the non-public address {blocked}; callbacks go to "
+                           "public addresses only (the operator can allow private ones: REVERIE_ALLOW_PRIVATE_URLS=true)")
     return value
 
 
-def parse_meta(fields: list[tuple[str, str]]) -> VideoMeta:
+def parse_meta(fields: list[tuple[str, str]], allow_private_urls: bool) -> VideoMeta:
     f = FormFields.gather(fields, {"tags"})
     taken = f.get("datetime_taken")
     prompt = f.get("video_transcription_prompt") or None
@@ -71,7 +78,7 @@ def parse_meta(fields: list[tuple[str, str]]) -> VideoMeta:
         camera_model=parse_camera_model(f.get("camera_model")),
         point=parse_point(f.get("latitude"), f.get("longitude")),
         tags=with_server_tag(parse_tags(f.lists.get("tags", []), MAX_TAGS)),
-        callback=parse_callback(f.get("callback")),
+        callback=parse_callback(f.get("callback"), allow_private_urls),
         retain_original=_bool("retain_original_video", f.get("retain_original_video"), True),
         transcription_prompt=prompt,
     )
@@ -109,8 +116,10 @@ def check_file(form: Form, max_bytes: int) -> tuple[FilePart, str]:
         raise InvalidInput("file", "file name must not contain '/', '\\' or control characters")
     if PurePosixPath(name.lower()).suffix not in ALLOWED_EXTENSIONS:
         raise InvalidInput("file", f"extension must be one of {' '.join(ALLOWED_EXTENSIONS)} (any case)")
-    if not part.content_type.lower().startswith("video/"):
-        raise InvalidInput("file", f"part Content-Type must start with video/, got {part.content_type or 'none'!r}")
+    # curl -F file=@talk.mp4 sends application/octet-stream; such a part is judged by its bytes below
+    if not part.content_type.lower().startswith(("video/", "application/octet-stream")):
+        raise InvalidInput("file", "part Content-Type must start with video/ (or be application/octet-stream), "
+                           f"got {part.content_type or 'none'!r}")
     if part.path is None:
         raise InvalidInput("file", f"larger than the {max_bytes}-byte limit")
     if part.size == 0:
