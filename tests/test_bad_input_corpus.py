@@ -137,8 +137,11 @@ def video_case(files=None, data=None, raw=None, ctype=None):  # noqa: ANN001, AN
 VIDEO_UPLOADS: dict[str, tuple[dict, str]] = {}
 for ext in ["txt", "exe", "webm", "flv", "wmv", "mp3", "gif", "", "mp4.exe", "mov ", "m4v", "3gp", "ts", "mpg"]:
     VIDEO_UPLOADS[f"video extension .{ext}"] = (video_case(files=[("file", (f"v.{ext}" if ext else "v", VIDEO, "video/mp4"))]), "0001")
-for ctype in ["image/jpeg", "text/plain", "application/octet-stream", "audio/mpeg", "vide/mp4", "application/mp4"]:
+for ctype in ["image/jpeg", "text/plain", "audio/mpeg", "vide/mp4", "application/mp4"]:
     VIDEO_UPLOADS[f"video part content-type {ctype}"] = (video_case(files=[("file", ("v.mp4", VIDEO, ctype))]), "0001")
+# application/octet-stream (what curl sends) is let through to the container check, which these bytes fail
+VIDEO_UPLOADS["octet-stream that is not a video"] = (
+    video_case(files=[("file", ("v.mp4", b"just some words" * 10, "application/octet-stream"))]), "0001")
 for label, body in {"renamed exe": b"MZ\x90\x00" + b"\x00" * 500, "zip": b"PK\x03\x04" + b"\x00" * 200, "jpeg": GOOD,
                     "riff wave": b"RIFF\x10\x00\x00\x00WAVEfmt " + b"\x00" * 100, "text": b"just some words" * 10,
                     "zeros": b"\x00" * 4096, "html polyglot": b"<html>" + VIDEO, "mp3": b"ID3\x04\x00" + b"\x00" * 300,
