@@ -298,8 +298,11 @@ def delete_imgs(
     return ok(None)
 
 
-@router.get("/list_unique_ids", summary="The namespaces of this account (memories.ai v1)")
+@router.get("/list_unique_ids", summary="The namespaces of this account (memories.ai v1)",
+            description="Extension: `namespaces`, in the same order, with the number of photos and videos of each "
+                        "(every status).")
 def list_unique_ids(request: Request, who: Caller = Depends(limited("read"))):
     with _store(request).db.read() as conn:
-        names = image_rows.list_namespaces(conn, who.account_id)
-    return ok({"unique_ids": names})
+        sizes = image_rows.namespace_sizes(conn, who.account_id)
+    return ok({"unique_ids": [name for name, _, _ in sizes],
+               "namespaces": [{"unique_id": name, "images": n_images, "videos": n_videos} for name, n_images, n_videos in sizes]})

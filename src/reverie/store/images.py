@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Row, and_, exists, func, select
 from . import jobs as job_queue
 from . import search_index
 from .db import insert_missing, now_ms
-from .schema import faces, image_tags, images, namespaces
+from .schema import faces, image_tags, images, namespaces, videos
 
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
 
@@ -18,9 +18,15 @@ def ensure_namespace(conn: Connection, account_id: int, name: str) -> None:
     insert_missing(conn, namespaces, account_id=account_id, name=name, created_ms=now_ms())
 
 
-def list_namespaces(conn: Connection, account_id: int) -> list[str]:
+def namespace_sizes(conn: Connection, account_id: int) -> list[tuple[str, int, int]]:
+    """(namespace, photos, videos) of every namespace of the account, by name; every status counts. A
+    namespace exists from its first upload of either kind."""
+    counted = {}
+    for table in (images, videos):
+        q = select(table.c.unique_id, func.count()).where(table.c.account_id == account_id).group_by(table.c.unique_id)
+        counted[table.name] = dict(conn.execute(q).all())
     q = select(namespaces.c.name).where(namespaces.c.account_id == account_id).order_by(namespaces.c.name)
-    return list(conn.execute(q).scalars())
+    return [(n, counted["images"].get(n, 0), counted["videos"].get(n, 0)) for n in conn.execute(q).scalars()]
 
 
 def insert(conn: Connection, rows: list[dict], tags: list[str]) -> None:

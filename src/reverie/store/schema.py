@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 metadata = MetaData()
@@ -131,6 +132,11 @@ images = Table(
     Column("indexed_ms", BigInteger),
     Index("ix_images_account_ns_id", "account_id", "unique_id", "id"),
 )
+# The library's timeline order (store/library.py): when taken, else uploaded; then upload time and id. The
+# last column makes it cover the query on SQLite, which reads no column from an expression's value.
+Index("ix_images_library", images.c.account_id, images.c.unique_id,
+      func.coalesce(images.c.datetime_taken_ms, images.c.created_ms), images.c.created_ms, images.c.id,
+      images.c.datetime_taken_ms)
 
 # People: faces grouped by likeness, per account and namespace (store/people.py). A person's centroid is the
 # mean embedding of its faces; a new face joins the nearest centroid close enough, or starts a person.
@@ -251,6 +257,9 @@ videos = Table(
     Column("indexed_ms", BigInteger),
     Index("ix_videos_account_ns_id", "account_id", "unique_id", "id"),
 )
+Index("ix_videos_library", videos.c.account_id, videos.c.unique_id,
+      func.coalesce(videos.c.datetime_taken_ms, videos.c.created_ms), videos.c.created_ms, videos.c.id,
+      videos.c.datetime_taken_ms)
 
 video_tags = Table(
     "video_tags",
