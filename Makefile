@@ -21,7 +21,9 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --no-deps timm==1.0.31
 	touch $@
 
+# The command lands in .venv/bin, not on PATH: say so, and how to reach it, every time.
 install: $(VENV)/.installed
+	@echo "reverie is installed as $(BIN)/reverie; to type just 'reverie' in a shell, run there:  . $(BIN)/activate"
 
 run: install
 	$(BIN)/reverie keys ensure --data $(DATA)

@@ -37,9 +37,9 @@ def test_import_a_folder_then_again_skips_everything(shared_server, photo_tree):
     first = run_import(shared_server, key, photo_tree, "--unique-id", "trip", "--tag", "imported")
     assert first.returncode == 0, first.stderr
     summary = first.stdout.splitlines()
-    assert summary[0] == "imported 3, skipped 1 (already there), rejected 1, not images 1"
+    assert summary[0] == "imported 3 (3 photos, 0 videos), skipped 1 (already there), rejected 1, not photos or videos 1"
     assert summary[1].startswith(f"  rejected {photo_tree / 'broken.jpg'}: content is not a JPEG")
-    assert "importing" in first.stderr and "img/s" in first.stderr  # the progress bar with its rate
+    assert "importing" in first.stderr and "file/s" in first.stderr  # the progress bar with its rate
     from reverie.client import Reverie
 
     with Reverie(shared_server.base, key) as rv:
@@ -47,9 +47,9 @@ def test_import_a_folder_then_again_skips_everything(shared_server, photo_tree):
         assert sorted(it["name"] for it in items) == ["bike", "chart", "leopard"]
         assert all(rv.get_image(it["id"])["tags"] == ["imported", "api"] for it in items)
     again = run_import(shared_server, key, photo_tree, "--unique-id", "trip")
-    assert again.stdout.splitlines()[0] == "imported 0, skipped 4 (already there), rejected 1, not images 1"
+    assert again.stdout.splitlines()[0] == "imported 0 (0 photos, 0 videos), skipped 4 (already there), rejected 1, not photos or videos 1"
     dry = run_import(shared_server, key, photo_tree, "--unique-id", "elsewhere", "--dry-run")
-    assert dry.stdout.splitlines()[0] == "dry run: would import 4, skip 1 (already there), not images 1"
+    assert dry.stdout.splitlines()[0] == "dry run: would import 4 (4 photos, 0 videos), skip 1 (already there), not photos or videos 1"
     with Reverie(shared_server.base, key) as rv:
         assert "elsewhere" not in rv.list_unique_ids()
 
@@ -66,7 +66,7 @@ def test_import_image_urls(shared_server, tmp_path):
         key = create_key(shared_server.data, "url-importer")
         out = run_import(shared_server, key, f"{base}/a.jpg", f"{base}/missing.jpg", "--unique-id", "web")
         lines = out.stdout.splitlines()
-        assert lines[0] == "imported 1, skipped 0 (already there), rejected 1, not images 0", out.stdout
+        assert lines[0] == "imported 1 (1 photo, 0 videos), skipped 0 (already there), rejected 1, not photos or videos 0", out.stdout
         assert lines[1].startswith(f"  rejected {base}/missing.jpg: download failed")
     finally:
         httpd.shutdown()
@@ -85,9 +85,9 @@ def test_import_straight_into_a_data_folder_then_serve_it(tmp_path, photo_tree, 
     args = [str(BIN / "reverie"), "import", str(photo_tree), "--data", str(data), "--account", "family", "--unique-id", "home"]
     out = subprocess.run(args, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[0] == "imported 3, skipped 1 (already there), rejected 1, not images 1"
+    assert out.stdout.splitlines()[0] == "imported 3 (3 photos, 0 videos), skipped 1 (already there), rejected 1, not photos or videos 1"
     again = subprocess.run(args, capture_output=True, text=True)
-    assert again.stdout.splitlines()[0] == "imported 0, skipped 4 (already there), rejected 1, not images 1"
+    assert again.stdout.splitlines()[0] == "imported 0 (0 photos, 0 videos), skipped 4 (already there), rejected 1, not photos or videos 1"
     nobody = subprocess.run([*args[:-4], "--account", "nobody"], capture_output=True, text=True)
     assert nobody.returncode != 0 and "no account 'nobody'" in nobody.stderr
     server = fresh_server(data=data)  # a server on that folder indexes what was imported

@@ -14,14 +14,21 @@ import click
 from .config import ENDPOINT_CLASSES, Settings, env_name, setting_fields
 
 CONNECTION_SETTINGS = ("data", "database_url", "blob_url", "log_level", "log_format")
+# What a `reverie worker` reads of the settings; the rest is the server's.
+WORKER_SETTINGS = CONNECTION_SETTINGS + (
+    "workers", "job_lease_seconds", "job_max_attempts", "max_image_pixels", "model_dir", "model_threads", "visual_model",
+    "clip_path", "ocr", "objects", "faces", "speech", "allow_private_urls")
 
 
-def settings_options(names: tuple[str, ...] | None = None):
-    """Turn Settings fields into click options with REVERIE_* environment variables."""
+def settings_options(names: tuple[str, ...] | None = None, accept_others: bool = False):
+    """Turn Settings fields into click options with REVERIE_* environment variables: all of them, or `names`.
+    `accept_others`: the other settings are accepted too but left out of --help, so that one command line (or
+    one set of REVERIE_* variables) can start both `serve` and `worker`."""
 
     def decorate(fn):
         for f in reversed(setting_fields()):
-            if names is not None and f.name not in names:
+            hidden = names is not None and f.name not in names
+            if hidden and not accept_others:
                 continue
             kind = {bool: click.BOOL, int: int, str: str}.get(type(f.default), click.Path(path_type=Path, file_okay=False))
             fn = click.option(
@@ -33,6 +40,7 @@ def settings_options(names: tuple[str, ...] | None = None):
                 envvar=env_name(f.name),
                 show_envvar=True,
                 help=f.metadata["help"],
+                hidden=hidden,
             )(fn)
         return fn
 
@@ -82,7 +90,7 @@ def serve(no_workers: bool, **values) -> None:
 
 
 @main.command()
-@settings_options()
+@settings_options(WORKER_SETTINGS, accept_others=True)
 @click.option("--only", "only", multiple=True, type=click.Choice(["image", "ocr", "faces", "video", "asr"]),
               help="Take only these jobs (repeatable): image (decode, thumbnails, visual models), ocr (reading the "
                    "text the image step found, ~0.5 s a photo), faces (finding and grouping the faces of photos "
@@ -90,7 +98,8 @@ def serve(no_workers: bool, **values) -> None:
                    "asr (Whisper over a video's sound). Default: all.")
 def worker(only: tuple[str, ...], **values) -> None:
     """Index uploads in a separate process, against the same data folder or database as `serve`. Any number
-    of workers on any number of machines can share one PostgreSQL database and S3 bucket."""
+    of workers on any number of machines can share one PostgreSQL database and S3 bucket. The options of
+    `serve` that a worker does not use are accepted and ignored, so one command line fits both."""
     from PIL import Image
 
     from .index.worker import start_threads
@@ -313,19 +322,24 @@ def _client_options(fn):
 @click.argument("query")
 @_client_options
 @click.option("--unique-id", default=None, help="Namespace (default: default).")
-@click.option("--tag", "tags", multiple=True, help="Only images with this tag (repeat for any of several).")
-@click.option("--camera", default=None, help="Only images from this camera model.")
+@click.option("--tag", "tags", multiple=True, help="Only photos and videos with this tag (repeat for any of several).")
+@click.option("--camera", default=None, help="Only photos and videos from this camera model.")
 @click.option("--from", "date_from", default=None, metavar="'yyyy-MM-dd HH:mm:ss'", help="Taken at or after.")
 @click.option("--to", "date_to", default=None, metavar="'yyyy-MM-dd HH:mm:ss'", help="Taken at or before.")
 @click.option("--near", default=None, metavar="LAT,LON", help="Taken within --radius-km of this point.")
 @click.option("--radius-km", type=float, default=None, help="Radius around --near (server default 20).")
-@click.option("--level", type=click.Choice(["low", "medium", "high"]), default=None, help="Keep only confident hits.")
+@click.option("--level", type=click.Choice(["low", "medium", "high"]), default=None,
+              help="Keep only hits at least this confident.")
 @click.option("--top-k", type=int, default=20, show_default=True, help="Most hits to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
-@click.option("--open", "open_top", is_flag=True, help="Open the top hit's image in the default viewer.")
+@click.option("--open", "open_top", is_flag=True, help="Open the top hit (photo, or the clip's video) in the default viewer.")
 def search_command(query: str, url: str, key: str, unique_id, tags, camera, date_from, date_to, near, radius_km,  # noqa: ANN001
                    level, top_k: int, as_json: bool, open_top: bool) -> None:
-    """Search the image library by text and print the hits."""
+    """Search the photos and video clips of a namespace by text, in one ranked list.
+
+    Each hit shows its rank, how confident the match is (high, medium or low: the --level its score clears),
+    when it was taken, what matched (visual, labels, ocr, tags, place, camera, name, speech) and its id; a
+    clip shows its video and the moment (▶ 18–36 s)."""
     import json as jsonlib
 
     from .client import Reverie, ReverieError
@@ -340,23 +354,116 @@ def search_command(query: str, url: str, key: str, unique_id, tags, camera, date
         filters.update(latitude=lat, longitude=lon)
     try:
         with Reverie(url, key) as rv:
-            data = rv.search_images(query, page_size=min(top_k, 200), top_k=top_k,
-                                    **{k: v for k, v in filters.items() if v is not None})
+            data = rv.search_all(query, page_size=min(top_k, 200), top_k=top_k,
+                                 **{k: v for k, v in filters.items() if v is not None})
+            namespaces = rv.namespaces() if not data["item"] and not as_json else []
+            # a clip's hit carries no capture time; its video's metadata does
+            taken = {} if as_json else {no: (rv.get_video(no) or {}).get("datetime_taken")
+                                        for no in {it["videoNo"] for it in data["item"] if it.get("kind") == "clip"}}
     except ReverieError as err:
         raise click.ClickException(f"{err.code} {err.msg}") from None
+    except _transport_errors() as err:
+        raise click.ClickException(f"cannot reach {url} ({err}); is `reverie serve` running there?") from None
     if as_json:
         click.echo(jsonlib.dumps(data, indent=2))
+    elif not data["item"]:
+        narrowed = [opt for opt, value in (("--tag", tags), ("--camera", camera), ("--from", date_from), ("--to", date_to),
+                                           ("--near", near)) if value]
+        click.echo(_no_hits(query, unique_id or "default", level, narrowed, namespaces))
     else:
         items = data["item"]
         click.echo(f"{len(items)} of {data['total_count']} hits for {query!r}")
-        click.echo(f"{'SCORE':>6}  {'ID':<20} {'NAME':<28} {'TAKEN (UTC)':<20} MATCHED")
-        from .ingest.fields import format_datetime
-
-        for it in items:
-            taken = format_datetime(it["datetime_taken"]) if "datetime_taken" in it else ""
-            click.echo(f"{it['score']:>6.3f}  {it['id']:<20} {it['name'][:28]:<28} {taken:<20} {','.join(it.get('matched', []))}")
+        click.echo(f"{'#':>3}  {'CONFIDENCE':<10} {'SCORE':>5}  {'TAKEN (UTC)':<19}  {'WHAT':<34} {'MATCHED':<20} ID")
+        for rank, it in enumerate(items, 1):
+            click.echo(_hit_line(rank, it, taken))
     if open_top and data["item"]:
-        click.launch(data["item"][0]["img_url"])
+        _open_hit(data["item"][0])
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """What the client raises when the server cannot be reached (httpx is imported only when needed)."""
+    import httpx
+
+    return (httpx.TransportError,)
+
+
+def confidence(score: float) -> str:
+    """The highest --level whose threshold the score clears; "-" below low."""
+    from .search.fusion import LEVELS
+
+    cleared = [name for name, floor in sorted(LEVELS.items(), key=lambda kv: kv[1]) if score >= floor]
+    return cleared[-1] if cleared else "-"
+
+
+def _hit_line(rank: int, it: dict, video_taken: dict[str, int | None]) -> str:
+    from .ingest.fields import format_datetime
+
+    if it.get("kind") == "clip":
+        what = f"{it['videoName']} ▶ {it['startTime']}–{it['endTime']} s"
+        when, item_id = video_taken.get(it["videoNo"]), it["videoNo"]
+    else:
+        what, when, item_id = it["name"], it.get("datetime_taken"), it["id"]
+    taken = format_datetime(when) if when is not None else "-"
+    matched = ",".join(it.get("matched", [])) or "-"
+    return (f"{rank:>3}  {confidence(it['score']):<10} {it['score']:>5.2f}  {taken:<19}  {what[:34]:<34} {matched:<20} "
+            f"{item_id}")
+
+
+def _no_hits(query: str, unique_id: str, level: str | None, narrowed: list[str], namespaces: list[dict]) -> str:
+    def counted(ns: dict) -> str:
+        return f"{ns['unique_id']} ({_many(ns['images'], 'photo')}, {_many(ns['videos'], 'video')})" if "images" in ns \
+            else ns["unique_id"]
+
+    here = next((ns for ns in namespaces if ns["unique_id"] == unique_id), None)
+    empty = here is None or ("images" in here and here["images"] + here["videos"] == 0)
+    first = f"no hits for {query!r} in {unique_id!r}"
+    if empty:
+        first += ", which holds no photos or videos"
+    elif "images" in here:
+        first += f", which holds {_many(here['images'], 'photo')} and {_many(here['videos'], 'video')}"
+    lines = [first]
+    if not empty:
+        hints = ["other words"]
+        if level in ("medium", "high"):
+            hints.append(f"a lower --level than {level}")
+        if narrowed:
+            hints.append(f"without {' or '.join(narrowed)}")
+        lines.append("try " + ", or ".join(hints))
+    others = [ns for ns in namespaces if ns["unique_id"] != unique_id]
+    if others:
+        lines.append("namespaces: " + ", ".join(counted(ns) for ns in others) + "; search one with --unique-id NAME")
+    elif empty:
+        lines.append("add photos and videos with `reverie import FOLDER`")
+    return "\n".join(lines)
+
+
+def _many(n: int, thing: str) -> str:
+    return f"{n} {thing}{'' if n == 1 else 's'}"
+
+
+def _open_hit(hit: dict) -> None:
+    """Open the top hit's photo (or its clip's video) with the desktop's opener, or say in one line why not."""
+    import os
+    import shutil
+    import subprocess
+
+    target = hit.get("img_url") or hit.get("video_url") or hit.get("keyframe_url")
+    if not target:
+        raise click.ClickException("the top hit has no link to open (its video's original was not kept)")
+    if sys.platform == "darwin":
+        opener = shutil.which("open")
+    elif sys.platform.startswith("win"):
+        os.startfile(target)  # noqa: S606
+        return
+    else:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            raise click.ClickException(f"no display to open it on (DISPLAY is not set); the top hit is at {target}")
+        opener = shutil.which("xdg-open")
+    if opener is None:
+        raise click.ClickException(f"no program to open it with (xdg-open is not installed); the top hit is at {target}")
+    done = subprocess.run([opener, target], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if done.returncode != 0:
+        raise click.ClickException(f"{Path(opener).name} could not open it (exit {done.returncode}); the top hit is at {target}")
 
 
 @main.command("import")
@@ -366,18 +473,22 @@ def search_command(query: str, url: str, key: str, unique_id, tags, camera, date
 @click.option("--key", envvar=env_name("key"), show_envvar=True, help="API key, for --url.")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Import straight into this data folder instead of through a server.")
-@click.option("--account", default="default", show_default=True, help="Account that owns the images, with --data.")
+@click.option("--account", default="default", show_default=True, help="Account that owns the imports, with --data.")
 @click.option("--unique-id", default="default", show_default=True, help="Namespace to import into.")
-@click.option("--tag", "tags", multiple=True, help="Tag every imported image (repeatable).")
+@click.option("--tag", "tags", multiple=True, help="Tag every imported photo and video (repeatable).")
 @click.option("--jobs", type=int, default=4, show_default=True, help="Uploads in flight at once.")
 @click.option("--dry-run", is_flag=True, help="Say what would be imported and skipped; upload nothing.")
+@click.option("--wait", is_flag=True, help="Then show indexing progress until everything imported is indexed or failed; "
+              "exit 1 if any failed. With --data, a server or worker on that folder does the indexing.")
 @settings_options(("database_url", "blob_url"))
 def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path | None, account: str, unique_id: str,
-                   tags: tuple[str, ...], jobs: int, dry_run: bool, database_url: str, blob_url: str) -> None:
-    """Import image files, folders (recursively) and http(s) image URLs into a namespace, through a running
-    server (--url/--key) or straight into a data folder (--data).
+                   tags: tuple[str, ...], jobs: int, dry_run: bool, wait: bool, database_url: str, blob_url: str) -> None:
+    """Import photos and videos (files, folders walked recursively, http(s) URLs) into a namespace, through a
+    running server (--url/--key) or straight into a data folder (--data).
 
-    Files already in the namespace (same bytes) are skipped, so an interrupted import can simply be run
+    Photos are .jpg .jpeg .png .gif .bmp .webp, videos .mp4 .mov .mkv .avi (any case); other files are counted
+    and left alone. What the namespace holds already is skipped (photos: the same bytes; videos: the same name
+    and size through a server, the same bytes with --data), so an interrupted import can simply be run
     again. Ends with a summary: imported, skipped, rejected with the reason for each.
     """
     from tqdm import tqdm
@@ -385,8 +496,8 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
     from . import importer
     from .client import Reverie, ReverieError
 
-    def bar(total: int):  # noqa: ANN202
-        return tqdm(total=total, unit="img", desc="importing", dynamic_ncols=True, file=sys.stderr)
+    def bar(desc: str, unit: str):  # noqa: ANN202
+        return lambda total: tqdm(total=total, unit=unit, desc=desc, dynamic_ncols=True, file=sys.stderr)
 
     try:
         if data is not None:
@@ -400,23 +511,109 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
                 account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
             if account_id is None:
                 raise click.ClickException(f"no account {account!r} in {data}; create it with `reverie keys create --account`")
-            report = importer.run(importer.DataFolderTarget(store, account_id), list(paths), unique_id, list(tags),
-                                  jobs=jobs, dry_run=dry_run, progress=bar)
+            target = importer.DataFolderTarget(store, account_id)
+            indexed = _import(importer.run(target, list(paths), unique_id, list(tags), jobs=jobs, dry_run=dry_run,
+                                           progress=bar("importing", "file")), target, unique_id, wait, bar)
         else:
             if not key:
                 raise click.ClickException("--key (or REVERIE_KEY) is needed to import through a server; or use --data")
             with Reverie(url, key) as rv:
-                report = importer.run(importer.ApiTarget(rv), list(paths), unique_id, list(tags), jobs=jobs,
-                                      dry_run=dry_run, progress=bar)
+                target = importer.ApiTarget(rv)
+                indexed = _import(importer.run(target, list(paths), unique_id, list(tags), jobs=jobs, dry_run=dry_run,
+                                               progress=bar("importing", "file")), target, unique_id, wait, bar)
     except ReverieError as err:
         raise click.ClickException(f"{err.code} {err.msg}") from None
-    if dry_run:
-        click.echo(f"dry run: would import {len(report.imported)}, skip {len(report.skipped)} (already there), "
-                   f"not images {report.ignored}")
-        for label, _ in report.imported[:50]:
-            click.echo(f"  would import {label}")
-        return
+    except _transport_errors() as err:
+        raise click.ClickException(f"cannot reach {url} ({err}); is `reverie serve` running there?") from None
+    if indexed is not None and indexed.failed:
+        sys.exit(1)
+
+
+def _import(report, target, unique_id: str, wait: bool, bar):  # noqa: ANN001, ANN202
+    """Print the import's summary; with `wait`, follow its indexing and print how that ended."""
+    from . import importer
+
+    if report.dry_run_only:
+        click.echo(report.dry_run())
+        return None
     click.echo(report.summary())
+    if not wait or not report.imported:
+        return None
+    indexed = importer.wait(target, report, unique_id, bar("indexing", "file"))
+    click.echo(indexed.summary())
+    return indexed
+
+
+@main.command("status")
+@click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar=env_name("url"), show_envvar=True,
+              help="The Reverie server to ask.")
+@click.option("--key", envvar=env_name("key"), show_envvar=True, help="API key, for --url.")
+@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Read this data folder directly instead of asking a server.")
+@click.option("--account", default="default", show_default=True, help="The account to show, with --data.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@settings_options(("database_url", "blob_url"))
+def status_command(url: str, key: str | None, data: Path | None, account: str, as_json: bool, database_url: str,
+                   blob_url: str) -> None:
+    """What indexing is doing: per namespace, photos and videos waiting (UNPARSE), indexed (PARSE) and FAILED;
+    the indexing jobs by kind and state (queued, running, failed; a done job is removed); the last failures
+    with their cause."""
+    import json as jsonlib
+
+    from .client import Reverie, ReverieError
+
+    if data is not None:
+        from sqlalchemy import select
+
+        from .store import Store, indexing_status
+        from .store.schema import accounts
+
+        _logging("warning")
+        store = Store.open(Settings(data=data, database_url=database_url, blob_url=blob_url))
+        with store.db.read() as conn:
+            account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
+            if account_id is None:
+                raise click.ClickException(f"no account {account!r} in {data}; `reverie keys list` shows the accounts")
+            status = indexing_status.status(conn, account_id)
+        store.close()
+    else:
+        if not key:
+            raise click.ClickException("--key (or REVERIE_KEY) is needed to ask a server; or use --data")
+        try:
+            with Reverie(url, key) as rv:
+                status = rv.indexing_status()
+        except ReverieError as err:
+            raise click.ClickException(f"{err.code} {err.msg}") from None
+        except _transport_errors() as err:
+            raise click.ClickException(f"cannot reach {url} ({err}); is `reverie serve` running there?") from None
+    click.echo(jsonlib.dumps(status, indent=2) if as_json else _status_text(status))
+
+
+def _status_text(status: dict) -> str:
+    from .ingest.fields import format_datetime
+
+    if not status["namespaces"]:
+        return "no photos or videos yet; add some with `reverie import FOLDER`"
+    lines = [f"{'NAMESPACE':<24} {'PHOTOS':>7} {'UNPARSE':>8} {'PARSE':>7} {'FAILED':>7}   {'VIDEOS':>7} {'UNPARSE':>8} "
+             f"{'PARSE':>7} {'FAILED':>7}"]
+    for ns in status["namespaces"]:
+        p, v = ns["images"], ns["videos"]
+        lines.append(f"{ns['unique_id'][:24]:<24} {sum(p.values()):>7} {p['UNPARSE']:>8} {p['PARSE']:>7} {p['FAILED']:>7}   "
+                     f"{sum(v.values()):>7} {v['UNPARSE']:>8} {v['PARSE']:>7} {v['FAILED']:>7}")
+    states = ("queued", "running", "failed")  # a job is removed once done
+    by_kind: dict[str, dict[str, int]] = {}
+    for job in status["jobs"]:
+        by_kind.setdefault(job["kind"], {})[job["state"]] = job["count"]
+    if by_kind:
+        lines += ["", f"{'JOBS':<24} " + " ".join(f"{s:>8}" for s in states)]
+        lines += [f"{kind:<24} " + " ".join(f"{counts.get(s, 0):>8}" for s in states) for kind, counts in sorted(by_kind.items())]
+    else:
+        lines += ["", "no indexing jobs queued or running"]
+    if status["failures"]:
+        lines += ["", "LAST FAILURES"]
+        lines += [f"  {format_datetime(f['when_ms'])}  {f['kind']} {f['id']} {f['unique_id']}/{f['name']}: "
+                  f"{f['cause'] or 'no cause recorded'}" for f in status["failures"]]
+    return "\n".join(lines)
 
 
 @main.group()

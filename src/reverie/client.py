@@ -125,6 +125,11 @@ class _Calls:
         return _Call("POST", "/search", json=_clean(body))
 
     @staticmethod
+    def search_all(query: str, page: int = 1, page_size: int = 20, top_k: int = 100, **filters: Any) -> _Call:
+        body = {"search_param": query, "search_type": "ALL", "page": page, "page_size": page_size, "top_k": top_k, **filters}
+        return _Call("POST", "/search", json=_clean(body))
+
+    @staticmethod
     def similar_images(path: str | Path, unique_id: str | None = None, top_k: int = 20, similarity: float | None = None) -> _Call:
         data = _clean({"unique_id": unique_id, "top_k": str(top_k), "similarity": None if similarity is None else str(similarity)})
         return _Call("POST", "/search_similar_imgs", data=data, files=[("file", path)])
@@ -132,6 +137,10 @@ class _Calls:
     @staticmethod
     def list_unique_ids() -> _Call:
         return _Call("GET", "/list_unique_ids")
+
+    @staticmethod
+    def indexing_status() -> _Call:
+        return _Call("GET", "/indexing_status")
 
     @staticmethod
     def upload_video(path: str | Path, unique_id: str | None = None, tags: list[str] | None = None, **fields: Any) -> _Call:
@@ -225,6 +234,19 @@ class Reverie:
 
     def list_unique_ids(self) -> list[str]:
         return self._send(_Calls.list_unique_ids())["unique_ids"]
+
+    def namespaces(self) -> list[dict]:
+        """[{unique_id, images, videos}] where the server counts them (Reverie does), else [{unique_id}]."""
+        data = self._send(_Calls.list_unique_ids())
+        return data.get("namespaces") or [{"unique_id": n} for n in data["unique_ids"]]
+
+    def search_all(self, query: str, page: int = 1, page_size: int = 20, top_k: int = 100, **filters: Any) -> dict:
+        """Photos and video clips in one ranked list (Reverie's ALL), each item with its `kind`."""
+        return self._send(_Calls.search_all(query, page, page_size, top_k, **filters))
+
+    def indexing_status(self) -> dict:
+        """Reverie's extension: photos and videos by status per namespace, the job queue, recent failures."""
+        return self._send(_Calls.indexing_status())
 
     def upload_video(self, path: str | Path, **meta: Any) -> dict:
         return self._send(_Calls.upload_video(path, **meta))
@@ -338,6 +360,16 @@ class AsyncReverie:
 
     async def list_unique_ids(self) -> list[str]:
         return (await self._send(_Calls.list_unique_ids()))["unique_ids"]
+
+    async def namespaces(self) -> list[dict]:
+        data = await self._send(_Calls.list_unique_ids())
+        return data.get("namespaces") or [{"unique_id": n} for n in data["unique_ids"]]
+
+    async def search_all(self, query: str, page: int = 1, page_size: int = 20, top_k: int = 100, **filters: Any) -> dict:
+        return await self._send(_Calls.search_all(query, page, page_size, top_k, **filters))
+
+    async def indexing_status(self) -> dict:
+        return await self._send(_Calls.indexing_status())
 
     async def upload_video(self, path: str | Path, **meta: Any) -> dict:
         return await self._send(_Calls.upload_video(path, **meta))

@@ -24,7 +24,7 @@ from ..search.videos import VideoSearcher
 from ..store import Store
 from ..store.rate_limits import RateLimiter
 from ..store.removal import sweep
-from . import docs, envelope, files, images, library, people, search, videos
+from . import docs, envelope, files, images, library, people, search, status, videos
 from .request_id import RequestIdMiddleware
 from .shedding import ShedLoad
 from .signed_urls import load_secret
@@ -94,6 +94,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     app.include_router(people.router, prefix=BASE, tags=["people"])
     app.include_router(files.router, prefix=BASE, tags=["files"])
     app.include_router(library.router, prefix=BASE, tags=["library"])
+    app.include_router(status.router, prefix=BASE, tags=["status"])
     app.mount("/static", StaticFiles(directory=WEB), name="static")
 
     page = (WEB / "index.html").read_text().replace("{{LEVELS}}", html.escape(json.dumps(LEVELS)))
