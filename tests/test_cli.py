@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import BIN, EVAL, create_key, jpeg, stack_env
+from conftest import BIN, EVAL, create_key, jpeg, open_store, stack_env
 from reverie.search.fusion import LEVELS
 from reverie.synthetic_video import make_video
 
@@ -143,6 +143,44 @@ def test_import_and_status_straight_on_a_data_folder_take_videos_too(tmp_path, v
     nobody = subprocess.run([str(BIN / "reverie"), "status", "--data", str(data), "--account", "nobody"],
                             capture_output=True, text=True, env=env)
     assert nobody.returncode == 1 and "no account 'nobody'" in nobody.stderr
+
+
+def test_wait_on_a_folder_nobody_indexes_says_so_and_ends_once_a_worker_starts(tmp_path, monkeypatch):
+    import threading
+
+    from sqlalchemy import select
+
+    from reverie import importer
+    from reverie.store.schema import accounts
+
+    data = tmp_path / "library"
+    create_key(data, "me", account="family")
+    folder = tmp_path / "home"
+    folder.mkdir()
+    shutil.copy(LEOPARD, folder / "leopard.jpg")
+    store = open_store(data)
+    try:
+        with store.db.read() as conn:
+            account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == "family")).scalar_one()
+        target = importer.DataFolderTarget(store, account_id)
+        report = importer.run(target, [str(folder)], "home", [], jobs=1)
+        monkeypatch.setattr(importer, "STALL_S", 0.5)
+        said, ended = threading.Event(), {}
+        waiting = threading.Thread(target=lambda: ended.update(result=importer.wait(
+            target, report, "home", poll=0.2, stalled=lambda seconds: said.set())), daemon=True)
+        waiting.start()
+        assert said.wait(60), "no word that nothing is being indexed"
+        assert waiting.is_alive() and not ended
+        worker = subprocess.Popen([str(BIN / "reverie"), "worker", "--data", str(data)], env={**os.environ, **stack_env(data)},
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            waiting.join(300)
+        finally:
+            worker.terminate()
+            worker.wait(60)
+        assert ended["result"].indexed == 1 and not ended["result"].failed
+    finally:
+        store.close()
 
 
 @pytest.fixture(scope="module")

@@ -539,7 +539,13 @@ def _import(report, target, unique_id: str, wait: bool, bar):  # noqa: ANN001, A
     click.echo(report.summary())
     if not wait or not report.imported:
         return None
-    indexed = importer.wait(target, report, unique_id, bar("indexing", "file"))
+    def stalled(seconds: float) -> None:
+        where = "a server or `reverie worker` on that data folder" if isinstance(target, importer.DataFolderTarget) \
+            else "the server's workers"
+        click.echo(f"\nnothing indexed for {seconds:.0f} s: is {where} running? The import itself is done; "
+                   "Ctrl-C stops waiting, `reverie status` shows the queue.", err=True)
+
+    indexed = importer.wait(target, report, unique_id, bar("indexing", "file"), stalled=stalled)
     click.echo(indexed.summary())
     return indexed
 

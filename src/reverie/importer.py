@@ -311,22 +311,31 @@ class Indexed:
         return "\n".join(lines)
 
 
+STALL_S = 120.0  # a long video takes minutes, but nothing at all indexed for this long means nobody is indexing
+
+
 def wait(target: ApiTarget | DataFolderTarget, report: Report, unique_id: str, progress: Callable[[int], object] | None = None,
-         poll: float = 1.0) -> Indexed:
-    """Poll until every imported photo and video is PARSE or FAILED."""
+         poll: float = 1.0, stalled: Callable[[float], None] | None = None) -> Indexed:
+    """Poll until every imported photo and video is PARSE or FAILED. `stalled(seconds)` is called once when
+    nothing has finished for STALL_S (e.g. --data with no server or worker on that folder)."""
     by_id = {i.id: i for i in report.imported}
     photos = {i.sha256: i.id for i in report.imported if i.kind == "photo"}
     videos = [i.id for i in report.imported if i.kind == "video"]
     bar = progress(len(by_id)) if progress else None
     done: dict[int | str, tuple[str, str]] = {}
+    last_change = time.monotonic()
     while len(done) < len(by_id):
         now = target.statuses(unique_id, photos, videos)
         for item_id in [*photos.values(), *videos]:
             status, cause = now.get(item_id, ("FAILED", "deleted before it was indexed"))
             if status in ("PARSE", "FAILED"):
                 done[item_id] = (status, cause)
+                last_change = time.monotonic()
                 if bar is not None:
                     bar.update(1)
+        if stalled is not None and time.monotonic() - last_change > STALL_S:
+            stalled(STALL_S)
+            stalled = None
         photos = {h: i for h, i in photos.items() if i not in done}
         videos = [v for v in videos if v not in done]
         if len(done) < len(by_id):
