@@ -1,13 +1,20 @@
-// Reverie's web app: a thin layer over the public API. The key lives in sessionStorage (this tab only).
+// Reverie's web app: a thin layer over the public API. The key lives in sessionStorage (this tab only); the
+// last namespace looked at lives in localStorage, so the next visit opens on it.
 const API = "/serve/api/v1";
+const PAGE = 100;  // library_page size: a jump to a month loads whole pages, so every page must be the same size
 const $ = (id) => document.getElementById(id);
 const LEVELS = JSON.parse(document.querySelector('meta[name="reverie-levels"]').content);  // filtering_level cuts
-const state = { key: sessionStorage.getItem("reverie-key"), ns: "default", page: 0, total: Infinity, mode: "browse", loading: false };
+const state = {
+  key: sessionStorage.getItem("reverie-key"), ns: "default", mode: "browse",
+  items: [],     // what the grid shows, in order: the gallery's loaded pages or a result list (prev/next walk it)
+  page: 0, total: Infinity, loading: null,
+  gen: 0,        // which gallery or result list is on screen: answers for an older one are dropped
+  query: "",     // the words of the search shown, to say why each hit matched
+  open: -1,      // index in items of the one in the detail view
+  counts: new Map(),  // namespace -> its numbers of photos and videos (list_unique_ids)
+};
 
 class ApiError extends Error {}
-
-// What made a hit ("visual", "labels, ocr"); nothing at all for a hit that nothing matched.
-const matchedBy = (item) => (item.matched && item.matched.length ? [item.matched.join(", ")] : []);
 
 // Image ids are 64-bit: as JS numbers they would lose their last digits, so they stay strings here.
 const parse = (text) => JSON.parse(text.replace(/"id":(\d{16,})/g, '"id":"$1"'));
@@ -22,21 +29,63 @@ async function api(path, { json, form, method } = {}) {
   return body.data;
 }
 
-// ---- sign-in -------------------------------------------------------------------------------
+const el = (tag, props = {}, ...children) => {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+};
+const plural = (n, what) => `${n} ${what}${n === 1 ? "" : "s"}`;
+
+// 65.2 -> "1:05"; 3725 -> "1:02:05"
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  const mmss = `${Math.floor((s % 3600) / 60)}:${String(s % 60).padStart(2, "0")}`;
+  return s >= 3600 ? `${Math.floor(s / 3600)}:${mmss.padStart(5, "0")}` : mmss;
+}
+
+// Capture times are stored without a zone and served as UTC, as library_months counts them: shown in UTC too,
+// so a photo sits under the day its camera said.
+const utc = (ms, options) => new Date(ms).toLocaleDateString("en-GB", { timeZone: "UTC", ...options });
+const monthKey = (ms) => new Date(ms).toISOString().slice(0, 7);
+const dayKey = (ms) => new Date(ms).toISOString().slice(0, 10);
+const monthName = (key, month = "long") => utc(Date.parse(`${key}-01T00:00:00Z`), { month, year: "numeric" });
+
+// ---- sign-in and namespaces -----------------------------------------------------------------------------
 async function signIn(key) {
   state.key = key;
   const data = await api("/list_unique_ids");  // throws on a bad key
   sessionStorage.setItem("reverie-key", key);
   $("signin").hidden = true;
   $("app").hidden = false;
-  fillNamespaces(data.unique_ids);
+  state.ns = firstNamespace(data.namespaces || []);
+  fillNamespaces(data.namespaces || []);
   browse();
 }
 
-function fillNamespaces(names) {
-  const select = $("namespace");
-  const all = [...new Set(["default", ...names, state.ns])];
-  select.replaceChildren(...all.map((n) => new Option(n, n, false, n === state.ns)));
+const size = (n) => n.images + n.videos;
+
+// The one looked at last, if it still exists; else the largest, so a library never opens on an empty
+// "default" while another namespace holds the photos.
+function firstNamespace(namespaces) {
+  const last = localStorage.getItem("reverie-ns");
+  if (namespaces.some((n) => n.unique_id === last)) return last;
+  const largest = [...namespaces].sort((a, b) => size(b) - size(a))[0];
+  return largest && size(largest) > 0 ? largest.unique_id : "default";
+}
+
+function fillNamespaces(namespaces) {
+  state.counts = new Map(namespaces.map((n) => [n.unique_id, n]));
+  // "default" is always offered: uploads go to the namespace shown, and a new library starts there.
+  const known = new Map([["default", { unique_id: "default", images: 0, videos: 0 }], ...namespaces.map((n) => [n.unique_id, n])]);
+  if (!known.has(state.ns)) known.set(state.ns, { unique_id: state.ns, images: 0, videos: 0 });
+  const options = [...known.values()].map((n) => new Option(`${n.unique_id} (${size(n)})`, n.unique_id, false, n.unique_id === state.ns));
+  $("namespace").replaceChildren(...options);
+}
+
+// The counts in the picker follow uploads and deletions.
+async function refreshNamespaces() {
+  try { fillNamespaces((await api("/list_unique_ids")).namespaces || []); } catch { return; /* the picker keeps its old counts */ }
+  if (state.mode === "browse" && state.page > 0) sayGallerySize();
 }
 
 $("signin-form").addEventListener("submit", async (e) => {
@@ -45,9 +94,14 @@ $("signin-form").addEventListener("submit", async (e) => {
   try { await signIn($("key").value.trim()); } catch (err) { $("signin-error").textContent = `Could not sign in: ${err.message}`; }
 });
 $("signout").addEventListener("click", () => { sessionStorage.removeItem("reverie-key"); location.reload(); });
-$("namespace").addEventListener("change", (e) => { state.ns = e.target.value; browse(); });
+$("namespace").addEventListener("change", (e) => {
+  state.ns = e.target.value;
+  localStorage.setItem("reverie-ns", state.ns);
+  $("query").value = "";
+  browse();
+});
 
-// ---- gallery and search results --------------------------------------------------------------
+// ---- tiles ----------------------------------------------------------------------------------------------
 function lazyImage(src, alt) {
   const img = new Image();
   img.loading = "lazy";
@@ -56,57 +110,217 @@ function lazyImage(src, alt) {
   return img;
 }
 
-function clipTile(item) {
-  const b = document.createElement("button");
-  b.className = "tile clip";
-  b.title = `${item.videoName} ${item.startTime}–${item.endTime} s`;
-  if (item.keyframe_url) b.append(lazyImage(item.keyframe_url, b.title));
-  const s = document.createElement("span");
-  s.className = "score";
-  s.textContent = [`▶ ${item.startTime}–${item.endTime} s`, item.score.toFixed(2), ...matchedBy(item)].join(" · ");
-  b.append(s);
-  if (item.score < LEVELS.low) b.classList.add("weak");
-  b.addEventListener("click", () => openClip(item));
+const badge = (className, text) => el("span", { className: `badge ${className}`, textContent: text });
+const STATUS_WORDS = { UNPARSE: "indexing…", FAILED: "could not index" };
+
+// One tile per item; clicking it opens the item at its place in state.items, so prev/next walk the same list.
+function tile(item, index) {
+  const b = el("button", { type: "button", className: `tile ${item.kind || "image"}` });
+  const thumb = item.kind === "clip" ? item.keyframe_url : item.thumbnail_url;
+  const name = itemName(item);
+  if (thumb) b.append(lazyImage(thumb, name));
+  else b.append(el("div", { className: "placeholder", textContent: name }));
+  const status = item.kind === "video" ? item.videoStatus : item.status;
+  if (STATUS_WORDS[status]) b.append(badge("status", STATUS_WORDS[status]));
+  if (item.kind === "video") videoTile(b, item);
+  if (item.kind === "clip") b.append(badge("moment", `▶ ${moment(item)}`));
+  if (spoken(item)) b.append(el("span", { className: "said", textContent: `“${spoken(item)}”` }));
+  if (item.kind === "image" || !item.kind) b.dataset.id = item.id;
+  // The hover title says why a hit is here; a gallery tile just names its photo.
+  b.title = [name, ...(item.score !== undefined || item.byExample ? reasons(item) : [])].join("\n");
+  b.addEventListener("click", () => openAt(index));
   return b;
 }
 
-function openClip(item) {
-  const body = $("detail-body");
-  body.innerHTML = `<div class="detail"><div><video controls preload="metadata"></video></div><div><h2></h2><dl></dl></div></div>`;
-  body.querySelector("h2").textContent = item.videoName;
-  const video = body.querySelector("video");
-  if (item.video_url) video.src = `${item.video_url}#t=${item.startTime},${item.endTime}`;  // plays the moment
-  const dl = body.querySelector("dl");
-  row(dl, "Moment", `${item.startTime}–${item.endTime} s`);
-  row(dl, "Matched", (item.matched || []).join(", "));
-  row(dl, "Video", item.videoNo);
-  if (!$("detail").open) $("detail").showModal();
+const itemName = (item) => (item.kind === "video" || item.kind === "clip" ? item.videoName : item.name);
+const moment = (clip) => `${clock(+clip.startTime)}-${clock(+clip.endTime)}`;
+const spoken = (clip) => clip.audio_ts || clip.line || "";
+
+// A clip item of an ALL or BY_CLIP search has no words in it (audio_ts is for BY_AUDIO): the line said in its
+// moment comes from its video's transcript, the segment sharing most words with the query, else all of them.
+async function addSpokenLines(items, query) {
+  const clips = items.filter((i) => i.kind === "clip" && !i.audio_ts);
+  const nos = [...new Set(clips.map((c) => c.videoNo))].slice(0, 20);  // one transcript per video, a page's worth
+  const transcripts = new Map(await Promise.all(nos.map(async (no) =>
+    [no, await api(`/get_audio_transcription?video_no=${no}`).catch(() => null)])));  // null: no speech
+  const words = new Set(query.toLowerCase().match(/[\p{L}\p{N}']+/gu) || []);
+  const shared = (text) => (text.toLowerCase().match(/[\p{L}\p{N}']+/gu) || []).filter((w) => words.has(w)).length;
+  for (const c of clips) {
+    const said = (transcripts.get(c.videoNo)?.transcriptions || [])
+      .filter((t) => +t.startTime < +c.endTime && +t.endTime > +c.startTime && t.content.trim());
+    if (!said.length) continue;
+    const best = [...said].sort((a, b) => shared(b.content) - shared(a.content))[0];
+    const line = shared(best.content) ? best : null;
+    c.line = line ? line.content.trim() : said.map((t) => t.content.trim()).join(" ");
+    c.lineAt = +(line || said[0]).startTime;
+  }
 }
 
-function tile(item) {
-  if (item.kind === "clip") return clipTile(item);
-  const b = document.createElement("button");
-  b.className = "tile";
-  b.dataset.id = item.id;
-  b.title = item.name;
-  if (item.thumbnail_url) {
-    b.append(lazyImage(item.thumbnail_url, item.name));
-  } else {
-    b.innerHTML = `<div class="placeholder"></div>`;
-    b.querySelector(".placeholder").textContent = `${item.name} (${item.status === "FAILED" ? "failed" : "indexing…"})`;
-  }
-  if (item.status && item.status !== "PARSE") b.insertAdjacentHTML("beforeend", `<span class="badge">${item.status}</span>`);
-  if (item.score !== undefined) {
-    if (item.score < LEVELS.low) b.classList.add("weak");  // below filtering_level "low": shown, but dimmed
-    const s = document.createElement("span");
-    s.className = "score";
-    s.textContent = [item.score.toFixed(2), ...matchedBy(item)].join(" · ");
-    b.append(s);
-  }
-  b.addEventListener("click", () => openDetail(item.id));
-  return b;
+// A video shows its length, and plays (muted) while the pointer rests on it.
+function videoTile(b, item) {
+  if (item.duration) b.append(badge("duration", `▶ ${clock(item.duration)}`));
+  if (!item.video_url) return;
+  b.addEventListener("mouseenter", () => {
+    const v = el("video", { src: item.video_url, muted: true, loop: true, playsInline: true, autoplay: true, className: "preview" });
+    v.muted = true;  // the attribute alone does not silence a video made by script
+    b.append(v);
+    v.play().catch(() => { /* a format this browser cannot play: the thumbnail stays */ });
+  });
+  b.addEventListener("mouseleave", () => b.querySelector("video.preview")?.remove());
 }
 
+// ---- the gallery: the library by capture date -------------------------------------------------------------
+function browse() {
+  loadPeople();
+  state.gen += 1;
+  state.mode = "browse";
+  state.query = "";
+  state.items = [];
+  state.page = 0;
+  state.total = Infinity;
+  $("grid").replaceChildren();
+  $("grid").className = "gallery";
+  refreshNamespaces();
+  $("status").textContent = "";
+  loadMonths();
+  return loadMore();
+}
+
+// One page at a time: a second caller waits for the page already on its way instead of asking for it twice.
+// `gen` tells a page of this gallery from one of a gallery left since (another namespace, a search).
+function loadMore() {
+  if (state.mode !== "browse" || state.page * PAGE >= state.total) return Promise.resolve();
+  if (!state.loading || state.loading.gen !== state.gen) {
+    const p = loadPage(state.gen).finally(() => { if (state.loading === p) state.loading = null; });
+    p.gen = state.gen;
+    state.loading = p;
+  }
+  return state.loading;
+}
+
+async function loadPage(gen) {
+  try {
+    const data = await api("/library_page", { json: { unique_id: state.ns, page: state.page + 1, page_size: PAGE } });
+    if (gen !== state.gen) return;  // the user moved on while it loaded
+    state.page += 1;
+    state.total = data.total_count;
+    const start = state.items.length;
+    state.items.push(...data.item);
+    data.item.forEach((item, i) => placeInGallery(item, start + i));
+    sayGallerySize();
+    // The observer only tells of changes: a sentinel still in view after a short page wants the next one.
+    requestAnimationFrame(() => { if ($("more").getBoundingClientRect().top < innerHeight) loadMore(); });
+  } catch (err) {
+    $("status").textContent = err.message;
+  }
+}
+
+// "12 photos · 1 video in “trip”", by the picker's counts (they tell photos from videos), else the page's total
+function sayGallerySize() {
+  const n = state.counts.get(state.ns);
+  const said = n && size(n) === state.total ? [[n.images, "photo"], [n.videos, "video"]].filter(([k]) => k).map(([k, w]) => plural(k, w)).join(" · ")
+    : plural(state.total, "item");
+  $("status").textContent = state.total ? `${said} in “${state.ns}”` : `No photos in “${state.ns}” yet: drop some above.`;
+}
+
+// Items come newest first: each goes under the last month and day header, or starts new ones.
+function placeInGallery(item, index) {
+  const grid = $("grid");
+  let month = grid.lastElementChild;
+  if (!month || month.dataset.month !== monthKey(item.when_ms)) {
+    month = el("section", { className: "month" }, el("h2", { textContent: monthName(monthKey(item.when_ms)) }));
+    month.dataset.month = monthKey(item.when_ms);
+    grid.append(month);
+  }
+  let day = month.lastElementChild;
+  if (!day.dataset || day.dataset.day !== dayKey(item.when_ms)) {
+    day = el("section", { className: "day" }, el("h3", { textContent: utc(item.when_ms, { weekday: "long", day: "numeric", month: "long" }) }),
+      el("div", { className: "tiles" }));
+    day.dataset.day = dayKey(item.when_ms);
+    month.append(day);
+  }
+  const t = tile(item, index);
+  if (item.when_source === "uploaded") t.title += "\nNo capture date: placed by when it was uploaded";
+  day.querySelector(".tiles").append(t);
+}
+
+// The timeline: one entry per month, newest first; a click loads the pages up to that month and goes there.
+async function loadMonths() {
+  const ns = state.ns;
+  let data;
+  try { data = await api("/library_months", { json: { unique_id: ns } }); } catch { return; }
+  if (ns !== state.ns) return;
+  $("timeline").replaceChildren(...data.months.map((m) => {
+    const b = el("button", { type: "button", title: `${monthName(m.month)}: ${plural(m.count, "item")}` },
+      el("span", { textContent: monthName(m.month, "short") }), el("small", { textContent: m.count }));
+    b.dataset.month = m.month;
+    b.addEventListener("click", () => jumpTo(m));
+    return b;
+  }));
+  $("timeline").hidden = state.mode !== "browse" || data.months.length < 2;
+  markMonth();
+}
+
+// The timeline marks the month at the top of the view; scrolled to the foot of the page, the last one (it
+// cannot come higher). A page too short to scroll marks its first month.
+function markMonth(asked) {
+  const months = [...document.querySelectorAll("#grid.gallery .month")];
+  const atFoot = scrollY > 0 && innerHeight + scrollY >= document.documentElement.scrollHeight - 2;
+  const shown = atFoot ? months.at(-1) : months.filter((m) => m.getBoundingClientRect().top <= 140).pop() || months[0];
+  const month = asked || shown?.dataset.month;
+  document.querySelectorAll("#timeline button").forEach((b) => b.classList.toggle("current", b.dataset.month === month));
+}
+addEventListener("scroll", () => requestAnimationFrame(() => markMonth()), { passive: true });
+
+async function jumpTo(m) {
+  $("status").textContent = `Going to ${monthName(m.month)}…`;
+  while (state.mode === "browse" && state.items.length <= m.offset && state.page * PAGE < state.total) {
+    const before = state.page;
+    await loadMore();
+    if (state.page === before) return;  // the page did not come: loadPage has said why in the status line
+  }
+  sayGallerySize();
+  document.querySelector(`#grid .month[data-month="${m.month}"]`)?.scrollIntoView({ block: "start" });
+  // the month asked for, even where the page is too short to bring it to the top (a scroll re-marks)
+  markMonth(m.month);
+}
+
+// A fresh look at the pages already shown (an upload arrived, a photo finished indexing), keeping the scroll
+// place; several uploads finishing together refresh once.
+// An answer that comes back after a later one's is dropped: it would show older statuses.
+let refreshTimer = 0, refreshes = 0;
+function refreshGallery() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(async () => {
+    const mine = ++refreshes;
+    if (state.mode !== "browse") return;
+    const pages = Math.max(1, state.page), y = window.scrollY;
+    const gen = state.gen, ns = state.ns;
+    const lists = [];
+    try {
+      for (let p = 1; p <= pages; p++) lists.push(await api("/library_page", { json: { unique_id: ns, page: p, page_size: PAGE } }));
+    } catch { return; }
+    if (gen !== state.gen || mine !== refreshes) return;
+    state.gen += 1;  // a page still on its way was asked for against the old list: it is dropped
+    const opened = state.items[state.open];
+    state.items = lists.flatMap((d) => d.item);
+    // the detail view keeps walking from the item it shows, wherever the refresh moved it
+    if (opened) state.open = state.items.findIndex((i) => (i.kind === "video" ? i.videoNo === opened.videoNo : i.id === opened.id));
+    state.total = lists[0].total_count;
+    state.page = pages;
+    $("grid").replaceChildren();
+    state.items.forEach(placeInGallery);
+    await refreshNamespaces();
+    sayGallerySize();
+    loadMonths();
+    window.scrollTo(0, y);
+  }, 150);
+}
+
+// infinite scroll: the sentinel under the grid asks for the next page when it comes into view
+new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }).observe($("more"));
+
+// ---- search results ---------------------------------------------------------------------------------------
 function filters() {
   const f = {};
   const tags = $("f-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
@@ -123,42 +337,40 @@ function filters() {
   return f;
 }
 
-function browse() {
-  loadPeople();
-  state.mode = "browse";
-  state.page = 0;
-  state.total = Infinity;
-  $("grid").replaceChildren();
-  $("status").textContent = "";
-  loadMore();
+// A video's moments can come back as neighbouring clips: one tile per moment, the best (first) one.
+function oneTilePerMoment(items) {
+  const kept = [];
+  return items.filter((item) => {
+    if (item.kind !== "clip") return true;
+    const [s, e] = [+item.startTime, +item.endTime];
+    if (kept.some((k) => k.videoNo === item.videoNo && s <= +k.endTime && +k.startTime <= e)) return false;
+    kept.push(item);
+    return true;
+  });
 }
 
-async function loadMore() {
-  if (state.mode !== "browse" || state.loading || state.page * 60 >= state.total) return;
-  state.loading = true;
-  try {
-    const f = filters();
-    const data = await api("/img_list_page", { json: { unique_id: state.ns, page: state.page + 1, page_size: 60, tags: f.tags, camera_tag: f.camera_tag, datetime_from: f.datetime_from, datetime_to: f.datetime_to } });
-    state.page += 1;
-    state.total = data.total_count;
-    $("grid").append(...data.item.map(tile));
-    const n = data.total_count;
-    $("status").textContent = n ? `${n} image${n === 1 ? "" : "s"} in “${state.ns}”` : `No images in “${state.ns}” yet: drop some above.`;
-  } catch (err) {
-    $("status").textContent = err.message;
-  } finally {
-    state.loading = false;
-  }
-}
-
-// infinite scroll: the sentinel under the grid asks for the next page when it comes into view
-new IntersectionObserver((entries) => { if (entries.some((e) => e.isIntersecting)) loadMore(); }).observe($("more"));
-
-function showResults(label, data) {
+// Good hits first; those scoring under filtering_level "low" (the API's own cut) under a heading of their own.
+function showResults(label, items, options = {}) {
+  const { split = true } = options;
+  state.gen += 1;
   state.mode = "search";
-  $("grid").replaceChildren(...data.item.map(tile));
-  const n = data.total_count;
-  $("status").textContent = `${n} hit${n === 1 ? "" : "s"} for ${label}` + (n ? "" : " (try a lower confidence or fewer filters)");
+  state.shown = { label, items, options };
+  $("timeline").hidden = true;
+  items = oneTilePerMoment(items);
+  const good = split ? items.filter((i) => i.score === undefined || i.score >= LEVELS.low) : items;
+  const weak = split ? items.filter((i) => !good.includes(i)) : [];
+  state.items = [...good, ...weak];
+  const grid = $("grid");
+  grid.className = "results";
+  grid.replaceChildren();
+  if (good.length) grid.append(el("div", { className: "tiles good" }, ...good.map((item, i) => tile(item, i))));
+  if (weak.length) {
+    grid.append(el("h2", { className: "less-likely", textContent: "More results, less likely" }),
+      el("div", { className: "tiles weak" }, ...weak.map((item, i) => tile(item, good.length + i))));
+  }
+  $("status").textContent = !items.length ? `No results for ${label} (try a lower confidence or fewer filters)`
+    : good.length ? `${plural(good.length, "result")} for ${label}` + (weak.length ? `, and ${weak.length} less likely` : "")
+      : `No close results for ${label}: ${weak.length} less likely`;
 }
 
 $("search-form").addEventListener("submit", async (e) => {
@@ -168,7 +380,12 @@ $("search-form").addEventListener("submit", async (e) => {
   const body = { search_param: q, search_type: "ALL", unique_id: state.ns, top_k: 200, page_size: 200, ...filters() };
   if ($("f-level").value) body.filtering_level = $("f-level").value;
   $("status").textContent = `Searching for “${q}”…`;
-  try { showResults(`“${q}”`, await api("/search", { json: body })); } catch (err) { $("status").textContent = err.message; }
+  try {
+    const data = await api("/search", { json: body });
+    await addSpokenLines(data.item, q);
+    state.query = q;
+    showResults(`“${q}”`, data.item);
+  } catch (err) { $("status").textContent = err.message; }
 });
 
 async function searchByExample(file) {
@@ -176,13 +393,73 @@ async function searchByExample(file) {
   form.append("file", file);
   form.append("unique_id", state.ns);
   form.append("top_k", "60");
-  try { showResults(`images like ${file.name}`, await api("/search_similar_imgs", { form })); } catch (err) { $("status").textContent = err.message; }
+  try {
+    const data = await api("/search_similar_imgs", { form });
+    state.query = "";
+    // Similarity to an example is not on the calibrated scale LEVELS cuts: no split.
+    showResults(`images like ${file.name}`, data.item.map((i) => ({ ...i, kind: "image", byExample: file.name })), { split: false });
+  } catch (err) { $("status").textContent = err.message; }
 }
 $("example").addEventListener("change", (e) => { if (e.target.files[0]) searchByExample(e.target.files[0]); e.target.value = ""; });
 $("query").addEventListener("dragover", (e) => e.preventDefault());
 $("query").addEventListener("drop", (e) => { e.preventDefault(); if (e.dataTransfer.files[0]) searchByExample(e.dataTransfer.files[0]); });
 
-// ---- people ---------------------------------------------------------------------------------
+// ---- why this result --------------------------------------------------------------------------------------
+// The words of the query found in a text, as the text spells them ("taman daya" in a receipt -> "TAMAN DAYA").
+function wordsIn(text, query) {
+  const found = query.split(/\s+/).filter(Boolean).map((w) => {
+    const at = (text || "").toLowerCase().indexOf(w.toLowerCase());
+    return at < 0 ? null : text.slice(at, at + w.length);
+  }).filter(Boolean);
+  return found.length ? found.join(" ") : query;
+}
+
+// Each signal that matched (`matched` of the item), said in words; `m` is the photo's metadata when known.
+function reasons(item, m = {}) {
+  const q = state.query;
+  if (item.byExample) return [`Looks like ${item.byExample}`];
+  const seen = recognised(m, q);
+  const said = {
+    visual: `Looks like: ${q}`,
+    ocr: `Matches the words in the photo: ${wordsIn(m.ocr_text, q)}`,
+    labels: `Recognised in it: ${seen || q}`,
+    tags: tagged(item, m, q),
+    place: `Taken at: ${m.place || q}`,
+    camera: `Shot on: ${m.camera_model || item.camera_model || q}`,
+    name: `Its file name matches: ${q}`,
+    said: spoken(item) ? `Said at ${clock(item.lineAt ?? +item.startTime)}: “${spoken(item)}”` : `Said or shown on screen at ${clock(+(item.startTime || 0))}: ${q}`,
+    words: `What it shows, says or has on screen matches: ${q}`,
+    speech: spoken(item) ? `Said at ${clock(item.lineAt ?? +item.startTime)}: “${spoken(item)}”` : `Close to what was said at ${clock(+(item.startTime || 0))}`,
+    image: "Looks like your example image",
+  };
+  const out = [...new Set((item.matched || []).map((s) => said[s] || null).filter(Boolean))];  // a Set: said and speech can say the same
+  // "said" already tells of the words; "words" would repeat it
+  return out.includes(said.said) ? out.filter((r) => r !== said.words) : out;
+}
+
+// The labels and detected objects of a photo that the query names: "leopard", "3 × elephant".
+function recognised(m, q) {
+  const named = (name) => q.toLowerCase().includes(name.toLowerCase()) || name.toLowerCase().includes(q.toLowerCase());
+  const objects = new Map();
+  for (const o of m.objects || []) if (named(o.label)) objects.set(o.label, (objects.get(o.label) || 0) + 1);
+  const labels = (m.labels || []).map((l) => l.name).filter((n) => named(n) && !objects.has(n));
+  return [...[...objects].map(([label, n]) => (n > 1 ? `${n} × ${label}` : label)), ...labels].join(", ");
+}
+
+// A named person's name is searched with the tags: say who is in it when that is what matched.
+function tagged(item, m, q) {
+  const person = (m.faces || []).map((f) => f.name).find((n) => n && q.toLowerCase().includes(n.toLowerCase()));
+  return person ? `${person} is in it` : `Tagged: ${wordsIn((m.tags || item.tags || []).join(", "), q)}`;
+}
+
+function whyList(item, m) {
+  if (item.score === undefined && !item.byExample) return null;
+  const why = reasons(item, m);
+  return el("div", { className: "why" }, el("h3", { textContent: "Why this result" }),
+    el("ul", {}, ...(why.length ? why : ["Close to your search overall, though no single part of it stands out"]).map((r) => el("li", { textContent: r }))));
+}
+
+// ---- people ---------------------------------------------------------------------------------------------
 let peopleLoads = 0;
 
 async function loadPeople() {
@@ -203,15 +480,14 @@ async function loadPeople() {
 }
 
 function personCard(p) {
-  const card = Object.assign(document.createElement("div"), { className: "person" });
+  const card = el("div", { className: "person" });
   card.dataset.id = p.person_id;
-  const pick = Object.assign(document.createElement("input"), { type: "checkbox", title: "Select to merge" });
+  const pick = el("input", { type: "checkbox", title: "Select to merge" });
   pick.setAttribute("aria-label", `Select ${p.name || "this person"} to merge`);
   pick.addEventListener("change", updateMerge);
-  const face = Object.assign(document.createElement("button"), { type: "button", className: "face", title: `Photos of ${p.name || "this person"}` });
-  face.append(lazyImage(p.cover.url, p.name || "unnamed person"));
+  const face = el("button", { type: "button", className: "face", title: `Photos of ${p.name || "this person"}` }, lazyImage(p.cover.url, p.name || "unnamed person"));
   face.addEventListener("click", () => showPerson(p));
-  const name = Object.assign(document.createElement("input"), { className: "name", value: p.name || "", placeholder: "Add a name" });
+  const name = el("input", { className: "name", value: p.name || "", placeholder: "Add a name" });
   name.setAttribute("aria-label", "Name");
   name.addEventListener("change", async () => {
     try {
@@ -220,14 +496,13 @@ function personCard(p) {
       $("status").textContent = named.name ? `Named ${named.name}: search for the name to find their photos` : "Name cleared";
     } catch (err) { $("status").textContent = err.message; }
   });
-  const count = Object.assign(document.createElement("span"), { className: "count", textContent: counts([], p.image_count, p.clip_count) });
-  card.append(pick, face, name, count);
+  card.append(pick, face, name, el("span", { className: "count", textContent: counts([], p.image_count, p.clip_count) }));
   return card;
 }
 
 // "3 photos · 2 clips", of a list of hits or from a person's counts
 function counts(items, photos = items.filter((i) => i.kind !== "clip").length, clips = items.length - photos) {
-  const said = [[photos, "photo"], [clips, "clip"]].filter(([n]) => n).map(([n, what]) => `${n} ${what}${n === 1 ? "" : "s"}`);
+  const said = [[photos, "photo"], [clips, "clip"]].filter(([n]) => n).map(([n, what]) => plural(n, what));
   return said.join(" · ") || "no photos";
 }
 
@@ -253,19 +528,83 @@ async function showPerson(p) {
   const body = { search_param: p.name || "a person", search_type: "ALL", unique_id: state.ns, top_k: 1000, page_size: 200, person_ids: [p.person_id] };
   try {
     const data = await api("/search", { json: body });
-    state.mode = "search";
-    $("grid").replaceChildren(...data.item.map(tile));
+    await addSpokenLines(data.item, "");
+    state.query = p.name || "";
+    showResults(p.name || "this person", data.item, { split: false });  // every one of them has the face
     $("status").textContent = `${counts(data.item)} of ${p.name || "this person"}`;
   } catch (err) { $("status").textContent = err.message; }
 }
 
-// ---- detail ----------------------------------------------------------------------------------
+// ---- the detail view --------------------------------------------------------------------------------------
 function row(dl, name, value) {
   if (value === undefined || value === null || value === "") return;
-  const dt = document.createElement("dt"); dt.textContent = name;
-  const dd = document.createElement("dd");
+  const dd = el("dd");
   if (value instanceof Node) dd.append(value); else dd.textContent = value;
-  dl.append(dt, dd);
+  dl.append(el("dt", { textContent: name }), dd);
+}
+
+// Open the item at `index` of the grid's list, whatever its kind; prev/next move along that list.
+function openAt(index) {
+  const item = state.items[index];
+  if (!item) return;
+  state.open = index;
+  $("prev").disabled = index === 0;
+  $("next").disabled = index === state.items.length - 1;
+  $("position").textContent = `${index + 1} / ${state.items.length}`;
+  if (item.kind === "clip") openClip(item);
+  else if (item.kind === "video") openVideo(item);
+  else openPhoto(item);
+  if (!$("detail").open) $("detail").showModal();
+}
+
+const step = (by) => { if ($("detail").open) openAt(state.open + by); };
+$("prev").addEventListener("click", () => step(-1));
+$("next").addEventListener("click", () => step(1));
+// On the document: a step can disable the focused button, and focus then leaves the dialog.
+document.addEventListener("keydown", (e) => {
+  if (!$("detail").open || e.target.matches("input, textarea")) return;  // arrows move the caret there
+  if (e.key === "ArrowLeft") { e.preventDefault(); step(-1); }
+  if (e.key === "ArrowRight") { e.preventDefault(); step(1); }
+});
+// A swipe on a phone: a mostly sideways drag of at least 50 px, left for the next one.
+let touchStart = null;
+$("detail").addEventListener("touchstart", (e) => { touchStart = e.changedTouches[0]; }, { passive: true });
+$("detail").addEventListener("touchend", (e) => {
+  if (!touchStart) return;
+  const dx = e.changedTouches[0].clientX - touchStart.clientX, dy = e.changedTouches[0].clientY - touchStart.clientY;
+  touchStart = null;
+  if (Math.abs(dx) >= 50 && Math.abs(dx) > 2 * Math.abs(dy)) step(dx < 0 ? 1 : -1);
+});
+// The player stops when the view closes, not only hides.
+$("detail").addEventListener("close", () => $("detail-body").querySelector("video")?.pause());
+
+function player(src, from, to) {
+  // "auto": a browser that will not start it with sound still shows the moment's first frame
+  const video = el("video", { controls: true, preload: "auto", playsInline: true, autoplay: true });
+  if (src) video.src = from === undefined ? src : `${src}#t=${from},${to}`;  // plays the moment
+  return video;
+}
+
+function openClip(item) {
+  const line = el("p", { className: "line", textContent: spoken(item) ? `“${spoken(item)}”` : "" });
+  const dl = el("dl");
+  row(dl, "Moment", moment(item));
+  row(dl, "Video", item.videoNo);
+  const side = el("div", { className: "info" }, el("h2", { textContent: item.videoName }), dl);
+  const why = whyList(item);
+  if (why) side.append(why);
+  $("detail-body").replaceChildren(el("div", { className: "detail" }, el("div", { className: "stage" }, player(item.video_url, item.startTime, item.endTime), line), side));
+}
+
+function openVideo(item) {
+  const dl = el("dl");
+  row(dl, "Length", item.duration ? clock(item.duration) : "not known yet");
+  row(dl, item.when_source === "taken" ? "Taken" : "Uploaded", item.when_ms ? `${utc(item.when_ms, { day: "numeric", month: "long", year: "numeric" })}` : "");
+  row(dl, "Status", STATUS_WORDS[item.videoStatus] || "indexed");
+  row(dl, "Namespace", item.unique_id);
+  row(dl, "Video", item.videoNo);
+  const stage = el("div", { className: "stage" }, item.video_url ? player(item.video_url) : el("p", { textContent: "The original was not kept: nothing to play." }));
+  $("detail-body").replaceChildren(el("div", { className: "detail" }, stage, el("div", { className: "info" }, el("h2", { textContent: item.videoName }), dl)));
 }
 
 // Each detected object: a chip, and its box outlined on the photo (in percent, so it follows the image's size).
@@ -275,14 +614,15 @@ function showObjects(body, m) {
   if (!objects.length) { list.textContent = "(none found)"; return; }
   for (const o of objects) {
     const text = `${o.label}${o.colour ? " · " + o.colour : ""} ${(o.score * 100).toFixed(0)}%`;
-    list.append(Object.assign(document.createElement("span"), { className: "chip", textContent: text }));
-    const box = Object.assign(document.createElement("div"), { className: "box", title: text });
-    Object.assign(box.style, { left: `${(100 * o.box.x) / m.width}%`, top: `${(100 * o.box.y) / m.height}%`,
-      width: `${(100 * o.box.w) / m.width}%`, height: `${(100 * o.box.h) / m.height}%` });
-    box.append(Object.assign(document.createElement("span"), { textContent: o.label }));
+    list.append(el("span", { className: "chip", textContent: text }));
+    const box = el("div", { className: "box", title: text }, el("span", { textContent: o.label }));
+    place(box, o.box, m);
     body.querySelector(".frame").append(box);
   }
 }
+
+const place = (box, b, m) => Object.assign(box.style, { left: `${(100 * b.x) / m.width}%`, top: `${(100 * b.y) / m.height}%`,
+  width: `${(100 * b.w) / m.width}%`, height: `${(100 * b.h) / m.height}%` });
 
 // Each face: outlined on the photo with its person's name, and a chip to take a wrongly grouped one out.
 function showFaces(body, m) {
@@ -291,18 +631,16 @@ function showFaces(body, m) {
   if (!faces.length) { list.textContent = "(none found)"; return; }
   for (const f of faces) {
     const who = f.name || (f.person_id ? "unnamed" : "taken out");
-    const box = Object.assign(document.createElement("div"), { className: "box face", title: who });
-    Object.assign(box.style, { left: `${(100 * f.box.x) / m.width}%`, top: `${(100 * f.box.y) / m.height}%`,
-      width: `${(100 * f.box.w) / m.width}%`, height: `${(100 * f.box.h) / m.height}%` });
-    box.append(Object.assign(document.createElement("span"), { textContent: who }));
+    const box = el("div", { className: "box face", title: who }, el("span", { textContent: who }));
+    place(box, f.box, m);
     body.querySelector(".frame").append(box);
-    const chip = Object.assign(document.createElement("span"), { className: "chip", textContent: who });
+    const chip = el("span", { className: "chip", textContent: who });
     if (f.person_id) {
-      const out = Object.assign(document.createElement("button"), { type: "button", className: "not-them", textContent: "not them" });
+      const out = el("button", { type: "button", className: "not-them", textContent: "not them" });
       out.addEventListener("click", async () => {
         try {
           await api("/remove_face", { json: { unique_id: m.unique_id, face_id: f.face_id } });
-          openDetail(m.id);
+          openAt(state.open);
           loadPeople();
         } catch (err) { $("status").textContent = err.message; }
       });
@@ -312,10 +650,11 @@ function showFaces(body, m) {
   }
 }
 
-async function openDetail(id) {
-  const m = await api(`/get_img_metadata?id=${id}`);
+async function openPhoto(item) {
+  const m = await api(`/get_img_metadata?id=${item.id}`);
+  if (state.items[state.open] !== item) return;  // the user stepped on while it loaded
   const body = $("detail-body");
-  body.innerHTML = `<div class="detail"><div class="frame"><img alt=""></div><div><h2></h2><dl></dl>
+  body.innerHTML = `<div class="detail"><div class="stage"><div class="frame"><img alt=""></div></div><div class="info"><h2></h2><dl></dl>
     <h3>People</h3><div class="faces"></div>
     <h3>Objects</h3><div class="objects"></div>
     <h3>Labels</h3><div class="labels"></div><h3>Text in the image</h3><pre class="ocr"></pre>
@@ -325,45 +664,73 @@ async function openDetail(id) {
   img.addEventListener("load", () => body.querySelector(".frame").classList.add("loaded"), { once: true });
   img.src = m.preview ? m.preview.url : m.img_url;
   body.querySelector("h2").textContent = m.file_name;
-  const dl = body.querySelector("dl");
-  row(dl, "Status", m.status + (m.cause ? ` — ${m.cause}` : ""));
+  const why = whyList(item, m);
+  if (why) body.querySelector("dl").before(why);
+  describe(body.querySelector("dl"), m);
+  showObjects(body, m);
+  showFaces(body, m);
+  body.querySelector(".labels").append(...m.labels.map((l) => el("span", { className: "chip", textContent: `${l.name} ${(l.score * 100).toFixed(0)}%` })));
+  body.querySelector(".ocr").textContent = m.ocr_text || "(none found)";
+  body.querySelector(".download").href = m.img_url;
+  body.querySelector(".delete").addEventListener("click", () => deletePhoto(m));
+}
+
+function describe(dl, m) {
+  row(dl, "Status", m.status === "PARSE" ? "indexed" : (STATUS_WORDS[m.status] || m.status) + (m.cause ? ` — ${m.cause}` : ""));
   row(dl, "Taken", m.datetime_taken ? new Date(m.datetime_taken).toISOString().replace("T", " ").slice(0, 19) + " (UTC)" : "");
   row(dl, "Camera", m.camera_model);
   row(dl, "Size", m.width ? `${m.width} × ${m.height} · ${m.format} · ${(m.size / 1024).toFixed(0)} KB` : `${m.format} · ${(m.size / 1024).toFixed(0)} KB`);
   if (m.latitude !== undefined) {
-    const a = document.createElement("a");
+    const a = el("a", { target: "_blank", rel: "noopener", textContent: `${m.place ? m.place + " · " : ""}${m.latitude.toFixed(5)}, ${m.longitude.toFixed(5)}` });
     a.href = `https://www.openstreetmap.org/?mlat=${m.latitude}&mlon=${m.longitude}#map=13/${m.latitude}/${m.longitude}`;
-    a.target = "_blank"; a.rel = "noopener";
-    a.textContent = `${m.place ? m.place + " · " : ""}${m.latitude.toFixed(5)}, ${m.longitude.toFixed(5)}`;
     row(dl, "Place", a);
   }
   row(dl, "Colours", (m.colours || []).join(", "));
   row(dl, "Tags", (m.tags || []).join(", "));
   row(dl, "Namespace", m.unique_id);
   row(dl, "Id", m.id);
-  showObjects(body, m);
-  showFaces(body, m);
-  body.querySelector(".labels").append(...m.labels.map((l) => Object.assign(document.createElement("span"), { className: "chip", textContent: `${l.name} ${(l.score * 100).toFixed(0)}%` })));
-  body.querySelector(".ocr").textContent = m.ocr_text || "(none found)";
-  body.querySelector(".download").href = m.img_url;
-  body.querySelector(".delete").addEventListener("click", async () => {
-    if (!confirm(`Delete ${m.file_name}? This removes the original and everything derived from it.`)) return;
-    await api(`/delete_imgs?unique_id=${encodeURIComponent(m.unique_id)}`, { json: [m.id] });
-    $("detail").close();
-    document.querySelector(`.tile[data-id="${m.id}"]`)?.remove();
-    $("status").textContent = `Deleted ${m.file_name}`;
-  });
-  if (!$("detail").open) $("detail").showModal();
 }
 
-// ---- upload ----------------------------------------------------------------------------------
+async function deletePhoto(m) {
+  if (!confirm(`Delete ${m.file_name}? This removes the original and everything derived from it.`)) return;
+  await api(`/delete_imgs?unique_id=${encodeURIComponent(m.unique_id)}`, { json: [m.id] });
+  $("detail").close();
+  // Tiles carry their place in the list for prev/next: the list is drawn again rather than one tile taken out.
+  if (state.mode === "browse") refreshGallery();
+  else showResults(state.shown.label, state.shown.items.filter((i) => i.id !== m.id), state.shown.options);
+  await refreshNamespaces();
+  $("status").textContent = `Deleted ${m.file_name}`;
+}
+
+// ---- upload -----------------------------------------------------------------------------------------------
+// A row per file while it uploads and indexes; a finished row fades away after a few seconds, a failed one
+// stays until dismissed.
+function uploadRow(name) {
+  const li = el("li", {}, el("span", { className: "name", textContent: name }), el("progress", { max: 100, value: 0 }),
+    el("span", { className: "state", textContent: "uploading" }));
+  $("uploads").append(li);
+  return li;
+}
+
+function finish(li, text) {
+  li.querySelector(".state").textContent = text;
+  li.classList.add("done");
+  setTimeout(() => { li.classList.add("gone"); setTimeout(() => li.remove(), 600); }, 4000);
+}
+
+function fail(li, text) {
+  li.querySelector(".state").textContent = text;
+  li.classList.add("failed");
+  li.querySelector("progress").remove();
+  const dismiss = el("button", { type: "button", className: "dismiss", textContent: "×", title: "Dismiss" });
+  dismiss.setAttribute("aria-label", `Dismiss ${li.querySelector(".name").textContent}`);
+  dismiss.addEventListener("click", () => li.remove());
+  li.append(dismiss);
+}
+
 function uploadOne(file) {
   const video = file.type.startsWith("video/");
-  const li = document.createElement("li");
-  li.innerHTML = `<span class="name"></span><progress max="100" value="0"></progress><span class="state">uploading</span>`;
-  li.querySelector(".name").textContent = file.name;
-  $("uploads").append(li);
-  const setState = (text) => { li.querySelector(".state").textContent = text; };
+  const li = uploadRow(file.name);
   const form = new FormData();
   form.append(video ? "file" : "files", file, file.name);
   form.append("unique_id", state.ns);
@@ -371,22 +738,29 @@ function uploadOne(file) {
   xhr.open("POST", API + (video ? "/upload" : "/upload_img"));
   xhr.setRequestHeader("Authorization", state.key);
   xhr.upload.onprogress = (e) => { if (e.lengthComputable) li.querySelector("progress").value = (100 * e.loaded) / e.total; };
-  xhr.onload = async () => {
+  xhr.onload = () => {
     const body = parse(xhr.responseText);
-    if (body.code !== "0000") return setState(`rejected: ${body.msg}`);
+    // the row already names the file: the message without the API's "files[0] (name): " before it
+    if (body.code !== "0000") return fail(li, `not uploaded: ${body.msg.replace(/^files\[\d+\] \([^)]*\): /, "")}`);
     li.querySelector("progress").value = 100;
-    const status = video ? `/get_metadata?video_no=${body.data.videoNo}` : `/get_img_metadata?id=${body.data[0].id}`;
-    setState("indexing…");
-    for (let i = 0; i < 600; i++) {  // up to 5 minutes
-      const m = await api(status);
-      if (m.status === "PARSE") { setState("indexed"); if (state.mode === "browse") browse(); return; }
-      if (m.status === "FAILED") return setState(`failed: ${m.cause}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    setState("still indexing: check back later");
+    // In the gallery at once, as "indexing…"; again once indexed, with its thumbnail.
+    refreshGallery();
+    refreshNamespaces();
+    watchIndexing(li, video ? `/get_metadata?video_no=${body.data.videoNo}` : `/get_img_metadata?id=${body.data[0].id}`);
   };
-  xhr.onerror = () => setState("network error");
+  xhr.onerror = () => fail(li, "network error: not uploaded");
   xhr.send(form);
+}
+
+async function watchIndexing(li, status) {
+  li.querySelector(".state").textContent = "indexing…";
+  for (let i = 0; i < 600; i++) {  // up to 5 minutes
+    const m = await api(status).catch(() => ({}));
+    if (m.status === "PARSE") { finish(li, "indexed"); refreshGallery(); loadPeople(); return; }
+    if (m.status === "FAILED") { refreshGallery(); return fail(li, `could not index: ${m.cause}`); }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  fail(li, "still indexing: check back later");
 }
 
 function uploadAll(files) { [...files].forEach(uploadOne); }
@@ -396,6 +770,9 @@ zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.ad
 zone.addEventListener("dragleave", () => zone.classList.remove("over"));
 zone.addEventListener("drop", (e) => { e.preventDefault(); zone.classList.remove("over"); uploadAll(e.dataTransfer.files); });
 
-// ---- start -----------------------------------------------------------------------------------
+// A phone's search box is narrow: an example that fits it.
+if (matchMedia("(max-width: 700px)").matches) $("query").placeholder = "Search: a dog on the beach…";
+
+// ---- start ------------------------------------------------------------------------------------------------
 if (state.key) signIn(state.key).catch(() => { sessionStorage.removeItem("reverie-key"); $("signin").hidden = false; });
 else $("signin").hidden = false;
