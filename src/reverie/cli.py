@@ -466,21 +466,49 @@ def _open_hit(hit: dict) -> None:
         raise click.ClickException(f"{Path(opener).name} could not open it (exit {done.returncode}); the top hit is at {target}")
 
 
+def _server_or_folder_options(url_help: str, data_help: str, account_help: str):
+    """--url/--key for a running server, or --data (with --account and the folder's database and blob
+    settings) to work straight on a data folder."""
+
+    def decorate(fn):
+        fn = settings_options(("database_url", "blob_url"))(fn)
+        fn = click.option("--account", default="default", show_default=True, help=account_help)(fn)
+        fn = click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None, help=data_help)(fn)
+        fn = click.option("--key", envvar=env_name("key"), show_envvar=True, help="API key, for --url.")(fn)
+        return click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar=env_name("url"),
+                            show_envvar=True, help=url_help)(fn)
+
+    return decorate
+
+
+def _folder_account(data: Path, account: str, database_url: str, blob_url: str):  # noqa: ANN202
+    """The data folder's store and the id of its account named `account`, or a one-line error."""
+    from sqlalchemy import select
+
+    from .store import Store
+    from .store.schema import accounts
+
+    store = Store.open(Settings(data=data, database_url=database_url, blob_url=blob_url))
+    with store.db.read() as conn:
+        account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
+    if account_id is None:
+        store.close()
+        raise click.ClickException(f"no account {account!r} in {data}; `reverie keys list --data {data}` shows the "
+                                   "accounts, `reverie keys create --name NAME --account ACCOUNT` makes one")
+    return store, account_id
+
+
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar=env_name("url"), show_envvar=True,
-              help="The Reverie server to import into (through its API).")
-@click.option("--key", envvar=env_name("key"), show_envvar=True, help="API key, for --url.")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Import straight into this data folder instead of through a server.")
-@click.option("--account", default="default", show_default=True, help="Account that owns the imports, with --data.")
+@_server_or_folder_options("The Reverie server to import into (through its API).",
+                           "Import straight into this data folder instead of through a server.",
+                           "Account that owns the imports, with --data.")
 @click.option("--unique-id", default="default", show_default=True, help="Namespace to import into.")
 @click.option("--tag", "tags", multiple=True, help="Tag every imported photo and video (repeatable).")
 @click.option("--jobs", type=int, default=4, show_default=True, help="Uploads in flight at once.")
 @click.option("--dry-run", is_flag=True, help="Say what would be imported and skipped; upload nothing.")
 @click.option("--wait", is_flag=True, help="Then show indexing progress until everything imported is indexed or failed; "
               "exit 1 if any failed. With --data, a server or worker on that folder does the indexing.")
-@settings_options(("database_url", "blob_url"))
 def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path | None, account: str, unique_id: str,
                    tags: tuple[str, ...], jobs: int, dry_run: bool, wait: bool, database_url: str, blob_url: str) -> None:
     """Import photos and videos (files, folders walked recursively, http(s) URLs) into a namespace, through a
@@ -501,16 +529,7 @@ def import_command(paths: tuple[str, ...], url: str, key: str | None, data: Path
 
     try:
         if data is not None:
-            from sqlalchemy import select
-
-            from .store import Store
-            from .store.schema import accounts
-
-            store = Store.open(Settings(data=data, database_url=database_url, blob_url=blob_url))
-            with store.db.read() as conn:
-                account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
-            if account_id is None:
-                raise click.ClickException(f"no account {account!r} in {data}; create it with `reverie keys create --account`")
+            store, account_id = _folder_account(data, account, database_url, blob_url)
             target = importer.DataFolderTarget(store, account_id)
             indexed = _import(importer.run(target, list(paths), unique_id, list(tags), jobs=jobs, dry_run=dry_run,
                                            progress=bar("importing", "file")), target, unique_id, wait, bar)
@@ -551,14 +570,9 @@ def _import(report, target, unique_id: str, wait: bool, bar):  # noqa: ANN001, A
 
 
 @main.command("status")
-@click.option("--url", default="http://127.0.0.1:8080", show_default=True, envvar=env_name("url"), show_envvar=True,
-              help="The Reverie server to ask.")
-@click.option("--key", envvar=env_name("key"), show_envvar=True, help="API key, for --url.")
-@click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Read this data folder directly instead of asking a server.")
-@click.option("--account", default="default", show_default=True, help="The account to show, with --data.")
+@_server_or_folder_options("The Reverie server to ask.", "Read this data folder directly instead of asking a server.",
+                           "The account to show, with --data.")
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
-@settings_options(("database_url", "blob_url"))
 def status_command(url: str, key: str | None, data: Path | None, account: str, as_json: bool, database_url: str,
                    blob_url: str) -> None:
     """What indexing is doing: per namespace, photos and videos waiting (UNPARSE), indexed (PARSE) and FAILED;
@@ -569,17 +583,11 @@ def status_command(url: str, key: str | None, data: Path | None, account: str, a
     from .client import Reverie, ReverieError
 
     if data is not None:
-        from sqlalchemy import select
-
-        from .store import Store, indexing_status
-        from .store.schema import accounts
+        from .store import indexing_status
 
         _logging("warning")
-        store = Store.open(Settings(data=data, database_url=database_url, blob_url=blob_url))
+        store, account_id = _folder_account(data, account, database_url, blob_url)
         with store.db.read() as conn:
-            account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account)).scalar()
-            if account_id is None:
-                raise click.ClickException(f"no account {account!r} in {data}; `reverie keys list` shows the accounts")
             status = indexing_status.status(conn, account_id)
         store.close()
     else:
