@@ -116,13 +116,19 @@ def test_dry_run_lists_twenty_then_counts_the_rest_by_kind(shared_server, key, t
         assert rv.list_unique_ids() == []
 
 
-def test_import_and_status_straight_on_a_data_folder_take_videos_too(tmp_path, videos):
+def family_folder(tmp_path: Path, *files: Path) -> tuple[Path, Path]:
+    """A data folder with the account "family", and a folder of photos and videos to import into it."""
     data = tmp_path / "library"
     create_key(data, "me", account="family")
     folder = tmp_path / "home"
     folder.mkdir()
-    shutil.copy(LEOPARD, folder / "leopard.jpg")
-    shutil.copy(videos["leopard"], folder / "leopard.mp4")
+    for f in files:
+        shutil.copy(f, folder / f"leopard{f.suffix}")
+    return data, folder
+
+
+def test_import_and_status_straight_on_a_data_folder_take_videos_too(tmp_path, videos):
+    data, folder = family_folder(tmp_path, LEOPARD, videos["leopard"])
     env = {**os.environ, **stack_env(data)}
     args = [str(BIN / "reverie"), "import", str(folder), "--data", str(data), "--account", "family", "--unique-id", "home"]
     out = subprocess.run(args, capture_output=True, text=True, env=env)
@@ -153,11 +159,7 @@ def test_wait_on_a_folder_nobody_indexes_says_so_and_ends_once_a_worker_starts(t
     from reverie import importer
     from reverie.store.schema import accounts
 
-    data = tmp_path / "library"
-    create_key(data, "me", account="family")
-    folder = tmp_path / "home"
-    folder.mkdir()
-    shutil.copy(LEOPARD, folder / "leopard.jpg")
+    data, folder = family_folder(tmp_path, LEOPARD)
     store = open_store(data)
     try:
         with store.db.read() as conn:
