@@ -29,13 +29,24 @@ run: install
 	$(BIN)/reverie keys ensure --data $(DATA)
 	$(BIN)/reverie serve --host $(HOST) --port $(PORT) --data $(DATA)
 
-# The suite twice: on the embedded stack (SQLite + files), then on the distributed one (PostgreSQL +
-# pgvector and SeaweedFS S3 started from their wheels, every server's indexing in a separate worker process).
-# The second stack runs even when the first fails, so one failure never hides the other stack's result.
+# The suite twice: on the embedded stack (SQLite + files) and on the distributed one (PostgreSQL + pgvector
+# and SeaweedFS S3 started from their wheels, every server's indexing in a separate worker process). Both
+# always run to the end, so one failure never hides the other stack's result.
+# The two stacks run side by side, each into its own log (printed when both are done): each pass leaves
+# a core idle much of the time (servers starting, waits for indexing), and CI must hold both in 30 minutes.
+# The models are exported (and Whisper base joined) first, once, so the two passes never write them at once.
+TEST_LOGS := build/test-logs
 test: install
+	@mkdir -p $(TEST_LOGS)
+	@$(BIN)/python -c 'from pathlib import Path; from reverie.models.export import ensure_exported; \
+		from reverie.models.speech import joined_base; ensure_exported(Path(".model-cache")); joined_base(Path(".model-cache"))'
+	@echo "make test: the embedded and the distributed stack side by side; logs in $(TEST_LOGS)/"
 	@embedded=0; distributed=0; \
-	$(BIN)/python -m pytest || embedded=$$?; \
-	REVERIE_TEST_STACK=distributed $(BIN)/python -m pytest || distributed=$$?; \
+	$(BIN)/python -m pytest > $(TEST_LOGS)/embedded.log 2>&1 & e=$$!; \
+	REVERIE_TEST_STACK=distributed $(BIN)/python -m pytest > $(TEST_LOGS)/distributed.log 2>&1 & d=$$!; \
+	wait $$e || embedded=$$?; wait $$d || distributed=$$?; \
+	echo "===== embedded stack (SQLite + files) ====="; cat $(TEST_LOGS)/embedded.log; \
+	echo "===== distributed stack (PostgreSQL + pgvector + S3, separate workers) ====="; cat $(TEST_LOGS)/distributed.log; \
 	echo "make test: embedded stack exit $$embedded, distributed stack exit $$distributed"; \
 	test $$embedded -eq 0 -a $$distributed -eq 0
 

@@ -52,19 +52,25 @@ embedded_only = pytest.mark.skipif(DISTRIBUTED, reason="about SQLite's file or t
 # Tests of the models and pure functions alone: they touch neither database nor blob store, so the distributed
 # run leaves them out (the embedded run has them) rather than spend CI minutes on the same result twice.
 stack_free = pytest.mark.stack_free
+# Tests of what a client shows of the API's answers (the web app, the command line's tables and messages, the
+# README's examples): the API under them is tested on both stacks by its own tests, so these, too, run in the
+# embedded pass only (CI's 30 minutes hold both passes).
+client_side = pytest.mark.client_side
+ONE_STACK = ("stack_free", "client_side")
 
 
 def pytest_configure(config):  # noqa: ANN001, ANN201
     config.addinivalue_line("markers", "stack_free: touches no database or blob store; runs on the embedded stack only")
+    config.addinivalue_line("markers", "client_side: what a client shows of the API; runs on the embedded stack only")
 
 
 def pytest_collection_modifyitems(config, items):  # noqa: ANN001, ANN201
     if not DISTRIBUTED:
         return
-    same_anywhere = [item for item in items if item.get_closest_marker("stack_free")]
+    same_anywhere = [item for item in items if any(item.get_closest_marker(m) for m in ONE_STACK)]
     if same_anywhere:
         config.hook.pytest_deselected(items=same_anywhere)
-        items[:] = [item for item in items if not item.get_closest_marker("stack_free")]
+        items[:] = [item for item in items if item not in same_anywhere]
 
 
 class DistributedStack:

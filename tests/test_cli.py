@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import BIN, EVAL, create_key, jpeg, open_store, stack_env
+from conftest import BIN, EVAL, client_side, create_key, jpeg, open_store, stack_env, stack_free
 from reverie.search.fusion import LEVELS
 from reverie.synthetic_video import make_video
 
@@ -42,6 +42,7 @@ def key(shared_server, request) -> str:
     return create_key(shared_server.data, f"cli-{request.node.name[:30]}-{time.time_ns()}")
 
 
+@client_side
 def test_import_takes_videos_skips_them_the_second_time_and_waits_for_indexing(shared_server, key, videos, tmp_path):
     folder = tmp_path / "2024"
     (folder / "summer").mkdir(parents=True)
@@ -71,6 +72,7 @@ def test_import_takes_videos_skips_them_the_second_time_and_waits_for_indexing(s
         assert rv.list_videos(unique_id="trip")["total_count"] == 1
 
 
+@client_side
 def test_wait_names_what_failed_and_why_and_exits_1(shared_server, key, videos, tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
@@ -97,6 +99,7 @@ def test_wait_names_what_failed_and_why_and_exits_1(shared_server, key, videos, 
     assert other.stdout.strip() == "no photos or videos yet; add some with `reverie import FOLDER`"  # per account
 
 
+@client_side
 def test_dry_run_lists_twenty_then_counts_the_rest_by_kind(shared_server, key, tmp_path):
     folder = tmp_path / "many"
     folder.mkdir()
@@ -201,6 +204,7 @@ def zoo(shared_server, videos):
     return key, photo, video
 
 
+@client_side
 def test_search_table_shows_rank_confidence_taken_matched_and_the_clip_moment(shared_server, zoo):
     key, photo, video = zoo
     answer = json.loads(cli(shared_server, key, "search", "a leopard", "--unique-id", "zoo", "--json").stdout)
@@ -221,6 +225,7 @@ def test_search_table_shows_rank_confidence_taken_matched_and_the_clip_moment(sh
     assert f"2023-07-01 09:30:00  leopard ▶ {clip['startTime']}–{clip['endTime']} s" in rows[video]
 
 
+@client_side
 def test_no_hits_say_which_namespaces_hold_photos_and_videos(shared_server, zoo):
     key, _, _ = zoo
     out = cli(shared_server, key, "search", "a leopard", "--unique-id", "empty")
@@ -232,6 +237,7 @@ def test_no_hits_say_which_namespaces_hold_photos_and_videos(shared_server, zoo)
                                          "try other words, or a lower --level than high"]
 
 
+@client_side
 def test_open_without_a_display_or_an_opener_says_so_in_one_line(shared_server, zoo, tmp_path):
     key, _, _ = zoo
     base = ("search", "a leopard", "--unique-id", "zoo", "--open")
@@ -254,6 +260,7 @@ def test_open_without_a_display_or_an_opener_says_so_in_one_line(shared_server, 
     assert "Error: xdg-open could not open it (exit 3); the top hit is at http" in failing.stderr
 
 
+@stack_free
 def test_each_command_lists_only_the_options_it_uses():
     def options(*command: str) -> set[str]:
         out = subprocess.run([str(BIN / "reverie"), *command, "--help"], capture_output=True, text=True, check=True).stdout
@@ -273,6 +280,7 @@ def test_each_command_lists_only_the_options_it_uses():
     assert ran.returncode == 0, ran.stderr
 
 
+@client_side
 def test_the_async_client_has_the_calls_the_command_line_uses(shared_server, zoo):
     import asyncio
 

@@ -47,7 +47,7 @@ def test_list_rejects_bad_parameters_with_named_fields(account):
 
 
 def test_unique_ids_are_created_on_first_use_and_listed_per_account(account, shared_server):
-    assert account.get("/list_unique_ids").json()["data"] == {"unique_ids": []}
+    assert account.get("/list_unique_ids").json()["data"] == {"unique_ids": [], "namespaces": []}
     account.upload_ok([("a.jpg", jpeg(), "image/jpeg")], {"unique_id": "Holiday 2025"})
     account.upload_ok([("a.jpg", jpeg(), "image/jpeg")], {"unique_id": "holiday 2025"})
     account.upload_ok([("a.jpg", jpeg(), "image/jpeg")])

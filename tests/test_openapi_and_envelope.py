@@ -9,6 +9,7 @@ import pytest
 import requests
 from PIL import Image
 
+from conftest import client_side
 from test_web_app import ARGS, CHROMIUM
 
 ENDPOINTS = {
@@ -52,6 +53,7 @@ def test_docs_and_redoc_need_no_internet(shared_server):
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+@client_side
 def test_docs_render_their_operations_in_a_browser_with_no_internet(shared_server, tmp_path):
     from playwright.sync_api import sync_playwright
 

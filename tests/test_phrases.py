@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from conftest import EVAL
+from conftest import EVAL, stack_free
 from reverie.config import Settings
 from reverie.index.speech import audio_chunks, fill_gaps, lines, transcribe
 from reverie.models import Models
@@ -89,6 +89,7 @@ def test_the_phrase_index_holds_the_next_segments_first_words():
     assert rows == [("workers of the world unite", "world unite"), ("world unite", "")]
 
 
+@stack_free
 def test_lines_break_at_punctuation_pauses_and_languages():
     words = [(("Hello", 0.0, 0.3), "en"), (("there,", 0.3, 0.6), "en"), (("my", 0.6, 0.8), "en"),
              (("friend.", 0.8, 1.2), "en"), (("Long", 1.3, 1.5), "en"), (("pause", 1.5, 1.8), "en"),
@@ -109,21 +110,24 @@ def said_lines() -> list[tuple[float, str]]:  # (when each line of the sonnet st
     return [(float(f["begin"]), " ".join(f["lines"])) for f in fragments if f["lines"] != ["1"]]
 
 
+@stack_free
 def test_overlapping_chunks_lose_and_repeat_no_word(models):
     whole = [w for s in transcribe(models, str(SONNET / "audio.mp3"), None, lambda: None) for w in s.words]
     chunked = [w for s in transcribe(models, str(SONNET / "audio.mp3"), None, lambda: None, chunk_s=20) for w in s.words]
     starts = [w[1] for w in chunked]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)  # in order, none twice
     assert abs(len(chunked) - len(whole)) <= 3, (len(whole), len(chunked))
-    texts = [" ".join(phrase_tokens(" ".join(w[0] for w in said))) for said in (whole, chunked)]
+    # Spaces aside: a chunk may hear a word as two ("in crease", seen in CI), which is not a word lost.
+    texts = ["".join(phrase_tokens(" ".join(w[0] for w in said))) for said in (whole, chunked)]
     for _begin, line in said_lines():  # what is heard in one piece is heard in chunks, wherever one ended
-        ending = " ".join(phrase_tokens(line)[-2:])
+        ending = "".join(phrase_tokens(line)[-2:])
         assert ending in texts[1] or ending not in texts[0], (line, texts)
     offsets = [offset for offset, _ in audio_chunks(str(SONNET / "audio.mp3"), chunk_s=20)]
     assert len(offsets) == 3 and offsets[0] == 0  # 0-20 s, 14-40 s, 34 s to the end
     assert offsets[1] == pytest.approx(14, abs=0.1) and offsets[2] == pytest.approx(34, abs=0.1)
 
 
+@stack_free
 def test_a_skipped_passage_is_heard_again(models):
     [(_, samples)] = list(audio_chunks(str(SONNET / "audio.mp3")))
     heard = models.speech.words(samples, 0.0, "en")

@@ -19,9 +19,11 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from conftest import BIN, EVAL, REPO, create_key
+from conftest import BIN, EVAL, REPO, client_side, create_key
 from reverie.cli import main
 from reverie.synthetic_video import make_video
+
+pytestmark = client_side
 
 README = (REPO / "README.md").read_text()
 MARK = "<!-- tests/test_readme.py runs this block"

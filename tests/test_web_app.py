@@ -15,12 +15,13 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import EVAL, Server, create_key
+from conftest import EVAL, Server, client_side, create_key
 from reverie.search.fusion import LEVELS
 from reverie.synthetic_video import make_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)"),
+              client_side]
 
 LEOPARD = EVAL / "caltech101" / "Leopards" / "image_0001.jpg"
 RECEIPT = EVAL / "sroie" / "img" / "000.jpg"
