@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -114,7 +116,11 @@ def export_clip(weights: Path, arch: str | None, models_dir: Path, tokenizer: Pa
     from .clip_vit import build
 
     state, model_cfg, preprocess, tokenizer_file, source = read_source(weights, arch, tokenizer)
-    name = f"clip-{file_digest(source)[:12]}"  # names the vectors too: two exports never share a name
+    # The name is the vectors' too, so it covers all that makes the model: the weights, and the config read
+    # beside them (the same tensors with QuickGELU are another model), the preprocessing and the tokenizer.
+    made_of = json.dumps([file_digest(source), file_digest(tokenizer_file), arch or "", model_cfg, preprocess],
+                         sort_keys=True, default=str)
+    name = f"clip-{hashlib.sha256(made_of.encode()).hexdigest()[:12]}"
     out = models_dir / name
     try:
         end_id = Tokenizer.from_file(str(tokenizer_file)).token_to_id(END_OF_TEXT)
@@ -129,8 +135,9 @@ def export_clip(weights: Path, arch: str | None, models_dir: Path, tokenizer: Pa
               "std": [float(v) for v in preprocess.get("std", OPENAI_STD)], "context_length": shape.context_length,
               "pad_id": 0, "name": name, "weights": str(source.resolve()), "arch": arch or ""}
 
-    staging = out.with_name(out.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    # A staging folder of its own: another export of the same weights may run at once (a second machine on a
+    # shared model folder, or a test pass beside another), and must neither delete nor read this one's files.
+    staging = out.with_name(f"{out.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     staging.mkdir(parents=True)
     try:
         shutil.copyfile(tokenizer_file, staging / "tokenizer.json")
@@ -155,7 +162,11 @@ def export_clip(weights: Path, arch: str | None, models_dir: Path, tokenizer: Pa
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(out, ignore_errors=True)
-    staging.rename(out)
+    try:
+        staging.rename(out)
+    except OSError:  # already there: the same weights (the name is their digest), exported and checked before
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (out / "reverie.json").exists():
+            raise
     echo(f"exported to {out}")
     return out
