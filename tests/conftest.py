@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
@@ -118,18 +120,23 @@ def stack_env(data: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def distributed_stack(tmp_path_factory):
+def distributed_stack():
     global _stack
     if not DISTRIBUTED:
         yield None
         return
-    _stack = DistributedStack(tmp_path_factory.mktemp("stack"))
+    # Not under pytest's temporary root: PostgreSQL runs as its own user, so the folders above its data get
+    # o+x, and another pytest session starting meanwhile (make test runs the two passes side by side) sets
+    # that root back to 0700, which locked initdb out of its own folder.
+    root = Path(tempfile.mkdtemp(prefix="reverie-test-stack-"))
+    _stack = DistributedStack(root)
     yield _stack
     for proc in _started:  # a fixture that failed half-way leaves its server, and now its worker, running
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     _stack.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
