@@ -4,7 +4,8 @@ Shell blocks preceded by an HTML comment naming this file (invisible on the rend
 line in one bash, against a server this test starts, with the README's variables (`export REVERIE_URL=…
 REVERIE_KEY=…`) set to that server and a key of its own. Each command must exit 0, and print what its
 comment says it prints (`# prints "…"`, N standing for a number). The command reference under "Running it"
-must name only commands and options that exist, and `--only` every choice a worker has.
+must name only commands and options that exist, and `--only` every choice a worker has. Every curl example
+is run too, in the README's order, and must answer 0000.
 """
 
 from __future__ import annotations
@@ -141,3 +142,62 @@ def test_the_python_example_runs_as_written(shared_server, tmp_path):
     assert [p for p in patterns if p], "the Python example says what it prints"
     for pattern in filter(None, patterns):
         assert pattern.search(ran.stdout), f"the Python example did not print {pattern.pattern!r}:\n{ran.stdout}"
+
+
+def curl_commands() -> list[str]:
+    """Every curl command of the README's ```sh blocks, with the lines it runs on to (a backslash's, or a
+    quoted body's), as bash reads them."""
+    commands: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", README, flags=re.S):
+        current: list[str] | None = None
+        for line in block.splitlines():
+            if line.startswith("curl "):
+                current = [line]
+                commands.append("")
+            elif current is not None and line.strip() and not line.startswith(("#", "KEY=")):
+                current.append(line)
+            else:
+                current = None
+            if current is not None:
+                commands[-1] = "\n".join(current)
+    return commands
+
+
+def test_the_curl_examples_run_as_written(shared_server, tmp_path):
+    """Each curl example, with the ids a reader copies from the answer before it (the README's sample ids stand
+    for them), answers 0000. Its photos are two of one person, so list_people has someone to name."""
+    import json
+
+    person = sorted((EVAL / "faces" / "Fidel_Castro").glob("*.jpg"))
+    shutil.copy(person[0], tmp_path / "beach.jpg")
+    Image.open(person[1]).save(tmp_path / "dog.png")
+    shutil.copy(person[2], tmp_path / "example.jpg")
+    make_video(tmp_path / "talk.mp4", [(Image.open(person[3]), 2.0)])
+    key = create_key(shared_server.data, f"readme-curl-{time.time_ns()}")
+    env = {**os.environ, "KEY": key}
+    sample_image = re.search(r'"data":\[\{"id":(\d+)\}', README).group(1)
+    real: dict[str, str] = {}
+    uploaded: dict[str, list[str]] = {"photos": [], "videos": []}
+    client = shared_server.client(key)
+    commands = curl_commands()
+    assert len(commands) >= 8 and any("upload_img" in c for c in commands) and any("/upload " in c for c in commands)
+    for command in commands:
+        for sample, actual in real.items():
+            command = command.replace(sample, actual)
+        if "list_people" in command or "get_img_metadata" in command:  # a reader polls until indexed first
+            for image_id in uploaded["photos"]:
+                client.wait_indexed(int(image_id), timeout=300)
+            for video_no in uploaded["videos"]:
+                client.wait_video(video_no, timeout=300)
+        ran = subprocess.run(["bash", "-c", command.replace("http://127.0.0.1:8080", shared_server.base)],
+                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        assert ran.returncode == 0 and ran.stdout.startswith("{"), (command, ran.returncode, ran.stdout[-2000:], ran.stderr[-2000:])
+        answer = json.loads(ran.stdout)
+        assert answer["code"] == "0000", (command, ran.stdout[-2000:])
+        if "upload_img" in command:
+            uploaded["photos"] += [str(item["id"]) for item in answer["data"]]
+            real[sample_image] = uploaded["photos"][0]
+        if "/upload " in command:
+            uploaded["videos"].append(answer["data"]["videoNo"])
+        if "list_people" in command:
+            real["PE4"] = answer["data"]["people"][0]["person_id"]
