@@ -419,6 +419,7 @@ function reasons(item, m = {}) {
   const q = state.query;
   if (item.byExample) return [`Looks like ${item.byExample}`];
   const seen = recognised(m, q);
+  const heard = spoken(item) ? `Said at ${clock(item.lineAt ?? +item.startTime)}: “${spoken(item)}”` : "";
   const said = {
     visual: `Looks like: ${q}`,
     ocr: `Matches the words in the photo: ${wordsIn(m.ocr_text, q)}`,
@@ -427,9 +428,9 @@ function reasons(item, m = {}) {
     place: `Taken at: ${m.place || q}`,
     camera: `Shot on: ${m.camera_model || item.camera_model || q}`,
     name: `Its file name matches: ${q}`,
-    said: spoken(item) ? `Said at ${clock(item.lineAt ?? +item.startTime)}: “${spoken(item)}”` : `Said or shown on screen at ${clock(+(item.startTime || 0))}: ${q}`,
+    said: heard || `Said or shown on screen at ${clock(+(item.startTime || 0))}: ${q}`,
     words: `What it shows, says or has on screen matches: ${q}`,
-    speech: spoken(item) ? `Said at ${clock(item.lineAt ?? +item.startTime)}: “${spoken(item)}”` : `Close to what was said at ${clock(+(item.startTime || 0))}`,
+    speech: heard || `Close to what was said at ${clock(+(item.startTime || 0))}`,
     image: "Looks like your example image",
   };
   const out = [...new Set((item.matched || []).map((s) => said[s] || null).filter(Boolean))];  // a Set: said and speech can say the same
