@@ -11,8 +11,8 @@
     for hit in rv.search_videos("the budget", search_type="BY_AUDIO", unique_id="holiday"):
         print(hit["videoNo"], hit["startTime"], hit["audio_ts"])
 
-`AsyncReverie` has the same methods as coroutines. Both retry a `0429` (rate limited) answer with
-exponential backoff, honouring `Retry-After`; every other non-`0000` answer raises `ReverieError`.
+`AsyncReverie` has the same methods as coroutines. Both retry a `0429` (rate limited) or `0503` (database
+or object store out of reach: nothing was stored) answer with exponential backoff, honouring `Retry-After`; every other non-`0000` answer raises `ReverieError`.
 Uploads stream the files from disk; downloads stream to disk.
 
 Each method only describes its request (a `_Call`); the two classes differ only in how they send it.
@@ -67,6 +67,9 @@ class _Call:
         return kw
 
 
+RETRIED = ("0429", "0503")  # answers that stored nothing and ask to come back later
+
+
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
@@ -82,11 +85,11 @@ def _result(res: httpx.Response) -> Any:
 
 
 def _retry_after(res: httpx.Response | None, attempt: int, backoff: float) -> float | None:
-    """Seconds to wait before the next try of a rate-limited call, or None to give up."""
+    """Seconds to wait before the next try of a rate-limited or refused call, or None to give up."""
     if res is None:
         return None
     try:
-        if res.json().get("code") != "0429":
+        if res.json().get("code") not in RETRIED:
             return None
     except ValueError:
         return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -130,6 +131,19 @@ class Postgres:
 
     def stop(self) -> None:
         _stop(self.proc, 30)  # SIGTERM is PostgreSQL's smart shutdown: connected backends finish
+
+    def fast_shutdown(self) -> None:
+        """SIGINT: PostgreSQL's fast shutdown, as `pg_ctl stop` does: open sessions are cut at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(30)
+
+    def crash(self) -> None:
+        """SIGKILL to the server and every backend at once (its process group), as a power cut would; the
+        next start recovers from the write-ahead log."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
 
 
 @dataclass

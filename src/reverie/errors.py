@@ -61,3 +61,26 @@ class RateLimited(ApiError):
 class CreditsExhausted(ApiError):
     code = "0402"
     http_status = 402
+
+
+class Unavailable(ApiError):
+    """A part Reverie stands on (the database, the object store) is not answering. Nothing of the request was
+    stored; the client should retry after `Retry-After` seconds (HTTP 503, code 0503)."""
+
+    code = "0503"
+    http_status = 503
+    retry_after_s = 2
+
+    def __init__(self, msg: str):
+        super().__init__(f"{msg}; nothing was stored; retry in {self.retry_after_s} s")
+        self.headers = {"Retry-After": str(self.retry_after_s)}
+
+
+class DatabaseUnavailable(Unavailable):
+    def __init__(self, why: str = "the connection failed"):
+        super().__init__(f"database unavailable ({why})")
+
+
+class BlobStoreUnavailable(Unavailable):
+    def __init__(self, why: str = "the connection failed"):
+        super().__init__(f"object store unavailable ({why})")

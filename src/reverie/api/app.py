@@ -23,6 +23,7 @@ from ..search.images import Searcher
 from ..search.videos import VideoSearcher
 from ..store import Store
 from ..store.rate_limits import RateLimiter
+from ..store import repairs
 from ..store.removal import sweep
 from . import docs, envelope, files, images, library, people, search, status, videos
 from .request_id import RequestIdMiddleware
@@ -40,7 +41,8 @@ Every JSON answer is an envelope `{code, msg, data, success, failed}`. Business 
 with a non-`0000` code and `data: null`; `msg` names the field and the rule that failed. Missing or
 unknown key: HTTP 401, code `0401`; disabled key: HTTP 403, code `0403`. Over an account's rate limit:
 HTTP 429, code `0429`, with `Retry-After`; a metered account out of credits: HTTP 402, code `0402`,
-nothing stored. Endpoints marked *extension*
+nothing stored. The database or the object store out of reach: HTTP 503, code `0503`, with `Retry-After`,
+nothing stored; retry the same request. Endpoints marked *extension*
 are Reverie's own additions."""
 
 
@@ -59,6 +61,7 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         stop = threading.Event()
         threads = start_threads(store, models, workers, stop)
         threading.Thread(target=_sweep_quietly, args=(store,), name="reverie-sweep", daemon=True).start()
+        threading.Thread(target=repairs.run, args=(store, stop), name="reverie-repairs", daemon=True).start()
         log.info("serving data in %s with %d in-process worker(s)", settings.data, workers)
         try:
             yield
@@ -84,7 +87,10 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
                    401: {"model": envelope.ErrorEnvelope, "description": "Missing or unknown key (0401)"},
                    402: {"model": envelope.ErrorEnvelope, "description": "Metered account out of credits (0402)"},
                    403: {"model": envelope.ErrorEnvelope, "description": "Disabled key (0403) or bad signature (9009)"},
-                   429: {"model": envelope.ErrorEnvelope, "description": "Rate limit (0429, with Retry-After)"}},
+                   429: {"model": envelope.ErrorEnvelope, "description": "Rate limit (0429, with Retry-After)"},
+                   503: {"model": envelope.ErrorEnvelope,
+                         "description": "Database or object store out of reach (0503, with Retry-After), or "
+                                        "too many requests in flight (0429)"}},
     )
     envelope.install(app)
     docs.install(app)

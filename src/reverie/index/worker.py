@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from ..errors import Unavailable
 from ..models import Models
 from ..store import Store
 from ..store import images as image_rows
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
+OUTAGE_WAIT_CAP_SECONDS = 5.0  # how often a worker cut off from the database tries it again
+POSTPONE_SECONDS = 5.0  # a job that met an outage of the object store is tried again after this
 # Image jobs claimed together, and their results stored together: two write transactions for four photos
 # instead of eight (plain 1.9 MP photos, bench/index.py: 57.5 -> 59.9 images/s), for a wait of ~0.1 s
 # before the first image of a burst is searchable.
@@ -57,13 +60,23 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
+        outage_wait = 0.0  # > 0 while the database is out of reach
         while not stop.is_set():
             try:
+                if outage_wait:
+                    # Back: hand back what this worker held when it was cut off, then work as before.
+                    released = job_queue.release(self.store.db, self.name)
+                    log.warning("worker %s: database back; %d held job(s) queued again", self.name, released)
+                    outage_wait = 0.0
                 if not self.run_one():
                     self.store.jobs_waiting.clear()
                     if not self.run_one():  # a job queued between the empty claim and the clear
                         self.store.jobs_waiting.wait(POLL_SECONDS)
-            except Exception:  # the database went away for a moment: keep the worker alive
+            except Unavailable as exc:
+                outage_wait = min(OUTAGE_WAIT_CAP_SECONDS, max(POLL_SECONDS, outage_wait * 2))
+                log.warning("worker %s: %s; trying again in %.1f s", self.name, exc.msg.split(";")[0], outage_wait)
+                stop.wait(outage_wait)
+            except Exception:
                 log.exception("worker %s: unexpected error; retrying in %ss", self.name, POLL_SECONDS)
                 stop.wait(POLL_SECONDS)
         log.info("worker %s stopped", self.name)
@@ -235,6 +248,11 @@ class Worker:
                 )
 
     def _retry(self, job: job_queue.Job, exc: Exception) -> None:
+        if isinstance(exc, Unavailable):  # raises Unavailable itself when the database is the part away
+            log.warning("job %s (%s of %s): %s; postponed %.0f s", job.id, job.kind, job.subject_id,
+                        exc.msg.split(";")[0], POSTPONE_SECONDS)
+            job_queue.postpone(self.store.db, job, exc.msg, POSTPONE_SECONDS)
+            return
         error = f"{type(exc).__name__}: {exc}"
         if job.attempts >= self.settings.job_max_attempts:
             self._give_up(job, f"indexing failed {job.attempts} times; last error: {error}")

@@ -13,6 +13,7 @@ from ..errors import InvalidInput
 from ..store import credits, ids, images as image_rows, jobs
 from ..store.blobs import original_key
 from ..store.db import lock_content, now_ms
+from ..store.repairs import UploadUndo
 from .fields import FormFields, parse_camera_model, parse_datetime, parse_point, parse_tags, parse_unique_id, with_server_tag
 from .multipart import FilePart, Form
 
@@ -112,17 +113,15 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
     survives a crash; when it raises, nothing of it remains."""
     created = now_ms()
     lat, lon = meta.point if meta.point else (None, None)
-    adopted: list[str] = []
+    n = len(files)
+    cost = n * store.settings.credits_per_image
+    undo = UploadUndo(store, account_id, meta.unique_id, cost)
 
-    def undo() -> None:  # the commit failed (a full disk): the originals this upload brought go too
-        for key in adopted:
-            store.blobs.delete(key)
-
-    with store.db.write(on_rollback=undo) as conn:
-        n = len(files)
-        credits.spend(conn, account_id, n * store.settings.credits_per_image, f"uploading {n} image{'s' if n != 1 else ''}")
+    with store.db.write(on_rollback=undo.rolled_back, in_doubt=undo.in_doubt) as conn:
+        credits.spend(conn, account_id, cost, f"uploading {n} image{'s' if n != 1 else ''}")
         image_rows.ensure_namespace(conn, account_id, meta.unique_id)
         new_ids = ids.mint(conn, "image", len(files))
+        undo.repair.image_ids = new_ids
         rows = [
             dict(
                 id=image_id,
@@ -148,6 +147,6 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
         lock_content(conn, [f.part.sha256 for f in files])
         for f in files:
             if f.part.path.exists() and store.blobs.adopt(original_key(f.part.sha256), f.part.path):
-                adopted.append(original_key(f.part.sha256))
+                undo.repair.keys.append(original_key(f.part.sha256))
     store.jobs_waiting.set()
     return new_ids

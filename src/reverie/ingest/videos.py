@@ -14,6 +14,7 @@ from ..store import credits, ids, jobs
 from ..store import images as namespace_rows
 from ..store import videos as video_rows
 from ..store.db import now_ms
+from ..store.repairs import UploadUndo
 from .fields import FormFields, parse_camera_model, parse_datetime, parse_point, parse_tags, parse_unique_id, plain_text, with_server_tag
 from .multipart import FilePart, Form
 
@@ -135,16 +136,13 @@ def store_video(store: store_pkg.Store, account_id: int, meta: VideoMeta, part: 
     """Row, tags, job, credits and the original in one transaction. Returns (video id, upload time ms)."""
     created = now_ms()
     lat, lon = meta.point if meta.point else (None, None)
-    adopted: list[str] = []
+    undo = UploadUndo(store, account_id, meta.unique_id, store.settings.credits_per_video)
 
-    def undo() -> None:
-        for key in adopted:
-            store.blobs.delete(key)
-
-    with store.db.write(on_rollback=undo) as conn:
+    with store.db.write(on_rollback=undo.rolled_back, in_doubt=undo.in_doubt) as conn:
         credits.spend(conn, account_id, store.settings.credits_per_video, "uploading a video")
         namespace_rows.ensure_namespace(conn, account_id, meta.unique_id)
         video_id = ids.mint(conn, "image", 1)[0]  # one id sequence for images and videos: job subjects never clash
+        undo.repair.video_ids = [video_id]
         key = video_rows.original_key(video_id, container)
         video_rows.insert(conn, dict(
             id=video_id, account_id=account_id, unique_id=meta.unique_id, name=part.filename, size=part.size,
@@ -157,6 +155,6 @@ def store_video(store: store_pkg.Store, account_id: int, meta: VideoMeta, part: 
         jobs.enqueue(conn, jobs.VIDEO_INDEX, [video_id])
         jobs.enqueue(conn, jobs.VIDEO_ASR, [video_id])
         if store.blobs.adopt(key, part.path):
-            adopted.append(key)
+            undo.repair.keys.append(key)
     store.jobs_waiting.set()
     return video_id, created

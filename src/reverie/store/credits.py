@@ -45,6 +45,14 @@ def spend(conn: Connection, account: int, amount: int, what: str) -> None:
     )
 
 
+def refund(conn: Connection, account: int, amount: int) -> None:
+    """Give back what `spend` took for work that was undone; nothing for an account that is not metered."""
+    if amount > 0:
+        conn.execute(accounts.update().where(accounts.c.id == account, accounts.c.credit_balance.is_not(None))
+                     .values(credit_balance=accounts.c.credit_balance + amount,
+                             credits_spent=accounts.c.credits_spent - amount))
+
+
 def charge(db: Database, who: Caller, amount: int, what: str) -> None:
     """For billable reads (search): unmetered accounts pay no write transaction."""
     if who.metered and amount > 0:

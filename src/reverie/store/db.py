@@ -21,9 +21,10 @@ from sqlalchemy import Connection, Table, create_engine, event, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from ..errors import StorageFull
+from ..errors import DatabaseUnavailable, StorageFull
 
 FULL = StorageFull("storage full: nothing was stored; free disk space under the data folder and retry")
 
@@ -32,6 +33,38 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def outage(exc: BaseException) -> str | None:
+    """Why PostgreSQL is out of reach, when `exc` says it is (refused, reset, shut down, starting up, our
+    connection terminated); None for every other error, SQLite's included."""
+    if isinstance(exc, PoolTimeout):
+        return "every connection of the pool is busy"
+    if not isinstance(exc, DBAPIError):
+        return None
+    import psycopg
+
+    orig = exc.orig
+    state = getattr(orig, "sqlstate", None) or ""
+    # Class 08 is "connection exception", 57P0x the server shutting down, crashing or starting up; a lost
+    # connection has no SQLSTATE at all.
+    lost = isinstance(orig, psycopg.InterfaceError) or (
+        isinstance(orig, psycopg.OperationalError) and (not state or state.startswith(("08", "57P"))))
+    if not (lost or exc.connection_invalidated):
+        return None
+    first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return first.split(": ")[-1].strip()[:160]
+
+
+@contextmanager
+def _unavailable_as_envelope() -> Iterator[None]:
+    try:
+        yield
+    except (DBAPIError, PoolTimeout) as exc:
+        why = outage(exc)
+        if why is None:
+            raise
+        raise DatabaseUnavailable(why) from exc
 
 
 def lock_content(conn: Connection, sha256s: list[str]) -> None:
@@ -64,7 +97,10 @@ class Database:
 
     def _create_engine(self, url: str) -> Engine:
         if not self.is_sqlite:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24)
+            # A database that went away must cost a request seconds at most, never a hang: connecting gives
+            # up after 2 s, and a request waits at most 5 s for a free connection.
+            engine = create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=24, pool_timeout=5,
+                                   connect_args={"connect_timeout": 2})
 
             @event.listens_for(engine, "connect")
             def _vectors(dbapi_conn, _record):  # noqa: ANN001
@@ -108,33 +144,54 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn, conn.begin():
+        with _unavailable_as_envelope(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
-    def write(self, on_rollback: Callable[[], None] | None = None) -> Iterator[Connection]:
+    def write(self, on_rollback: Callable[[], None] | None = None,
+              in_doubt: Callable[[int], None] | None = None) -> Iterator[Connection]:
         """A transaction that holds the write lock from its first statement; commits on exit. A full disk
-        rolls it back and surfaces as StorageFull, which callers answer with a clear envelope.
-        `on_rollback` runs when the transaction fails, before this process lets the next writer in (undo
-        of file work that the transaction's rows would have owned)."""
+        rolls it back and surfaces as StorageFull, a database out of reach as DatabaseUnavailable; callers
+        answer both with a clear envelope.
+        `on_rollback` runs when the transaction surely failed, before this process lets the next writer in
+        (undo of file work that the transaction's rows would have owned). On PostgreSQL a connection lost
+        during COMMIT leaves the outcome unknown: `in_doubt` then gets the transaction's id instead, to
+        settle later (`txid_status`), and `on_rollback` does not run."""
         try:
-            if self._write_lock is None:
-                with self.engine.connect() as conn, conn.begin():
-                    yield conn
-                return
-            with self._write_lock:
-                try:
-                    with self.engine.connect() as conn:
-                        conn = conn.execution_options(sqlite_immediate=True)
-                        with conn.begin():
-                            yield conn
-                except BaseException:
-                    if on_rollback is not None:
-                        on_rollback()
-                    raise
+            with _unavailable_as_envelope():
+                if self._write_lock is None:
+                    yield from self._pg_write(on_rollback, in_doubt)
+                    return
+                with self._write_lock:
+                    try:
+                        with self.engine.connect() as conn:
+                            conn = conn.execution_options(sqlite_immediate=True)
+                            with conn.begin():
+                                yield conn
+                    except BaseException:
+                        if on_rollback is not None:
+                            on_rollback()
+                        raise
         except OperationalError as exc:
             if "disk is full" in str(exc.orig) or "No space left" in str(exc.orig):
                 raise FULL from exc
+            raise
+
+    def _pg_write(self, on_rollback: Callable[[], None] | None,
+                  in_doubt: Callable[[int], None] | None) -> Iterator[Connection]:
+        body_done, xid = False, None
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                if in_doubt is not None:
+                    xid = conn.execute(text("SELECT txid_current()")).scalar()
+                yield conn
+                body_done = True
+        except BaseException as exc:
+            if not (body_done and outage(exc)):
+                if on_rollback is not None:
+                    on_rollback()
+            elif xid is not None:
+                in_doubt(xid)
             raise
 
     def dispose(self) -> None:

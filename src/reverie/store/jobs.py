@@ -139,6 +139,27 @@ def retry_later(db: Database, job: Job, error: str, delay_seconds: float) -> Non
         )
 
 
+def postpone(db: Database, job: Job, why: str, delay_seconds: float) -> None:
+    """Queue a job again for later without counting this attempt: it met an outage of the database or the
+    object store, which says nothing about the job itself."""
+    t = now_ms()
+    with db.write() as conn:
+        conn.execute(jobs.update().where(_mine(job)).values(
+            state="queued", attempts=jobs.c.attempts - 1, run_after_ms=t + int(delay_seconds * 1000),
+            lease_owner=None, lease_until_ms=None, last_error=why[:2000], updated_ms=t))
+
+
+def release(db: Database, owner: str) -> int:
+    """Hand back every job `owner` holds, due now and uncounted: after an outage a worker cannot tell which of
+    its jobs' results were stored (those jobs are gone) and which were not, nor whether a claim it never
+    heard back from went through. Without this they would wait for their lease to run out."""
+    t = now_ms()
+    with db.write() as conn:
+        return conn.execute(jobs.update().where(jobs.c.lease_owner == owner, jobs.c.state == "running").values(
+            state="queued", attempts=jobs.c.attempts - 1, run_after_ms=t, lease_owner=None,
+            lease_until_ms=None, updated_ms=t)).rowcount
+
+
 def pending(conn: Connection, subject_id: int, kinds: tuple[str, ...]) -> bool:
     """Whether a job of these kinds is still queued or running for the subject (failed ones are done)."""
     q = select(jobs.c.id).where(jobs.c.subject_id == subject_id, jobs.c.kind.in_(kinds),

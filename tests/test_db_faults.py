@@ -1,0 +1,217 @@
+"""PostgreSQL stopped, killed and restarted again and again under load: nothing acknowledged is lost, nothing
+unacknowledged stays, and Reverie comes back by itself.
+
+Three clients upload small JPEGs, a fourth short videos and a fifth searches, through a `reverie serve
+--no-workers` while a `reverie worker` indexes, on a PostgreSQL of this test's own and the session's S3.
+PostgreSQL is shut down fast (SIGINT, as `pg_ctl stop` does) or killed with every backend (SIGKILL to its
+process group, as a power cut), left down a moment and started again, ten times; in between, the worker's
+connections are terminated from the server side (`pg_terminate_backend`) in the middle of its jobs.
+The lease is left at its default (5 minutes), so indexing that resumes at once shows the worker handing its
+jobs back by itself. Afterwards: every upload answered 0000 is there with its bytes and PARSE, every other
+left no row, no object and no charge, nothing is doubled, no job is left, and no answer was a 500 or slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import statistics
+import subprocess
+import threading
+import time
+from collections import Counter
+
+import psycopg
+import pytest
+import requests
+from PIL import Image
+
+from conftest import BIN, DISTRIBUTED, Server, blob_files, create_key, db_rows, jpeg, reverie, stack_env
+from reverie.devstack import Postgres
+from reverie.synthetic_video import make_video
+
+pytestmark = pytest.mark.skipif(not DISTRIBUTED, reason="faults of the distributed stack's PostgreSQL")
+
+OUTAGES = 10
+TERMINATIONS = 5
+GRANT = 100_000
+# An answer while the database is away must come at once (the target is 2 s; a loaded 2-core machine gets
+# some slack here, and the figure is printed).
+OUTAGE_ANSWER_S = 5.0
+
+
+class Load:
+    """Clients that keep uploading and searching, and what they were answered."""
+
+    def __init__(self, server: Server, key: str, videos: list[bytes]):
+        self.server, self.key, self.videos = server, key, videos
+        self.acked: dict[int, str] = {}  # image id -> sha256
+        self.acked_videos: dict[str, str] = {}  # videoNo -> sha256
+        self.searched = 0  # searches answered 0000: each costs a credit
+        self.answers: Counter = Counter()  # (HTTP status, code)
+        self.refused_s: list[float] = []  # how long each 0503 answer took
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self._images, args=(n,)) for n in range(3)] + \
+            [threading.Thread(target=self._videos), threading.Thread(target=self._searches)]
+
+    def __enter__(self) -> "Load":
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=60)
+
+    def _call(self, session: requests.Session, method: str, path: str, **kw) -> dict | None:
+        started = time.monotonic()
+        res = session.request(method, self.server.url(path), timeout=30, **kw)
+        took = time.monotonic() - started
+        body = res.json()
+        with self.lock:
+            self.answers[(res.status_code, body["code"])] += 1
+            if body["code"] == "0503":
+                self.refused_s.append(took)
+                assert res.status_code == 503 and res.headers.get("Retry-After"), res.headers
+                assert body["msg"].startswith("database unavailable"), body["msg"]
+        if body["code"] == "0503":
+            time.sleep(0.1)
+        return body
+
+    def _session(self) -> requests.Session:
+        session = requests.Session()
+        session.headers["Authorization"] = self.key
+        return session
+
+    def _images(self, n: int) -> None:
+        session, i = self._session(), 0
+        while not self.stop.is_set():
+            i += 1
+            content = jpeg(40, 30, color=((n * 80 + i) % 256, (i * 7) % 256, 90))
+            body = self._call(session, "POST", "/upload_img", files=[("files", (f"c{n}-{i}.jpg", content, "image/jpeg"))])
+            if body["code"] == "0000":
+                with self.lock:
+                    self.acked[body["data"][0]["id"]] = hashlib.sha256(content).hexdigest()
+
+    def _videos(self) -> None:
+        session, i = self._session(), 0
+        while not self.stop.is_set():
+            content = self.videos[i % len(self.videos)]
+            i += 1
+            body = self._call(session, "POST", "/upload", files={"file": (f"v{i}.mp4", content, "video/mp4")})
+            if body["code"] == "0000":
+                with self.lock:
+                    self.acked_videos[body["data"]["videoNo"]] = hashlib.sha256(content).hexdigest()
+            time.sleep(0.3)
+
+    def _searches(self) -> None:
+        session = self._session()
+        while not self.stop.is_set():
+            body = self._call(session, "POST", "/search", json={"search_param": "a red square", "search_type": "BY_IMAGE"})
+            if body["code"] == "0000":
+                with self.lock:
+                    self.searched += 1
+            self._call(session, "POST", "/img_list_page", json={"page": 1, "page_size": 20})
+            time.sleep(0.1)
+
+
+def _terminate_worker_connections(pg: Postgres) -> int:
+    with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=postgres dbname=postgres", autocommit=True) as conn:
+        return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                "WHERE application_name = 'reverie-worker'").fetchall())
+
+
+def test_postgres_stopped_and_killed_under_load_loses_nothing_and_recovers(tmp_path, monkeypatch):
+    pg = Postgres(tmp_path / "pg").start()
+    url = pg.create_database("reverie")
+    monkeypatch.setenv("REVERIE_DATABASE_URL", url)
+    data = tmp_path / "data"
+    stack_env(data)  # this library: the database above, the session's S3 under a prefix of its own
+    key = create_key(data, "faults", account="metered")
+    reverie("credits", "grant", "metered", str(GRANT), "--data", str(data))
+    videos = [make_video(tmp_path / f"v{i}.mp4", [(Image.new("RGB", (64, 48), (60 * i, 90, 200 - 60 * i)), 1.5)],
+                         size=(160, 120)).read_bytes() for i in range(3)]
+    server = Server(data, "--no-workers").start()
+    # libpq names the worker's connections, so that they can be told apart and terminated.
+    worker_proc = subprocess.Popen([str(BIN / "reverie"), "worker", "--data", str(data), "--workers", "2"],
+                                   stdout=open(tmp_path / "worker.log", "ab"), stderr=subprocess.STDOUT,
+                                   env={**os.environ, **stack_env(data), "PGAPPNAME": "reverie-worker"})
+    rng = random.Random(18)
+    kinds: Counter = Counter()
+    terminated = 0
+    try:
+        with Load(server, key, videos) as load:
+            time.sleep(3)
+            for k in range(OUTAGES):
+                if k % 2 == 0:
+                    pg.fast_shutdown()
+                    kinds["fast shutdown"] += 1
+                else:
+                    pg.crash()
+                    kinds["SIGKILL"] += 1
+                time.sleep(rng.uniform(1.0, 3.0))
+                pg.start()
+                time.sleep(rng.uniform(2.0, 4.0))
+                if k % 2 == 1 and terminated < TERMINATIONS:
+                    terminated += _terminate_worker_connections(pg) > 0
+                    time.sleep(1.0)
+            time.sleep(2)
+        assert worker_proc.poll() is None, "the worker exited"
+        assert server.proc.poll() is None, "the server exited"
+        refused = sorted(load.refused_s)
+        print(f"\ndb faults: {kinds['fast shutdown']} fast shutdowns, {kinds['SIGKILL']} SIGKILLs, "
+              f"{terminated} rounds of worker connections terminated; answers {dict(load.answers)}; "
+              f"{len(refused)} answered 0503, median {statistics.median(refused or [0]):.2f} s, "
+              f"max {max(refused or [0]):.2f} s; {len(load.acked)} images and {len(load.acked_videos)} videos acknowledged")
+        assert not [a for a in load.answers if a[0] >= 500 and a[1] != "0503"], load.answers
+        assert refused, "no request met an outage: the test did not test anything"
+        assert max(refused) < OUTAGE_ANSWER_S, refused[-5:]
+        assert len(load.acked) >= 100 and len(load.acked_videos) >= 5, (len(load.acked), len(load.acked_videos))
+        assert terminated >= 3, "the worker held no connection to terminate"
+
+        # Indexing resumes by itself (no lease ran out: they are 5 minutes) and finishes.
+        deadline = time.time() + 300
+        while db_rows(data, "SELECT (SELECT count(*) FROM images WHERE status = 'UNPARSE') + "
+                            "(SELECT count(*) FROM videos WHERE status = 'UNPARSE') + (SELECT count(*) FROM jobs)") != [(0,)]:
+            assert time.time() < deadline, "indexing did not finish after the outages"
+            time.sleep(1)
+        # Uploads in doubt (a COMMIT cut off) are settled by the server within seconds of the database's return.
+        deadline = time.time() + 60
+        while list((data / "repairs").glob("*.json")) if (data / "repairs").exists() else []:
+            assert time.time() < deadline, "uploads left in doubt were not settled"
+            time.sleep(0.5)
+    finally:
+        worker_proc.terminate()
+        worker_proc.wait(timeout=30)
+
+    rows = {r[0]: r[1:] for r in db_rows(data, "SELECT id, sha256, status FROM images")}
+    assert set(rows) == set(load.acked), (f"unacknowledged rows {sorted(set(rows) - set(load.acked))[:5]}, "
+                                          f"acknowledged lost {sorted(set(load.acked) - set(rows))[:5]}")
+    assert all(rows[i] == (sha, "PARSE") for i, sha in load.acked.items())
+    video_rows = {f"VI{r[0]}": r[1:] for r in db_rows(data, "SELECT id, sha256, status FROM videos")}
+    assert set(video_rows) == set(load.acked_videos)
+    assert all(video_rows[no] == (sha, "PARSE") for no, sha in load.acked_videos.items())
+    # Charged for exactly what was answered 0000: a refused upload or search cost nothing.
+    balance = db_rows(data, "SELECT credit_balance FROM accounts WHERE name = 'metered'")[0][0]
+    assert balance == GRANT - len(load.acked) - 10 * len(load.acked_videos) - load.searched
+    # Intact bytes behind the API, and no object without its row.
+    session = requests.Session()
+    session.headers["Authorization"] = key
+    for image_id in random.Random(1).sample(sorted(load.acked), 20):
+        meta = session.get(server.url("/get_img_metadata"), params={"id": image_id}).json()["data"]
+        body = session.get(server.url("/download"), params={"bucket": meta["bucket"], "blob": meta["blob"]}).content
+        assert hashlib.sha256(body).hexdigest() == load.acked[image_id]
+    assert {p.name for p in blob_files(data)} == {sha for sha, _ in rows.values()}
+    assert {int(p.stem) for p in blob_files(data, "videos")} == {int(no[2:]) for no in video_rows}
+    # Nothing doubled: one vector per image and space, one full-text row per image and per clip.
+    assert db_rows(data, "SELECT count(*) FROM image_vectors") == [(2 * len(rows),)]
+    assert db_rows(data, "SELECT count(*) FROM image_fts") == [(len(rows),)]
+    assert db_rows(data, "SELECT count(*) FROM (SELECT video_id, idx FROM video_clips GROUP BY 1, 2 "
+                         "HAVING count(*) > 1) d") == [(0,)]
+    clips = db_rows(data, "SELECT count(*) FROM video_clips")[0][0]
+    assert db_rows(data, "SELECT count(*) FROM clip_fts") == [(clips,)]
+    server.stop()
+    pg.stop()
