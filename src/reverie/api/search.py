@@ -99,9 +99,14 @@ def search(request: Request, body: Any = Body(default=None), who: Caller = Depen
     page_size = _int(body, "page_size", 20, 1, 200)
     f = search_filters.parse(body)
     video_ids = _video_nos(body)
-    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
-    query = query.strip()
-    cut = LEVELS.get(level, 0.0)
+    answer = _text_search(request, who, search_type, query.strip(), LEVELS.get(level, 0.0), f, top_k, page,
+                          page_size, video_ids)
+    _charge(request, who)
+    return answer
+
+
+def _text_search(request: Request, who: Caller, search_type: str, query: str, cut: float, f, top_k: int,  # noqa: ANN001
+                 page: int, page_size: int, video_ids) -> Any:  # noqa: ANN001
     videos = request.app.state.video_searcher
     if search_type in ("BY_CLIP", "BY_VIDEO"):
         return ok(_video_items(request, who, videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut), keyframes=True))
@@ -222,6 +227,11 @@ def _example(request: Request, form) -> tuple[Image.Image, dict[str, str]]:  # n
         raise InvalidInput("file", "not a readable JPEG, PNG, GIF, BMP or WebP image") from None
 
 
+def _charge(request: Request, who: Caller) -> None:
+    """Charged once the answer is ready: a search that fails (a database outage, a video not found) costs nothing."""
+    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
+
+
 async def _with_example(request: Request, who: Caller, handler):  # noqa: ANN001, ANN202
     store = request.app.state.store
     form = await read_form(request.stream(), request.headers.get("content-type"), store.settings.staging_dir,
@@ -237,8 +247,8 @@ def _similar(request: Request, who: Caller, example: Image.Image, fields: dict[s
     top_k = _form_int(fields, "top_k", 20)
     similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.0
     f = search_filters.parse({k: fields.get(k) for k in ("unique_id", "tag", "camera_tag") if fields.get(k)})
-    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
     hits = request.app.state.searcher.by_example(who.account_id, example, f, top_k)
+    _charge(request, who)
     hits = [h for h in hits if h.score >= similarity]
     return ok(_page(request, who, hits, 1, max(1, len(hits))))
 
@@ -261,8 +271,8 @@ def _similar_keyframes(request: Request, who: Caller, example: Image.Image, fiel
     similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.85
     top_k = _form_int(fields, "top_k", 20)
     f = search_filters.parse({"unique_id": fields.get("unique_id")} if fields.get("unique_id") else {})
-    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
     hits = request.app.state.video_searcher.frames_by_image(who.account_id, example, f, top_k, min_score=similarity)
+    _charge(request, who)
     return ok(_video_items(request, who, hits, keyframes=True))
 
 
@@ -287,7 +297,6 @@ def _clips_by_image(request: Request, who: Caller, example: Image.Image, fields:
     if not prompt:
         raise InvalidInput("prompt", "required: a non-empty description of what to find")
     f = search_filters.parse({"unique_id": fields.get("unique_id")} if fields.get("unique_id") else {})
-    charge(request.app.state.store.db, who, request.app.state.store.settings.credits_per_search, "a search")
     searcher = request.app.state.video_searcher
     ids = [video_id or 0]
     by_image = {h.item_ids[0]: h for h in searcher.frames_by_image(who.account_id, example, f, 1000, ids)}
@@ -301,6 +310,7 @@ def _clips_by_image(request: Request, who: Caller, example: Image.Image, fields:
     hits = merge(sorted(hits, key=lambda h: -h.score))[:20]
     with request.app.state.store.db.read() as conn:
         rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
+    _charge(request, who)
     return ok([{"start_time": round(h.start, 3), "end_time": round(h.end, 3), "score": round(h.score, 4),
                 **(pointers.video_pointer(rows[h.video_id]) or {})} for h in hits if h.video_id in rows])
 
