@@ -117,7 +117,7 @@ def test_upload_answers_as_the_reference_and_indexing_reaches_parse(library):
     assert streamed.status_code == 206 and streamed.content[4:8] == b"ftyp"
     assert client.get("/get_metadata", params={"video_no": "VI123"}).json() == {
         "code": "0000", "msg": "success", "data": None, "success": True, "failed": False}
-    deadline = time.time() + 15
+    deadline = time.time() + 60  # a retried callback waits its backoff; the machine may be loaded
     while time.time() < deadline and len(Callbacks.received) < 3:
         time.sleep(0.1)
     assert {"videoNo": nos["sonnet"], "status": "PARSE"} in Callbacks.received

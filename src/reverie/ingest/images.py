@@ -146,7 +146,7 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
         # Inside the write lock, so a concurrent delete of the same bytes cannot remove them under us.
         lock_content(conn, [f.part.sha256 for f in files])
         for f in files:
-            if f.part.path.exists() and store.blobs.adopt(original_key(f.part.sha256), f.part.path):
-                undo.repair.keys.append(original_key(f.part.sha256))
+            if f.part.path.exists():
+                undo.adopt(original_key(f.part.sha256), f.part.path)
     store.jobs_waiting.set()
     return new_ids

@@ -154,7 +154,6 @@ def store_video(store: store_pkg.Store, account_id: int, meta: VideoMeta, part: 
         # Pictures and speech are jobs of their own, run side by side (by two threads, or machines).
         jobs.enqueue(conn, jobs.VIDEO_INDEX, [video_id])
         jobs.enqueue(conn, jobs.VIDEO_ASR, [video_id])
-        if store.blobs.adopt(key, part.path):
-            undo.repair.keys.append(key)
+        undo.adopt(key, part.path)
     store.jobs_waiting.set()
     return video_id, created

@@ -130,10 +130,17 @@ class UploadUndo:
     def __init__(self, store: Store, account_id: int, unique_id: str, credits: int):
         self.store = store
         self.repair = Repair(account_id=account_id, unique_id=unique_id, keys=[], credits=credits)
+        self.adopted: list[str] = []  # keys this upload surely wrote
+
+    def adopt(self, key: str, staged: Path) -> None:
+        """Put a staged file under `key` (unless the key exists), as the transaction's own."""
+        self.repair.keys.append(key)  # also when the PUT fails: its bytes may have reached the store
+        if self.store.blobs.adopt(key, staged):
+            self.adopted.append(key)
 
     def rolled_back(self) -> None:
         if self.store.db.is_sqlite:  # still inside the write lock: no upload of the same bytes can slip in
-            for key in self.repair.keys:
+            for key in self.adopted:
                 self.store.blobs.delete(key)
             return
         try:  # the content lock went with the transaction: delete only what no row holds meanwhile
