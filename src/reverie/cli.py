@@ -954,11 +954,14 @@ def migrate_store(to_data: Path, to_database_url: str, to_blob_url: str, **value
 @settings_options(CONNECTION_SETTINGS)
 @click.option("--grace-seconds", type=float, default=600, show_default=True,
               help="Leave younger files alone (another process may own them); 0 only with nothing else running.")
-def sweep(grace_seconds: float, **values) -> None:
-    """Repair what a crash left: uncommitted staged uploads, unreferenced blobs. `serve` runs it at start."""
+@click.option("--multipart-grace-seconds", type=float, default=24 * 3600, show_default=True,
+              help="Abort uploads in parts to S3 begun longer ago than this (a large video may take a while).")
+def sweep(grace_seconds: float, multipart_grace_seconds: float, **values) -> None:
+    """Repair what a crash left: uncommitted staged uploads, unreferenced blobs, uploads in parts to S3 cut off.
+    `serve` runs it at start."""
     from .store.removal import sweep as run_sweep
 
-    report = run_sweep(_open(values), grace_seconds)
+    report = run_sweep(_open(values), grace_seconds, multipart_grace_seconds)
     click.echo(" ".join(f"{k}={v}" for k, v in report.items()))
 
 

@@ -116,6 +116,10 @@ class BlobStore(Protocol):
     def keys(self, prefix: str) -> list[str]:
         """Every key under the folder `prefix` (`keyframes/12` holds `keyframes/12/…`, not `keyframes/123/…`)."""
 
+    def abort_uploads(self, grace_seconds: float) -> int:
+        """Abort uploads in parts begun more than `grace_seconds` ago and never finished (a process cut off
+        mid-upload leaves them, costing storage); how many were aborted."""
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -211,3 +215,6 @@ class FileBlobStore:
         if not base.exists():
             return []
         return [str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file()]
+
+    def abort_uploads(self, grace_seconds: float) -> int:
+        return 0  # files are written whole in one go: there are no uploads in parts

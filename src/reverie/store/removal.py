@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 TRASH = "trash"
 GRACE_SECONDS = 600  # leave alone what a live upload or delete in another process may still own
+# A video of gigabytes may take longer than GRACE_SECONDS to reach S3 in parts: its upload is left a day.
+MULTIPART_GRACE_SECONDS = 24 * 3600
 
 
 def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list[int]) -> int:
@@ -72,11 +74,13 @@ def _age_seconds(store: Store, key: str) -> float:
     return time.time() - store.blobs.modified(key)
 
 
-def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
-    """Repair what crashes left: staged uploads never committed, trash never emptied, orphan blobs.
-    Files younger than `grace_seconds` are left alone: a live process elsewhere may still own them (0 is
-    safe only when nothing else runs on the data folder)."""
-    report = {"staged": 0, "restored": 0, "trashed": 0, "orphans": 0}
+def sweep(store: Store, grace_seconds: float = GRACE_SECONDS,
+          multipart_grace_seconds: float = MULTIPART_GRACE_SECONDS) -> dict[str, int]:
+    """Repair what crashes left: staged uploads never committed, trash never emptied, orphan blobs, uploads in
+    parts to S3 cut off before they completed. Files younger than `grace_seconds` and uploads in parts younger
+    than `multipart_grace_seconds` are left alone: a live process elsewhere may still own them (0 is safe
+    only when nothing else runs on the data folder)."""
+    report = {"staged": 0, "restored": 0, "trashed": 0, "orphans": 0, "multipart": 0}
     staging = store.settings.staging_dir
     if staging.exists():
         for p in staging.iterdir():
@@ -120,6 +124,7 @@ def sweep(store: Store, grace_seconds: float = GRACE_SECONDS) -> dict[str, int]:
             if stem.isdigit() and int(stem) not in known_ids and _age_seconds(store, key) >= grace_seconds:
                 store.blobs.delete(key)
                 report["orphans"] += 1
+    report["multipart"] = store.blobs.abort_uploads(multipart_grace_seconds)
     if any(report.values()):
         log.info("sweep repaired %s", report)
     return report

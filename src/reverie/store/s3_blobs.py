@@ -3,28 +3,79 @@ workers on several machines sharing one store.
 
 Objects are written whole by S3 itself (a PUT or a completed multipart upload), so the all-or-nothing
 promise of the file backend holds here too. Keys are those of the file backend, under an optional prefix.
+
+A store that is down, slow or answering 5xx costs a request a bounded time (CONNECT_TIMEOUT, READ_TIMEOUT,
+RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), never a botocore error.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import boto3
+from boto3.exceptions import RetriesExceededError, S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import (ClientError, ConnectionClosedError, ConnectTimeoutError, HTTPClientError,
+                                 ReadTimeoutError)
+from botocore.exceptions import ConnectionError as CannotConnect  # not the builtin of the same name
 
+from ..errors import BlobStoreUnavailable
 from .blobs import BlobReader, check_key
 
 MB = 1024 * 1024
 PART_SIZE = 64 * MB  # at most 10,000 parts per upload: up to 640 GB per object
 URL_PARAMS = ("endpoint", "region", "key", "secret")
 MISSING = ("404", "NoSuchKey", "NotFound")
+# A store that does not answer costs a call at most (1 + RETRIES) x (CONNECT_TIMEOUT or READ_TIMEOUT) plus
+# botocore's backoff (under 1 s before the one retry): ~4-5 s for a store that hangs (a PUT ~6 s: it first
+# waits up to 1 s for `100 Continue`), ~1 s for one that refuses, resets or answers 503. The retry covers a
+# pooled connection that the server closed as it was reused. READ_TIMEOUT bounds each socket read, not a
+# transfer: a large body that keeps flowing is never cut.
+CONNECT_TIMEOUT = 1
+READ_TIMEOUT = 2
+RETRIES = 1  # botocore's max_attempts counts the retries after the first attempt
+# After an outage the store is not asked again for this long (the Retry-After given to clients): while it
+# hangs, every request would otherwise wait out its own timeouts before answering (measured: 2 uploads at
+# once, 8 s). The price: a request in the seconds after the store's return may still be refused.
+QUIET_SECONDS = BlobStoreUnavailable.retry_after_s
+THROTTLED = ("SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "Throttling")
 
 
 def _missing(err: ClientError) -> bool:
     return err.response.get("Error", {}).get("Code") in MISSING
+
+
+def _outage(err: BaseException | None) -> str | None:
+    """Short words for an error that means the store is not answering (down, slow, overloaded); None for
+    any other error, which stays as it is."""
+    if isinstance(err, ClientError):
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        code = err.response.get("Error", {}).get("Code", "")
+        if status >= 500 or code in THROTTLED:
+            return f"HTTP {status} {code}" if code and code != str(status) else f"HTTP {status}"
+        return None
+    if isinstance(err, (ConnectTimeoutError, ReadTimeoutError)):
+        limit = CONNECT_TIMEOUT if isinstance(err, ConnectTimeoutError) else READ_TIMEOUT
+        return f"timed out after {limit} s"
+    if isinstance(err, CannotConnect):
+        cause = str(err.kwargs.get("error", "")).lower()
+        if "refused" in cause:
+            return "connection refused"
+        return "connection reset" if "reset" in cause or "broken pipe" in cause else "cannot connect"
+    if isinstance(err, ConnectionClosedError):
+        return "connection closed by the store"
+    if isinstance(err, HTTPClientError):
+        return f"connection failed: {err.kwargs.get('error', err)}"
+    if isinstance(err, RetriesExceededError):  # the managed download gave up on a stream that kept failing
+        return _outage(err.last_exception)
+    if isinstance(err, S3UploadFailedError):  # the managed upload's wrapper of a ClientError
+        return _outage(err.__context__)
+    return None
 
 
 def parse_blob_url(url: str) -> dict[str, str]:
@@ -54,12 +105,18 @@ class S3BlobStore:
                  key: str | None = None, secret: str | None = None, part_size: int = PART_SIZE):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        # Self-hosted servers seldom have a wildcard DNS name per bucket: address buckets by path there.
-        config = Config(s3={"addressing_style": "path"} if endpoint else {})
+        config = Config(
+            # Self-hosted servers seldom have a wildcard DNS name per bucket: address buckets by path there.
+            s3={"addressing_style": "path"} if endpoint else {},
+            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
+            retries={"max_attempts": RETRIES, "mode": "standard"},
+        )
         # Without key and secret (None), boto3 looks for credentials itself: environment, profile, instance role.
         self._s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
                                 aws_secret_access_key=secret, config=config)
+        # S3 takes no part under 5 MB but the last: boto3 raises a smaller part_size to 5 MB.
         self._transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size)
+        self._quiet: tuple[float, str] = (0.0, "")  # (monotonic time until which calls fail at once, why)
         self._ensure_bucket()
 
     @classmethod
@@ -68,42 +125,60 @@ class S3BlobStore:
 
     def _ensure_bucket(self) -> None:
         try:
-            self._s3.head_bucket(Bucket=self.bucket)
+            with self._s3_call(self.bucket):
+                self._s3.head_bucket(Bucket=self.bucket)
             return
-        except ClientError as err:
-            if not _missing(err):
-                raise
+        except FileNotFoundError:
+            pass
         region = self._s3.meta.region_name
         where = {"CreateBucketConfiguration": {"LocationConstraint": region}} if region not in (None, "us-east-1") else {}
         try:
-            self._s3.create_bucket(Bucket=self.bucket, **where)
+            with self._s3_call():
+                self._s3.create_bucket(Bucket=self.bucket, **where)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") != "BucketAlreadyOwnedByYou":  # another process was first
                 raise
+
+    @contextmanager
+    def _s3_call(self, key: str | None = None) -> Iterator[None]:
+        """Around every S3 call: a missing `key` becomes FileNotFoundError, an outage BlobStoreUnavailable."""
+        until, why = self._quiet
+        if time.monotonic() < until:
+            raise BlobStoreUnavailable(why)
+        try:
+            yield
+        except (ClientError, HTTPClientError, CannotConnect, RetriesExceededError, S3UploadFailedError) as err:
+            if key is not None and isinstance(err, ClientError) and _missing(err):
+                raise FileNotFoundError(key) from None
+            why = _outage(err)
+            if why is None:
+                raise
+            self._quiet = (time.monotonic() + QUIET_SECONDS, why)
+            raise BlobStoreUnavailable(why) from err
 
     def _name(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _head(self, key: str) -> dict:
-        try:
+        with self._s3_call(key):
             return self._s3.head_object(Bucket=self.bucket, Key=self._name(key))
-        except ClientError as err:
-            if _missing(err):
-                raise FileNotFoundError(key) from None
-            raise
 
     def adopt(self, key: str, staged: Path) -> bool:
         # Check, then upload: keys are content addresses or fresh ids, and callers adopt inside the database's
         # write transaction, so two different files never race for one key.
         if self.exists(key):
             return False
-        self._s3.upload_file(str(staged), self.bucket, self._name(key), Config=self._transfer)
+        # A multipart upload that fails is aborted by boto3, unless the store is down by then: abort_uploads
+        # (run by sweep) removes those left behind.
+        with self._s3_call():
+            self._s3.upload_file(str(staged), self.bucket, self._name(key), Config=self._transfer)
         staged.unlink()
         return True
 
     def put_bytes(self, key: str, data: bytes) -> None:
-        self._s3.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
+        with self._s3_call():
+            self._s3.put_object(Bucket=self.bucket, Key=self._name(key), Body=data)
 
     def exists(self, key: str) -> bool:
         try:
@@ -119,12 +194,10 @@ class S3BlobStore:
         return self._head(key)["LastModified"].timestamp()
 
     def _get(self, key: str, **extra: str) -> BlobReader:
-        try:
+        # Only the request and the response's head are guarded: an outage while the body streams breaks the
+        # stream (the HTTP answer has started; its client sees a short body), it cannot become an envelope.
+        with self._s3_call(key):
             body = self._s3.get_object(Bucket=self.bucket, Key=self._name(key), **extra)["Body"]
-        except ClientError as err:
-            if _missing(err):
-                raise FileNotFoundError(key) from None
-            raise
         return BlobReader(body)
 
     def open(self, key: str) -> BlobReader:
@@ -137,25 +210,21 @@ class S3BlobStore:
         return None
 
     def fetch_to(self, key: str, dest: Path) -> None:
-        try:
+        with self._s3_call(key):
             self._s3.download_file(self.bucket, self._name(key), str(dest), Config=self._transfer)
-        except ClientError as err:
-            if _missing(err):
-                raise FileNotFoundError(key) from None
-            raise
 
     def delete(self, key: str) -> None:
-        self._s3.delete_object(Bucket=self.bucket, Key=self._name(key))  # S3 answers 204 for a missing key too
+        with self._s3_call():
+            self._s3.delete_object(Bucket=self.bucket, Key=self._name(key))  # S3 answers 204 for a missing key too
 
     def move(self, key: str, new_key: str) -> bool:
         # S3 has no rename. The managed copy goes part by part past 5 GB, where a single CopyObject stops.
         source = {"Bucket": self.bucket, "Key": self._name(key)}
         try:
-            self._s3.copy(source, self.bucket, self._name(new_key), Config=self._transfer)
-        except ClientError as err:
-            if _missing(err):
-                return False
-            raise
+            with self._s3_call(key):
+                self._s3.copy(source, self.bucket, self._name(new_key), Config=self._transfer)
+        except FileNotFoundError:
+            return False
         self.delete(key)
         return True
 
@@ -163,6 +232,22 @@ class S3BlobStore:
         folder = self._name(prefix.rstrip("/")) + "/"
         skip = len(self.prefix) + 1 if self.prefix else 0
         found = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
-            found.extend(obj["Key"][skip:] for obj in page.get("Contents", ()))
+        with self._s3_call():
+            for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=folder):
+                found.extend(obj["Key"][skip:] for obj in page.get("Contents", ()))
         return found
+
+    def abort_uploads(self, grace_seconds: float) -> int:
+        """Abort the multipart uploads under this store's prefix begun more than `grace_seconds` ago and never
+        completed (their parts cost storage, unseen by any listing of objects); how many were aborted."""
+        folder = f"{self.prefix}/" if self.prefix else ""
+        cutoff = time.time() - grace_seconds
+        aborted = 0
+        with self._s3_call():
+            for page in self._s3.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=folder):
+                for upload in page.get("Uploads", ()):
+                    if upload["Initiated"].timestamp() <= cutoff:
+                        self._s3.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                        UploadId=upload["UploadId"])
+                        aborted += 1
+        return aborted
