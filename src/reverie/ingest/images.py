@@ -116,12 +116,18 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
     n = len(files)
     cost = n * store.settings.credits_per_image
     undo = UploadUndo(store, account_id, meta.unique_id, cost)
+    new_ids = undo.repair.image_ids = ids.mint(store.db, "image", n)
 
     with store.db.write(on_rollback=undo.rolled_back, in_doubt=undo.in_doubt) as conn:
+        # The originals first, under their content locks (a concurrent delete of the same bytes cannot remove
+        # them under us); the credits and rows last, so that an account's row is locked for milliseconds, not
+        # while the originals travel to S3.
+        lock_content(conn, [f.part.sha256 for f in files])
+        for f in files:
+            if f.part.path.exists():
+                undo.adopt(original_key(f.part.sha256), f.part.path)
         credits.spend(conn, account_id, cost, f"uploading {n} image{'s' if n != 1 else ''}")
         image_rows.ensure_namespace(conn, account_id, meta.unique_id)
-        new_ids = ids.mint(conn, "image", len(files))
-        undo.repair.image_ids = new_ids
         rows = [
             dict(
                 id=image_id,
@@ -143,10 +149,5 @@ def store_images(store: store_pkg.Store, account_id: int, meta: ImageMeta, files
         ]
         image_rows.insert(conn, rows, meta.tags)
         jobs.enqueue(conn, jobs.IMAGE_INDEX, new_ids)
-        # Inside the write lock, so a concurrent delete of the same bytes cannot remove them under us.
-        lock_content(conn, [f.part.sha256 for f in files])
-        for f in files:
-            if f.part.path.exists():
-                undo.adopt(original_key(f.part.sha256), f.part.path)
     store.jobs_waiting.set()
     return new_ids

@@ -137,13 +137,17 @@ def store_video(store: store_pkg.Store, account_id: int, meta: VideoMeta, part: 
     created = now_ms()
     lat, lon = meta.point if meta.point else (None, None)
     undo = UploadUndo(store, account_id, meta.unique_id, store.settings.credits_per_video)
+    # One id sequence for images and videos: job subjects never clash.
+    video_id = ids.mint(store.db, "image", 1)[0]
+    undo.repair.video_ids = [video_id]
+    key = video_rows.original_key(video_id, container)
 
     with store.db.write(on_rollback=undo.rolled_back, in_doubt=undo.in_doubt) as conn:
+        # The original first: the credits and rows last, so that the account's row is locked for milliseconds,
+        # not while the video travels to S3.
+        undo.adopt(key, part.path)
         credits.spend(conn, account_id, store.settings.credits_per_video, "uploading a video")
         namespace_rows.ensure_namespace(conn, account_id, meta.unique_id)
-        video_id = ids.mint(conn, "image", 1)[0]  # one id sequence for images and videos: job subjects never clash
-        undo.repair.video_ids = [video_id]
-        key = video_rows.original_key(video_id, container)
         video_rows.insert(conn, dict(
             id=video_id, account_id=account_id, unique_id=meta.unique_id, name=part.filename, size=part.size,
             sha256=part.sha256, content_type=part.content_type, container=container, original_key=key,
@@ -154,6 +158,5 @@ def store_video(store: store_pkg.Store, account_id: int, meta: VideoMeta, part: 
         # Pictures and speech are jobs of their own, run side by side (by two threads, or machines).
         jobs.enqueue(conn, jobs.VIDEO_INDEX, [video_id])
         jobs.enqueue(conn, jobs.VIDEO_ASR, [video_id])
-        undo.adopt(key, part.path)
     store.jobs_waiting.set()
     return video_id, created
