@@ -230,3 +230,24 @@ def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back
     assert db_rows(data, "SELECT count(*) FROM clip_fts") == [(clips,)]
     server.stop()
     pg.stop()
+
+
+def test_a_server_started_before_its_database_waits_for_it(tmp_path, monkeypatch):
+    pg = Postgres(tmp_path / "pg").start()
+    monkeypatch.setenv("REVERIE_DATABASE_URL", pg.create_database("reverie"))
+    data = tmp_path / "data"
+    stack_env(data)
+    key = create_key(data, "late")  # migrates the database
+    pg.fast_shutdown()
+    server = Server(data, "--no-workers")
+    starting = threading.Thread(target=server.start)  # returns once the server answers HTTP
+    starting.start()
+    time.sleep(4)
+    assert starting.is_alive(), "the server did not wait for its database"
+    pg.start()
+    starting.join(timeout=60)
+    assert not starting.is_alive() and server.proc.poll() is None
+    assert server.client(key).upload_ok([("late.jpg", jpeg(), "image/jpeg")])
+    assert "waiting for the database (Connection refused)" in server.log.read_text()
+    server.stop()
+    pg.stop()
