@@ -60,13 +60,13 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.name)
-        outage_wait = 0.0  # > 0 while the database is out of reach
+        outage_wait = 0.0  # > 0 after an outage (of the database, or the store where no job could take it)
         while not stop.is_set():
             try:
                 if outage_wait:
                     # Back: hand back what this worker held when it was cut off, then work as before.
                     released = job_queue.release(self.store.db, self.name)
-                    log.warning("worker %s: database back; %d held job(s) queued again", self.name, released)
+                    log.warning("worker %s: reconnected; %d held job(s) queued again", self.name, released)
                     outage_wait = 0.0
                 if not self.run_one():
                     self.store.jobs_waiting.clear()

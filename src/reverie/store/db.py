@@ -61,7 +61,7 @@ def outage(exc: BaseException) -> str | None:
 
 
 @contextmanager
-def _unavailable_as_envelope() -> Iterator[None]:
+def _outage_as_unavailable() -> Iterator[None]:
     try:
         yield
     except (DBAPIError, PoolTimeout) as exc:
@@ -148,7 +148,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with _unavailable_as_envelope(), self.engine.connect() as conn, conn.begin():
+        with _outage_as_unavailable(), self.engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
@@ -162,7 +162,7 @@ class Database:
         during COMMIT leaves the outcome unknown: `in_doubt` then gets the transaction's id instead, to
         settle later (`txid_status`), and `on_rollback` does not run."""
         try:
-            with _unavailable_as_envelope():
+            with _outage_as_unavailable():
                 if self._write_lock is None:
                     yield from self._pg_write(on_rollback, in_doubt)
                     return
