@@ -7,7 +7,7 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import EVAL, Server, create_key
+from conftest import DISTRIBUTED, EVAL, Server, create_key, open_store
 
 CALTECH = EVAL / "caltech101"
 COCO = EVAL / "coco" / "images"
@@ -214,3 +214,67 @@ def test_a_plain_photo_is_indexed_without_ocr_cost(library):
     (image_id,) = client.upload_ok([("blank.jpg", out.getvalue(), "image/jpeg")])
     meta = client.wait_indexed(image_id, timeout=60)
     assert meta["status"] == "PARSE" and meta["ocr_text"] is None and meta["labels"]
+
+
+@pytest.mark.skipif(not DISTRIBUTED, reason="PostgreSQL's word index (migration 0010); SQLite's FTS5 ranks by itself")
+def test_postgres_ranks_every_matching_photo_by_bm25_from_its_word_index(tmp_path):
+    from sqlalchemy import text
+
+    from reverie.store import pg_text, search_index
+
+    store = open_store(tmp_path / "data")
+    scope = "JOIN images ON images.id = f.rowid WHERE images.account_id = :account AND images.unique_id = :ns"
+    photos = {i: ("default", "", "zoo", f"dog {'leash park ' * (i % 7)}") for i in range(1, 31)}  # broad word, lengths vary
+    photos[31] = ("default", "", "dog", "zebra")  # the word in its tags (weight 3), beside a rare word
+    photos[32] = ("default", "zebra crossing", "", "")
+    photos.update({i: ("other", "", "dog", "dog") for i in range(100, 600)})  # another namespace's rows rank higher
+    photos.update({i: ("other", "", "", "bird") for i in range(1000, 3000)})  # "dog" in a quarter of the rows
+    with store.db.write() as conn:
+        conn.execute(text("INSERT INTO accounts(id, name, created_ms) VALUES (1, 'a', 0)"))
+        conn.execute(text("INSERT INTO images(id, account_id, unique_id, name, sha256, size, content_type, format, status, "
+                          "created_ms) VALUES (:id, 1, :ns, 'x.jpg', 'h', 1, 'image/jpeg', 'JPEG', 'PARSE', 0)"),
+                     [{"id": i, "ns": ns} for i, (ns, *_) in photos.items()])
+        conn.execute(text("INSERT INTO image_fts(rowid, ocr, tags, labels, place, camera, name) "
+                          "VALUES (:id, :ocr, :tags, :labels, '', '', 'x')"),
+                     [{"id": i, "ocr": ocr, "tags": tags, "labels": labels} for i, (_, ocr, tags, labels) in photos.items()])
+
+    def ranked(terms: list[str], limit: int) -> list[tuple[int, float]]:
+        with store.db.read() as conn:
+            return [(r[0], r[1]) for r in pg_text.bm25(conn, "image_fts", search_index.COLUMNS, scope,
+                                                        {"account": 1, "ns": "default"}, terms, limit)]
+
+    def expected(terms: list[str], limit: int) -> list[tuple[int, float]]:
+        """BM25 of every row of the namespace, from its tsvector, as pg_text scores a pool."""
+        with store.db.read() as conn:
+            docs = {r[0]: pg_text.parse_tsvector(r[1]) for r in conn.execute(text(
+                "SELECT f.rowid, f.doc::text FROM image_fts f JOIN images ON images.id = f.rowid WHERE images.unique_id = 'default'"))}
+            every = [pg_text.parse_tsvector(d) for (d,) in conn.execute(text("SELECT doc::text FROM image_fts"))]
+        avg = sum(len(d) for d in every) / len(every)
+        idf = {w: pg_text._idf(len(every), sum(w in d for d in every)) for w in terms}
+        scores = [(i, pg_text._bm25([(idf[w], d.get(w, 0.0)) for w in terms], len(d), avg)) for i, d in docs.items()]
+        return sorted([s for s in scores if s[1] > 0], key=lambda s: (-s[1], s[0]))[:limit]
+
+    def same(got: list[tuple[int, float]], want: list[tuple[int, float]]) -> None:
+        assert [i for i, _ in got] == [i for i, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], rel=1e-6)
+
+    # 500 rows of another namespace outrank every photo of this one: the bounded pool holds none of them,
+    # and the whole ranking is read instead.
+    same(ranked(["dog"], 5), expected(["dog"], 5))
+    assert ranked(["dog"], 5)[0][0] == 31 and len(ranked(["dog"], 100)) == 31
+    same(ranked(["dog", "zebra"], 100), expected(["dog", "zebra"], 100))
+    # The word index follows every write of image_fts: an update, a delete.
+    with store.db.write() as conn:
+        conn.execute(text("UPDATE image_fts SET tags = 'cat' WHERE rowid = 31"))
+        conn.execute(text("DELETE FROM image_fts WHERE rowid = 32"))
+        conn.execute(text("DELETE FROM images WHERE id = 32"))
+    assert 31 not in [i for i, _ in ranked(["dog"], 100)]
+    assert [i for i, _ in ranked(["zebra"], 10)] == [i for i, _ in ranked(["cat"], 10)] == [31]
+    same(ranked(["dog", "zebra", "cat"], 100), expected(["dog", "zebra", "cat"], 100))
+    with store.db.read() as conn:
+        stale = conn.execute(text(
+            "(SELECT lexeme, rowid FROM image_fts_terms EXCEPT SELECT t.lexeme, f.rowid FROM image_fts f, unnest(f.doc) t) "
+            "UNION ALL (SELECT t.lexeme, f.rowid FROM image_fts f, unnest(f.doc) t EXCEPT SELECT lexeme, rowid FROM image_fts_terms)"
+        )).all()
+    assert stale == []
+    store.close()

@@ -1,11 +1,16 @@
 """Full-text ranking on PostgreSQL with the formula SQLite's FTS5 uses, so that lexical scores mean the same
 on both databases (search/fusion.py's calibration reads their size, not only their order).
 
-PostgreSQL finds the rows (a GIN index over a weighted tsvector, or a trigram index for substrings) and
-ranks a generous pool of them; the pool is then scored here with BM25 (k1 1.2, b 0.75, FTS5's idf), over
-the table-wide document count, average length and document frequencies that FTS5 would use. Those
-statistics cost a scan each, so on a table of CACHE_FROM rows or more they are cached for a minute (a few
-new rows move them very little); a smaller table, a new library above all, is counted on every query.
+Scored with BM25 (k1 1.2, b 0.75, FTS5's idf) over the table-wide document count, average length and
+document frequencies that FTS5 would use. Photos' words (image_fts) are ranked exactly, in the database:
+image_fts_terms (migration 0010) holds each (word, photo) with the word's weighted frequency and the row's
+length, so every matching photo's BM25 is summed from that index alone and only the best `limit` rows are
+read, their namespace checked best first. A broad word (25,000 photos of a million) then costs a few
+milliseconds instead of a visit to each of its rows. Other tables (video clips' text) are found by their
+GIN index and a generous pool of them, ranked by ts_rank, is scored here with the same formula. Substrings
+are found by a trigram index and scored alike. The statistics cost a scan each, so on a table of
+CACHE_FROM rows or more they are cached for a minute (a few new rows move them very little); a smaller
+table, a new library above all, is counted on every query.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ RANK_WEIGHTS = "{0.333,0.5,0.667,1.0}"  # the same over 3, in ts_rank's order (D
 STATS_TTL = 60.0
 CACHE_FROM = 10_000
 POOL_FACTOR, MIN_POOL = 4, 400
+TERMS = {"image_fts": "image_fts_terms"}  # full-text tables whose words are also held apart (migration 0010)
 
 _LEXEME = re.compile(r"'((?:[^']|'')*)'(?::(\S+))?")
 _cache: dict[tuple, tuple[float, object]] = {}
@@ -93,8 +99,10 @@ def bm25(conn: Connection, table: str, columns: tuple[str, ...], scope: str, par
     words = lexemes(conn, terms)
     if not words:
         return []
-    query = _tsquery(words)
     n_docs, avg_length = _stats(conn, table, "length(doc)")
+    if table in TERMS:
+        return _bm25_from_terms(conn, table, columns, scope, params, words, limit, n_docs, float(avg_length))
+    query = _tsquery(words)
     idf = {w: _idf(n_docs, _doc_freq(conn, table, w, "doc @@ to_tsquery('simple', :q)", {"q": _tsquery([w])}, n_docs))
            for w in words}
     rows = conn.execute(text(
@@ -109,6 +117,31 @@ def bm25(conn: Connection, table: str, columns: tuple[str, ...], scope: str, par
         scored.append((row[0], score, *row[2:]))
     scored.sort(key=lambda r: -r[1])
     return scored[:limit]
+
+
+def _bm25_from_terms(conn: Connection, table: str, columns: tuple[str, ...], scope: str, params: dict,
+                     words: list[str], limit: int, n_docs: int, avg_length: float) -> list[tuple]:
+    """bm25 over the table's word index: the exact BM25 of every row holding a word, best first."""
+    terms = TERMS[table]
+    dfs = [_doc_freq(conn, terms, w, "lexeme = :w", {"w": w}, n_docs) for w in words]
+    # _bm25's formula per (word, row), summed per row; the best `ranked` rows are then read in that order
+    # until `limit` of them pass the scope (the join keeps the subquery's order: no second sort).
+    sql = text(
+        f"SELECT {', '.join(['f.rowid', 's.score'] + ['f.' + c for c in columns])} FROM ("
+        f"SELECT t.rowid, sum(q.idf * t.freq * {K1 + 1} / (t.freq + :a + :c * t.length)) AS score "
+        f"FROM unnest(CAST(:words AS text[]), CAST(:idf AS float8[])) AS q(lexeme, idf) "
+        f"JOIN {terms} t ON t.lexeme = q.lexeme GROUP BY t.rowid ORDER BY score DESC, t.rowid LIMIT :ranked) s "
+        f"JOIN {table} f ON f.rowid = s.rowid {scope} ORDER BY s.score DESC, s.rowid LIMIT :limit")
+    values = {**params, "words": words, "idf": [_idf(n_docs, df) for df in dfs], "a": K1 * (1 - B),
+              "c": K1 * B / avg_length if avg_length > 0 else 0.0, "limit": limit}
+    # A bounded pool: sorting every row of a broad word costs more than summing it. Only a namespace that
+    # holds few of the matching rows (a small one beside large ones) can leave it short, and then every
+    # matching row is ranked (the words' document frequencies bound their number).
+    pool = max(MIN_POOL, POOL_FACTOR * limit)
+    rows = conn.execute(sql, {**values, "ranked": pool}).all()
+    if len(rows) < limit and sum(dfs) > pool:
+        rows = conn.execute(sql, {**values, "ranked": sum(dfs)}).all()
+    return [tuple(r) for r in rows]
 
 
 def _like(term: str) -> str:

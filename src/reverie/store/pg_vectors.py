@@ -135,9 +135,11 @@ class PgVectorIndex:
                     f"WITH c AS MATERIALIZED (SELECT v.{w.item} AS id, {distance} AS d FROM {w.table} v {w.owner_join} "
                     f"WHERE {cond}) SELECT id, d FROM c ORDER BY d LIMIT :k"), params).all()
             else:
-                conn.execute(text(f"SET LOCAL hnsw.ef_search = {ef_search(k, count)}"))
-                conn.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-                conn.execute(text(f"SET LOCAL hnsw.max_scan_tuples = {MAX_SCAN_TUPLES}"))
+                # SET LOCAL, in one round trip: on a busy server each one waits for the backend's turn.
+                conn.execute(text("SELECT set_config('hnsw.ef_search', :ef, true), "
+                                  "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                                  "set_config('hnsw.max_scan_tuples', :tuples, true)"),
+                             {"ef": str(ef_search(k, count)), "tuples": str(MAX_SCAN_TUPLES)})
                 rows = conn.execute(text(
                     f"SELECT v.{w.item}, {distance} AS d FROM {w.table} v {w.owner_join} WHERE {cond} "
                     f"ORDER BY d LIMIT :k"), params).all()
