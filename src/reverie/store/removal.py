@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from collections.abc import Callable
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from . import Store
 from . import images as image_rows
@@ -30,11 +31,15 @@ GRACE_SECONDS = 600  # leave alone what a live upload or delete in another proce
 MULTIPART_GRACE_SECONDS = 24 * 3600
 
 
-def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list[int]) -> int:
+def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list[int],
+                  also: Callable[[Connection, int], None] | None = None) -> int:
+    """`also(conn, rows deleted)` commits with the deletion (a refund for rows that should never have been)."""
     trashed: list[str] = []
     with store.db.write() as conn:
         persons, crops = people.leaving(conn, account_id, unique_id, image_ids)
         rows = image_rows.delete(conn, account_id, unique_id, image_ids)
+        if also is not None:
+            also(conn, len(rows))
         people.refresh(conn, persons)  # their faces went with the rows
         lock_content(conn, [r.sha256 for r in rows])
         for sha in {r.sha256 for r in rows}:
@@ -53,11 +58,15 @@ def delete_images(store: Store, account_id: int, unique_id: str, image_ids: list
     return len(rows)
 
 
-def delete_videos(store: Store, account_id: int, unique_id: str, video_ids: list[int]) -> int:
-    """Rows, clips, their faces, segments, vectors, text indexes, then the original, every keyframe and face."""
+def delete_videos(store: Store, account_id: int, unique_id: str, video_ids: list[int],
+                  also: Callable[[Connection, int], None] | None = None) -> int:
+    """Rows, clips, their faces, segments, vectors, text indexes, then the original, every keyframe and face.
+    `also(conn, rows deleted)` commits with the deletion."""
     with store.db.write() as conn:
         persons = people.leaving_videos(conn, account_id, unique_id, video_ids)
         rows, keyframes = video_rows.delete_rows(conn, account_id, unique_id, video_ids)
+        if also is not None:
+            also(conn, len(rows))
         people.refresh(conn, persons)
     for r in rows:
         if r.original_key:

@@ -100,12 +100,15 @@ def _committed(store: Store, xid: int) -> bool:
 
 def _settle(store: Store, repair: Repair) -> None:
     if repair.xid is not None and _committed(store, repair.xid):
+        def give_back(conn, deleted: int) -> None:  # noqa: ANN001
+            # With the rows: a repair tried again after a later outage finds them gone and refunds nothing.
+            if deleted:
+                refund(conn, repair.account_id, repair.credits)
+
         if repair.image_ids:
-            delete_images(store, repair.account_id, repair.unique_id, repair.image_ids)
+            delete_images(store, repair.account_id, repair.unique_id, repair.image_ids, also=give_back)
         if repair.video_ids:
-            delete_videos(store, repair.account_id, repair.unique_id, repair.video_ids)
-        with store.db.write() as conn:
-            refund(conn, repair.account_id, repair.credits)
+            delete_videos(store, repair.account_id, repair.unique_id, repair.video_ids, also=give_back)
     for key in repair.keys:
         with store.db.write() as conn:  # deleted under the content lock: an upload of the same bytes waits
             if not _held(conn, key):
