@@ -247,10 +247,10 @@ def _similar(request: Request, who: Caller, example: Image.Image, fields: dict[s
     top_k = _form_int(fields, "top_k", 20)
     similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.0
     f = search_filters.parse({k: fields.get(k) for k in ("unique_id", "tag", "camera_tag") if fields.get(k)})
-    hits = request.app.state.searcher.by_example(who.account_id, example, f, top_k)
+    hits = [h for h in request.app.state.searcher.by_example(who.account_id, example, f, top_k) if h.score >= similarity]
+    page = _page(request, who, hits, 1, max(1, len(hits)))
     _charge(request, who)
-    hits = [h for h in hits if h.score >= similarity]
-    return ok(_page(request, who, hits, 1, max(1, len(hits))))
+    return ok(page)
 
 
 KEYFRAME_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -272,8 +272,9 @@ def _similar_keyframes(request: Request, who: Caller, example: Image.Image, fiel
     top_k = _form_int(fields, "top_k", 20)
     f = search_filters.parse({"unique_id": fields.get("unique_id")} if fields.get("unique_id") else {})
     hits = request.app.state.video_searcher.frames_by_image(who.account_id, example, f, top_k, min_score=similarity)
+    items = _video_items(request, who, hits, keyframes=True)
     _charge(request, who)
-    return ok(_video_items(request, who, hits, keyframes=True))
+    return ok(items)
 
 
 CLIPS_BY_IMAGE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
