@@ -246,22 +246,30 @@ def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back
     pg.stop()
 
 
-def test_a_server_started_before_its_database_waits_for_it(tmp_path, monkeypatch):
+def test_a_server_started_before_its_database_and_its_store_waits_for_them(tmp_path, monkeypatch):
     pg = Postgres(tmp_path / "pg").start()
     monkeypatch.setenv("REVERIE_DATABASE_URL", pg.create_database("reverie"))
     data = tmp_path / "data"
-    stack_env(data)
+    s3_url = stack_env(data)["REVERIE_BLOB_URL"]
+    proxy = FaultProxy(int(s3_url.split("endpoint=http://127.0.0.1:")[1].split("&")[0])).start()
     key = create_key(data, "late")  # migrates the database
     pg.fast_shutdown()
-    server = Server(data, "--no-workers")
+    proxy.set("refuse")
+    server = Server(data, "--no-workers", env={
+        "REVERIE_BLOB_URL": s3_url.replace(s3_url.split("endpoint=")[1].split("&")[0], proxy.endpoint)})
     starting = threading.Thread(target=server.start)  # returns once the server answers HTTP
     starting.start()
     time.sleep(4)
     assert starting.is_alive(), "the server did not wait for its database"
     pg.start()
+    time.sleep(4)
+    assert starting.is_alive(), "the server did not wait for its object store"
+    proxy.set("pass")
     starting.join(timeout=60)
     assert not starting.is_alive() and server.proc.poll() is None
     assert server.client(key).upload_ok([("late.jpg", jpeg(), "image/jpeg")])
-    assert "waiting for the database (Connection refused)" in server.log.read_text()
+    log = server.log.read_text()
+    assert "waiting for the database (Connection refused)" in log
+    assert "waiting for the object store (connection refused)" in log
     server.stop()
     pg.stop()

@@ -79,8 +79,10 @@ class Unavailable(ApiError):
 class DatabaseUnavailable(Unavailable):
     def __init__(self, why: str = "the connection failed"):
         super().__init__(f"database unavailable ({why})")
+        self.why = why
 
 
 class BlobStoreUnavailable(Unavailable):
     def __init__(self, why: str = "the connection failed"):
         super().__init__(f"object store unavailable ({why})")
+        self.why = why
