@@ -71,18 +71,17 @@ class Unavailable(ApiError):
     http_status = 503
     retry_after_s = 2
 
-    def __init__(self, msg: str):
-        super().__init__(f"{msg}; nothing was stored; retry in {self.retry_after_s} s")
+    def __init__(self, part: str, why: str):
+        super().__init__(f"{part} unavailable ({why}); nothing was stored; retry in {self.retry_after_s} s")
+        self.why = why
         self.headers = {"Retry-After": str(self.retry_after_s)}
 
 
 class DatabaseUnavailable(Unavailable):
     def __init__(self, why: str = "the connection failed"):
-        super().__init__(f"database unavailable ({why})")
-        self.why = why
+        super().__init__("database", why)
 
 
 class BlobStoreUnavailable(Unavailable):
     def __init__(self, why: str = "the connection failed"):
-        super().__init__(f"object store unavailable ({why})")
-        self.why = why
+        super().__init__("object store", why)

@@ -9,7 +9,6 @@ turned lock contention between upload threads into second-long latency tails.
 from __future__ import annotations
 
 import fcntl
-import logging
 import threading
 import time
 from contextlib import contextmanager
@@ -26,13 +25,11 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ..errors import DatabaseUnavailable, StorageFull
+from .patience import PATIENCE_SECONDS, until_available
 
 FULL = StorageFull("storage full: nothing was stored; free disk space under the data folder and retry")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-START_PATIENCE_SECONDS = 60.0  # how long a starting server or worker waits for PostgreSQL to answer
-
-log = logging.getLogger(__name__)
 
 
 def now_ms() -> int:
@@ -202,26 +199,21 @@ class Database:
         self.engine.dispose()
 
 
-def wait_for(db: Database, patience_s: float = START_PATIENCE_SECONDS) -> None:
-    """Wait until PostgreSQL answers, for a process started before it (or during a restart); give up with
-    DatabaseUnavailable after `patience_s`. A refusal that is not an outage (a wrong password) raises at once."""
+def wait_for(db: Database) -> None:
+    """Wait until PostgreSQL answers (store/patience.py). A refusal that is not an outage (a wrong password)
+    raises at once."""
     if db.is_sqlite:
         return
-    deadline, pause = time.monotonic() + patience_s, 0.5
-    while True:
-        try:
-            with db.engine.connect():
-                return
-        except DBAPIError as exc:
-            why = outage(exc)
-            if why is None:
-                raise
-            if time.monotonic() + pause > deadline:
-                raise DatabaseUnavailable(f"{why}; gave up after {patience_s:.0f} s: is PostgreSQL running at "
-                                          f"{db.engine.url.host}:{db.engine.url.port}?") from exc
-            log.warning("waiting for the database (%s); trying again in %.1f s", why, pause)
-            time.sleep(pause)
-            pause = min(5.0, pause * 2)
+
+    def connect() -> None:
+        with _outage_as_unavailable(), db.engine.connect():
+            pass
+
+    try:
+        until_available("database", connect)
+    except DatabaseUnavailable as exc:
+        raise DatabaseUnavailable(f"{exc.why}; gave up after {PATIENCE_SECONDS:.0f} s: is PostgreSQL running at "
+                                  f"{db.engine.url.host}:{db.engine.url.port}?") from exc
 
 
 def migrate(db: Database, lock_dir: Path | None = None) -> None:

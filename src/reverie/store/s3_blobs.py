@@ -10,7 +10,6 @@ RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), nev
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,9 +26,7 @@ from botocore.exceptions import ConnectionError as CannotConnect  # not the buil
 
 from ..errors import BlobStoreUnavailable
 from .blobs import BlobReader, check_key
-from .db import START_PATIENCE_SECONDS
-
-log = logging.getLogger(__name__)
+from .patience import until_available
 
 MB = 1024 * 1024
 PART_SIZE = 64 * MB  # at most 10,000 parts per upload: up to 640 GB per object
@@ -121,29 +118,14 @@ class S3BlobStore:
         # S3 takes no part under 5 MB but the last: boto3 raises a smaller part_size to 5 MB.
         self._transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size)
         self._quiet: tuple[float, str] = (0.0, "")  # (monotonic time until which calls fail at once, why)
-        self._wait_for_bucket()
+        until_available("object store", self._ensure_bucket)
 
     @classmethod
     def from_url(cls, url: str, part_size: int = PART_SIZE) -> "S3BlobStore":
         return cls(**parse_blob_url(url), part_size=part_size)
 
-    def _wait_for_bucket(self) -> None:
-        """Check (or create) the bucket, waiting up to START_PATIENCE_SECONDS for a store that is away: a process
-        started before it, or during its restart, comes up by itself once the store answers."""
-        deadline, pause = time.monotonic() + START_PATIENCE_SECONDS, 0.5
-        while True:
-            try:
-                self._ensure_bucket()
-                return
-            except BlobStoreUnavailable as exc:
-                if time.monotonic() + pause > deadline:
-                    raise
-                log.warning("waiting for the object store (%s); trying again in %.1f s", exc.why, pause)
-                time.sleep(pause)
-                self._quiet = (0.0, "")
-                pause = min(5.0, pause * 2)
-
     def _ensure_bucket(self) -> None:
+        self._quiet = (0.0, "")  # tried again at start: the quiet period after the last try must not refuse it
         try:
             with self._s3_call(self.bucket):
                 self._s3.head_bucket(Bucket=self.bucket)
