@@ -131,13 +131,18 @@ class Load:
             time.sleep(0.1)
 
 
+def _through(proxy: FaultProxy, stack, data) -> dict[str, str]:  # noqa: ANN001
+    """The blob URL that has Reverie on `data` reach the session's S3 through the proxy."""
+    return {"REVERIE_BLOB_URL": stack_env(data)["REVERIE_BLOB_URL"].replace(stack.s3.endpoint, proxy.endpoint)}
+
+
 def _terminate_worker_connections(pg: Postgres) -> int:
     with psycopg.connect(f"host=127.0.0.1 port={pg.port} user=postgres dbname=postgres", autocommit=True) as conn:
         return len(conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                 "WHERE application_name = 'reverie-worker'").fetchall())
 
 
-def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back(tmp_path, monkeypatch):
+def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back(distributed_stack, tmp_path, monkeypatch):
     pg = Postgres(tmp_path / "pg").start()
     url = pg.create_database("reverie")
     monkeypatch.setenv("REVERIE_DATABASE_URL", url)
@@ -147,9 +152,8 @@ def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back
     reverie("credits", "grant", "metered", str(GRANT), "--data", str(data))
     videos = [make_video(tmp_path / f"v{i}.mp4", [(Image.new("RGB", (64, 48), (60 * i, 90, 200 - 60 * i)), 1.5)],
                          size=(160, 120)).read_bytes() for i in range(3)]
-    s3_url = stack_env(data)["REVERIE_BLOB_URL"]  # the test reads the store directly, Reverie through the proxy
-    proxy = FaultProxy(int(s3_url.split("endpoint=http://127.0.0.1:")[1].split("&")[0]), delay=3.0).start()
-    through_proxy = {"REVERIE_BLOB_URL": s3_url.replace(s3_url.split("endpoint=")[1].split("&")[0], proxy.endpoint)}
+    proxy = FaultProxy(distributed_stack.s3.port, delay=3.0).start()
+    through_proxy = _through(proxy, distributed_stack, data)  # the test reads the store directly
     server = Server(data, "--no-workers", env=through_proxy).start()
     # libpq names the worker's connections, so that they can be told apart and terminated.
     worker_proc = subprocess.Popen([str(BIN / "reverie"), "worker", "--data", str(data), "--workers", "2"],
@@ -246,17 +250,15 @@ def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back
     pg.stop()
 
 
-def test_a_server_started_before_its_database_and_its_store_waits_for_them(tmp_path, monkeypatch):
+def test_a_server_started_before_its_database_and_its_store_waits_for_them(distributed_stack, tmp_path, monkeypatch):
     pg = Postgres(tmp_path / "pg").start()
     monkeypatch.setenv("REVERIE_DATABASE_URL", pg.create_database("reverie"))
     data = tmp_path / "data"
-    s3_url = stack_env(data)["REVERIE_BLOB_URL"]
-    proxy = FaultProxy(int(s3_url.split("endpoint=http://127.0.0.1:")[1].split("&")[0])).start()
+    proxy = FaultProxy(distributed_stack.s3.port).start()
     key = create_key(data, "late")  # migrates the database
     pg.fast_shutdown()
     proxy.set("refuse")
-    server = Server(data, "--no-workers", env={
-        "REVERIE_BLOB_URL": s3_url.replace(s3_url.split("endpoint=")[1].split("&")[0], proxy.endpoint)})
+    server = Server(data, "--no-workers", env=_through(proxy, distributed_stack, data))
     starting = threading.Thread(target=server.start)  # returns once the server answers HTTP
     starting.start()
     time.sleep(4)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from .db import Database, insert_missing
 from .schema import counters
@@ -27,17 +27,13 @@ def mint(db: Database, name: str, count: int) -> list[int]:
     milliseconds, not for the whole upload that uses the ids (whose original may take minutes to reach S3,
     while every other upload would wait for the lock)."""
     with db.write() as conn:
-        return _mint(conn, name, count)
-
-
-def _mint(conn: Connection, name: str, count: int) -> list[int]:
-    insert_missing(conn, counters, name=name, value=0)
-    # FOR UPDATE: on PostgreSQL, concurrent uploads queue here instead of reading the same last value.
-    last = conn.execute(select(counters.c.value).where(counters.c.name == name).with_for_update()).scalar_one()
-    first = max(last + 1, _floor_for_now())
-    new_last = first + count - 1
-    conn.execute(counters.update().where(counters.c.name == name).values(value=new_last))
-    return list(range(first, new_last + 1))
+        insert_missing(conn, counters, name=name, value=0)
+        # FOR UPDATE: on PostgreSQL, concurrent uploads queue here instead of reading the same last value.
+        last = conn.execute(select(counters.c.value).where(counters.c.name == name).with_for_update()).scalar_one()
+        first = max(last + 1, _floor_for_now())
+        new_last = first + count - 1
+        conn.execute(counters.update().where(counters.c.name == name).values(value=new_last))
+        return list(range(first, new_last + 1))
 
 
 def created_ms(image_id: int) -> int:
