@@ -4,8 +4,8 @@ workers on several machines sharing one store.
 Objects are written whole by S3 itself (a PUT or a completed multipart upload), so the all-or-nothing
 promise of the file backend holds here too. Keys are those of the file backend, under an optional prefix.
 
-A store that is down, slow or answering 5xx costs a request a bounded time (CONNECT_TIMEOUT, READ_TIMEOUT,
-RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), never a botocore error.
+A store that is down, slow or answering 5xx costs a request a bounded time (CONNECT_TIMEOUT, READ_TIMEOUT or
+for large objects BULK_READ_TIMEOUT, RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), never a botocore error.
 """
 
 from __future__ import annotations
@@ -39,6 +39,12 @@ MISSING = ("404", "NoSuchKey", "NotFound")
 # transfer: a large body that keeps flowing is never cut.
 CONNECT_TIMEOUT = 1
 READ_TIMEOUT = 2
+# A large object goes through a client that waits longer: on a busy machine a store may stop reading a 64-MB
+# part, or take seconds to copy or assemble a large object, for longer than READ_TIMEOUT (seen in CI: a
+# 400-MB video upload refused as "connection closed by the store"). A hang costs such a transfer up to
+# twice this; small objects (photos) keep the short bound.
+BULK_READ_TIMEOUT = 60
+BULK_BYTES = 16 * MB  # objects at least this large travel through the patient client
 RETRIES = 1  # botocore's max_attempts counts the retries after the first attempt
 # After an outage the store is not asked again for this long (the Retry-After given to clients): while it
 # hangs, every request would otherwise wait out its own timeouts before answering (measured: 2 uploads at
@@ -106,15 +112,20 @@ class S3BlobStore:
                  key: str | None = None, secret: str | None = None, part_size: int = PART_SIZE):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        config = Config(
-            # Self-hosted servers seldom have a wildcard DNS name per bucket: address buckets by path there.
-            s3={"addressing_style": "path"} if endpoint else {},
-            connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT,
-            retries={"max_attempts": RETRIES, "mode": "standard"},
-        )
-        # Without key and secret (None), boto3 looks for credentials itself: environment, profile, instance role.
-        self._s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
+
+        def client(read_timeout: float):  # noqa: ANN202
+            config = Config(
+                # Self-hosted servers seldom have a wildcard DNS name per bucket: address buckets by path there.
+                s3={"addressing_style": "path"} if endpoint else {},
+                connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
+                retries={"max_attempts": RETRIES, "mode": "standard"},
+            )
+            # Without key and secret (None), boto3 looks for credentials itself: environment, profile, role.
+            return boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
                                 aws_secret_access_key=secret, config=config)
+
+        self._s3 = client(READ_TIMEOUT)
+        self._bulk = client(BULK_READ_TIMEOUT)
         # S3 takes no part under 5 MB but the last: boto3 raises a smaller part_size to 5 MB.
         self._transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size)
         self._quiet: tuple[float, str] = (0.0, "")  # (monotonic time until which calls fail at once, why)
@@ -173,8 +184,9 @@ class S3BlobStore:
             return False
         # A multipart upload that fails is aborted by boto3, unless the store is down by then: abort_uploads
         # (run by sweep) removes those left behind.
+        s3 = self._bulk if staged.stat().st_size >= BULK_BYTES else self._s3
         with self._s3_call():
-            self._s3.upload_file(str(staged), self.bucket, self._name(key), Config=self._transfer)
+            s3.upload_file(str(staged), self.bucket, self._name(key), Config=self._transfer)
         staged.unlink()
         return True
 
@@ -212,8 +224,9 @@ class S3BlobStore:
         return None
 
     def fetch_to(self, key: str, dest: Path) -> None:
+        s3 = self._bulk if self.size(key) >= BULK_BYTES else self._s3
         with self._s3_call(key):
-            self._s3.download_file(self.bucket, self._name(key), str(dest), Config=self._transfer)
+            s3.download_file(self.bucket, self._name(key), str(dest), Config=self._transfer)
 
     def delete(self, key: str) -> None:
         with self._s3_call():
@@ -223,8 +236,9 @@ class S3BlobStore:
         # S3 has no rename. The managed copy goes part by part past 5 GB, where a single CopyObject stops.
         source = {"Bucket": self.bucket, "Key": self._name(key)}
         try:
+            s3 = self._bulk if self.size(key) >= BULK_BYTES else self._s3
             with self._s3_call(key):
-                self._s3.copy(source, self.bucket, self._name(new_key), Config=self._transfer)
+                s3.copy(source, self.bucket, self._name(new_key), Config=self._transfer)
         except FileNotFoundError:
             return False
         self.delete(key)
