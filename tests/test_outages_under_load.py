@@ -250,6 +250,13 @@ def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back
     pg.stop()
 
 
+def _wait_for_line(server: Server, line: str, deadline_s: float = 90) -> None:
+    deadline = time.monotonic() + deadline_s
+    while line not in (server.log.read_text() if server.log.exists() else ""):
+        assert time.monotonic() < deadline, f"the server's log never said {line!r}"
+        time.sleep(0.2)
+
+
 def test_a_server_started_before_its_database_and_its_store_waits_for_them(distributed_stack, tmp_path, monkeypatch):
     pg = Postgres(tmp_path / "pg").start()
     monkeypatch.setenv("REVERIE_DATABASE_URL", pg.create_database("reverie"))
@@ -261,17 +268,18 @@ def test_a_server_started_before_its_database_and_its_store_waits_for_them(distr
     server = Server(data, "--no-workers", env=_through(proxy, distributed_stack, data))
     starting = threading.Thread(target=server.start)  # returns once the server answers HTTP
     starting.start()
-    time.sleep(4)
+    # Each wait is for the line that says so (a loaded machine may take seconds to reach it), then a while
+    # longer, to see the server keep waiting rather than give up.
+    _wait_for_line(server, "waiting for the database (Connection refused)")
+    time.sleep(2)
     assert starting.is_alive(), "the server did not wait for its database"
     pg.start()
-    time.sleep(4)
+    _wait_for_line(server, "waiting for the object store (connection refused)")
+    time.sleep(2)
     assert starting.is_alive(), "the server did not wait for its object store"
     proxy.set("pass")
     starting.join(timeout=60)
     assert not starting.is_alive() and server.proc.poll() is None
     assert server.client(key).upload_ok([("late.jpg", jpeg(), "image/jpeg")])
-    log = server.log.read_text()
-    assert "waiting for the database (Connection refused)" in log
-    assert "waiting for the object store (connection refused)" in log
     server.stop()
     pg.stop()

@@ -5,7 +5,7 @@ Objects are written whole by S3 itself (a PUT or a completed multipart upload), 
 promise of the file backend holds here too. Keys are those of the file backend, under an optional prefix.
 
 A store that is down, slow or answering 5xx costs a request a bounded time (CONNECT_TIMEOUT, READ_TIMEOUT or
-for large objects BULK_READ_TIMEOUT, RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), never a botocore error.
+for large objects BULK_TIMEOUT, RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), never a botocore error.
 """
 
 from __future__ import annotations
@@ -35,15 +35,17 @@ MISSING = ("404", "NoSuchKey", "NotFound")
 # A store that does not answer costs a call at most (1 + RETRIES) x (CONNECT_TIMEOUT or READ_TIMEOUT) plus
 # botocore's backoff (under 1 s before the one retry): ~4-5 s for a store that hangs (a PUT ~6 s: it first
 # waits up to 1 s for `100 Continue`), ~1 s for one that refuses, resets or answers 503. The retry covers a
-# pooled connection that the server closed as it was reused. READ_TIMEOUT bounds each socket read, not a
-# transfer: a large body that keeps flowing is never cut.
+# pooled connection that the server closed as it was reused. READ_TIMEOUT bounds each socket read and
+# CONNECT_TIMEOUT each send of a request's body (urllib3 sends it before it switches to the read timeout), not
+# a transfer: a large body that keeps flowing is never cut.
 CONNECT_TIMEOUT = 1
 READ_TIMEOUT = 2
 # A large object goes through a client that waits longer: on a busy machine a store may stop reading a 64-MB
-# part, or take seconds to copy or assemble a large object, for longer than READ_TIMEOUT (seen in CI: a
-# 400-MB video upload refused as "connection closed by the store"). A hang costs such a transfer up to
-# twice this; small objects (photos) keep the short bound.
-BULK_READ_TIMEOUT = 60
+# part, or take seconds to copy or assemble a large object (seen in CI: a 400-MB video upload refused as
+# "connection closed by the store"). Both limits grow: urllib3 sends a request's body under the *connect*
+# timeout and only then switches to the read timeout. A hang costs such a transfer up to twice this; small
+# objects (photos) keep the short bounds.
+BULK_TIMEOUT = 60
 BULK_BYTES = 16 * MB  # objects at least this large travel through the patient client
 RETRIES = 1  # botocore's max_attempts counts the retries after the first attempt
 # After an outage the store is not asked again for this long (the Retry-After given to clients): while it
@@ -67,8 +69,7 @@ def _outage(err: BaseException | None) -> str | None:
             return f"HTTP {status} {code}" if code and code != str(status) else f"HTTP {status}"
         return None
     if isinstance(err, (ConnectTimeoutError, ReadTimeoutError)):
-        limit = CONNECT_TIMEOUT if isinstance(err, ConnectTimeoutError) else READ_TIMEOUT
-        return f"timed out after {limit} s"
+        return "timed out connecting or sending" if isinstance(err, ConnectTimeoutError) else "timed out reading"
     if isinstance(err, CannotConnect):
         cause = str(err.kwargs.get("error", "")).lower()
         if "refused" in cause:
@@ -113,19 +114,19 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
 
-        def client(read_timeout: float):  # noqa: ANN202
+        def client(connect_timeout: float, read_timeout: float):  # noqa: ANN202
             config = Config(
                 # Self-hosted servers seldom have a wildcard DNS name per bucket: address buckets by path there.
                 s3={"addressing_style": "path"} if endpoint else {},
-                connect_timeout=CONNECT_TIMEOUT, read_timeout=read_timeout,
+                connect_timeout=connect_timeout, read_timeout=read_timeout,
                 retries={"max_attempts": RETRIES, "mode": "standard"},
             )
             # Without key and secret (None), boto3 looks for credentials itself: environment, profile, role.
             return boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key,
                                 aws_secret_access_key=secret, config=config)
 
-        self._s3 = client(READ_TIMEOUT)
-        self._bulk = client(BULK_READ_TIMEOUT)
+        self._s3 = client(CONNECT_TIMEOUT, READ_TIMEOUT)
+        self._bulk = client(BULK_TIMEOUT, BULK_TIMEOUT)
         # S3 takes no part under 5 MB but the last: boto3 raises a smaller part_size to 5 MB.
         self._transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size)
         self._quiet: tuple[float, str] = (0.0, "")  # (monotonic time until which calls fail at once, why)
