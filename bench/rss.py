@@ -4,7 +4,7 @@
 
 Loads the visual model (EfficientNet-Lite0 + MiniLM + the bridge), the object detector, the face models, the
 OCR engine, the geocoder and Whisper, as a `reverie worker` does, then analyses, looks for objects in and
-reads 20 photos and 10 receipts from ../shared/eval, finds the faces of 10 dev faces, transcribes 30 s of the
+reads 20 photos and 10 receipts from ../shared/eval (splitting the words OCR glued), finds the faces of 10 dev faces, transcribes 30 s of the
 sonnet reading, and embeds 100 English and 20 German and French text queries (multilingual-e5).
 Prints the peak RSS (getrusage) after each stage.
 """
@@ -23,6 +23,7 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from reverie.config import Settings  # noqa: E402
+from reverie.index.glued_words import unglued  # noqa: E402
 from reverie.index.places import place_name  # noqa: E402
 from reverie.models import Models  # noqa: E402
 
@@ -54,11 +55,12 @@ def main() -> None:
     for p in sorted((EVAL / "sroie" / "img").glob("*.jpg"))[:10]:
         im = Image.open(p).convert("RGB")
         models.visual.analyse([im])
-        models.ocr.read(im)
+        unglued([text for text, _ in models.ocr.read(im)])  # loads the word counts (index/glued_words.py)
     rows.append(("after 20 photos + 10 faces + 10 receipts", peak_mb()))
     from faster_whisper import decode_audio
 
-    models.speech.transcribe(decode_audio(str(EVAL / "speech" / "sonnet1" / "audio.mp3"))[: 30 * 16_000])
+    audio = decode_audio(str(EVAL / "speech" / "sonnet1" / "audio.mp3"))[: 30 * 16_000]
+    models.speech.words(audio, 0.0, models.speech.language_of(audio))
     rows.append(("after 30 s of speech", peak_mb()))
     for i in range(100):
         models.visual.embed_text([f"a photo of something number {i}"])

@@ -7,11 +7,12 @@ import io
 import pytest
 from PIL import Image
 
-from conftest import DISTRIBUTED, EVAL, Server, create_key, open_store
+from conftest import DISTRIBUTED, EVAL, Server, create_key, open_store, reverie
 
 CALTECH = EVAL / "caltech101"
 COCO = EVAL / "coco" / "images"
 RECEIPT = EVAL / "sroie" / "img" / "000.jpg"  # BOOK TA .K (TAMAN DAYA) SDN BHD
+GLUED_RECEIPT = EVAL / "sroie" / "img" / "005.jpg"  # ABC HO TRADING, read by OCR as "ABCHOTRADING"
 GPS_PHOTO = EVAL / "exif" / "jpg" / "gps" / "DSCN0010.jpg"  # near Arezzo, Tuscany
 
 GALLERY = {
@@ -22,6 +23,7 @@ GALLERY = {
     "accordion": CALTECH / "accordion" / "image_0001.jpg",
     "skier": COCO / "000000030752.jpg",  # a man cross-country skiing with his dog
     "receipt": RECEIPT,
+    "glued": GLUED_RECEIPT,
     "tuscany": GPS_PHOTO,
 }
 EXTRA = {  # upload fields per image, for the filters
@@ -95,6 +97,43 @@ def test_text_inside_an_image_is_searchable(library):
     client, _ = library
     hits = search(client, "TAMAN DAYA")
     assert names(hits)[0] == "receipt" and "ocr" in hits[0]["matched"]
+
+
+def test_a_short_word_that_ocr_glued_to_the_next_finds_its_photo(library):
+    client, ids = library
+    read = client.metadata(ids["glued"])["ocr_text"]
+    assert "ABCHO" in read.replace(" ", ""), read  # what the test is about: no space after "ABC"
+    hits = search(client, "ABC")
+    assert names(hits)[0] == "glued" and "ocr" in hits[0]["matched"], [(h["name"], h["matched"]) for h in hits[:3]]
+
+
+def test_a_library_read_before_glued_words_were_split_gets_them_from_its_stored_text(fresh_server):
+    from sqlalchemy import text
+
+    from reverie.store.schema import images
+    from reverie.store.search_index import acronyms, fold
+
+    server = fresh_server("--workers", "2")
+    key = create_key(server.data, "older")
+    (given,) = server.client(key).upload_ok([("glued.jpg", GLUED_RECEIPT.read_bytes(), "image/jpeg")])
+    glued = int(given)
+    assert server.client(key).wait_indexed(given, timeout=120)["status"] == "PARSE"
+    server.stop()
+    store = open_store(server.data)  # what an older Reverie indexed: the text as read, and dotted initials
+    with store.db.write() as conn:
+        read = conn.execute(images.select().where(images.c.id == glued)).one().ocr_text
+        conn.execute(text("UPDATE image_fts SET ocr = :ocr WHERE rowid = :id"),
+                     {"id": glued, "ocr": fold(" ".join([read, *acronyms(read)]))})
+    store.db.dispose()
+    older = fresh_server(data=server.data)
+    assert "ocr" not in search(older.client(key), "ABC")[0]["matched"]
+    older.stop()
+
+    for _ in range(2):  # and once more: nothing changes
+        out = reverie("models", "split-glued-words", "--data", str(server.data))
+        assert "1 of 1 photos with text had glued words" in out.stdout, out.stderr
+    hits = search(fresh_server(data=server.data).client(key), "ABC")
+    assert hits[0]["id"] == given and "ocr" in hits[0]["matched"]
 
 
 def test_place_names_and_tags_are_searchable(library):

@@ -689,6 +689,26 @@ def models_add_objects(**values) -> None:
     click.echo(f"added the objects of {photos} photos and {clips} video clips")
 
 
+@models.command("split-glued-words")
+@settings_options(CONNECTION_SETTINGS)
+def models_split_glued_words(**values) -> None:
+    """Split the words that OCR glued together ("ABCHOTRADING") in the text of photos read by an older
+    Reverie, so a short word such as "ABC" finds them. Reads the stored text, not the photos (~15 ms a photo
+    with text). Safe to run while the server serves, and again."""
+    from tqdm import tqdm
+
+    from .index import upgrade
+
+    store = _open(values)
+    total = upgrade.photos_with_text(store)
+    if total == 0:
+        click.echo("no photo has text read; nothing to do")
+        return
+    with tqdm(total=total, unit="photo", desc="splitting glued words", dynamic_ncols=True, file=sys.stderr) as bar:
+        split = upgrade.split_glued_words(store, progress=bar.update)
+    click.echo(f"{split} of {total} photos with text had glued words; they are split in the search index")
+
+
 @models.command("add-faces")
 @settings_options(CONNECTION_SETTINGS + ("model_dir", "faces", "objects"))
 def models_add_faces(**values) -> None:

@@ -10,6 +10,9 @@ command itself and any worker.
 
 `reverie models upgrade-vectors`: give photos and clips indexed before the bridge their bridged vectors.
 
+`reverie models split-glued-words`: photos whose text was read before glued words were split apart
+(index/glued_words.py) get the split words in their full-text rows, from the stored text: no photo is read again.
+
 Such a row's text-shared vector is ConSE's alone (model "conse"), and the normalised features the bridge
 reads are stored beside it, so the new vector comes from two stored rows: no photo or video is decoded
 again. Rows are rewritten with a new sequence number, so a running server picks them up as it does any
@@ -28,12 +31,14 @@ from ..models import Models
 from ..models.speech import Segment
 from ..store import Store, vector_rows
 from ..store import jobs as job_queue
+from ..store import search_index
 from ..store import videos as video_rows
 from ..store.schema import image_vectors, images, jobs, video_clips, video_vectors, videos
 from ..store.db import now_ms
 from ..store.search_index import fold
 from . import faces as face_step
 from .colours import photo_colours
+from .glued_words import unglued
 from .image import label_words
 from .objects import find_objects
 from .stored_pictures import in_batches, keyframe_pixels, original_pixels, read_each
@@ -178,3 +183,25 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
                     done += 1
         progress(len(clips))
     return done
+
+
+def photos_with_text(store: Store) -> int:
+    with store.db.read() as conn:
+        return conn.execute(select(func.count()).select_from(images).where(images.c.ocr_text.is_not(None))).scalar()
+
+
+def split_glued_words(store: Store, progress: Callable[[int], None] = lambda _n: None) -> int:
+    """Index the split glued words of every photo with text read, from its stored text; returns how many
+    photos had some. Running it again changes nothing."""
+    split = 0
+    for rows in in_batches(store, images, images.c.ocr_text.is_not(None)):
+        words = {row.id: unglued(row.ocr_text.split("\n")) for row in rows}
+        with store.db.write() as conn:
+            for row in rows:
+                # Only where the text is still the one split: a photo read again meanwhile has its own words.
+                current = conn.execute(select(images.c.ocr_text).where(images.c.id == row.id)).scalar()
+                if current == row.ocr_text and words[row.id]:
+                    search_index.write_text(conn, row.id, row.ocr_text.split("\n"), words[row.id])
+                    split += 1
+        progress(len(rows))
+    return split

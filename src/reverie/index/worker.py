@@ -29,6 +29,7 @@ from ..store.schema import images
 from . import video_job
 from . import faces as face_step
 from .callbacks import Notifier
+from .glued_words import unglued
 from .image import CorruptImage, ImageFacts, facts_to_columns, index_images, read_text
 from .video import CorruptVideo
 
@@ -201,13 +202,14 @@ class Worker:
         if derived is None:
             return
         row, lines = derived
+        split = unglued(lines)
         try:
             with self.store.db.write() as conn:
                 current = image_rows.get_any(conn, row.id)
                 if job_queue.settle(conn, job, current is not None):
                     conn.execute(images.update().where(images.c.id == row.id).values(
                         ocr_text="\n".join(lines) or None, indexed_ms=now_ms()))
-                    search_index.write_text(conn, row.id, lines)
+                    search_index.write_text(conn, row.id, lines, split)
                     _parsed_when_done(conn, row.id)
         except LeaseLost:
             log.warning("job %s (text of image %s): lease lost to another worker; dropping result", job.id, row.id)

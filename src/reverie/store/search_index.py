@@ -72,15 +72,16 @@ def write_names(conn: Connection, tags: dict[int, list[str]]) -> None:
                      {"id": i, "tags": tag_text(given, names[i])})
 
 
-def write_text(conn: Connection, image_id: int, lines: list[str]) -> None:
-    """The text read in an image (the image.ocr job), into its full-text row and the trigram index."""
+def write_text(conn: Connection, image_id: int, lines: list[str], unglued: list[str]) -> None:
+    """The text read in an image (the image.ocr job), into its full-text row and the trigram index; `unglued`:
+    words that OCR wrote without spaces between them, split apart (index/glued_words.py), indexed beside it."""
     conn.execute(text("DELETE FROM image_ocr_trigrams WHERE rowid = :id"), {"id": image_id})
     if lines:
         conn.execute(text("INSERT INTO image_ocr_trigrams(rowid, ocr) VALUES (:id, :ocr)"),
                      {"id": image_id, "ocr": "\n".join(lines)})
     read = "\n".join(lines)
     conn.execute(text("UPDATE image_fts SET ocr = :ocr WHERE rowid = :id"),
-                 {"id": image_id, "ocr": fold(" ".join([read, *acronyms(read)]))})
+                 {"id": image_id, "ocr": fold(" ".join([read, *acronyms(read), *unglued]))})
 
 
 def remove(conn: Connection, image_ids: list[int]) -> None:
