@@ -4,8 +4,9 @@ workers on several machines sharing one store.
 Objects are written whole by S3 itself (a PUT or a completed multipart upload), so the all-or-nothing
 promise of the file backend holds here too. Keys are those of the file backend, under an optional prefix.
 
-A store that is down, slow or answering 5xx costs a request a bounded time (CONNECT_TIMEOUT, READ_TIMEOUT or
-for large objects BULK_TIMEOUT, RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503, Retry-After), never a botocore error.
+A store that is down, slow or answering 5xx costs a request a bounded time (CONNECT_TIMEOUT, READ_TIMEOUT,
+or BULK_TIMEOUT for large objects; RETRIES) and then raises BlobStoreUnavailable (HTTP 503, 0503,
+Retry-After), never a botocore error.
 """
 
 from __future__ import annotations
@@ -40,11 +41,10 @@ MISSING = ("404", "NoSuchKey", "NotFound")
 # a transfer: a large body that keeps flowing is never cut.
 CONNECT_TIMEOUT = 1
 READ_TIMEOUT = 2
-# A large object goes through a client that waits longer: on a busy machine a store may stop reading a 64-MB
-# part, or take seconds to copy or assemble a large object (seen in CI: a 400-MB video upload refused as
-# "connection closed by the store"). Both limits grow: urllib3 sends a request's body under the *connect*
-# timeout and only then switches to the read timeout. A hang costs such a transfer up to twice this; small
-# objects (photos) keep the short bounds.
+# A large object goes through a client that waits longer, to connect and send as well as to read: on a busy
+# machine a store may stop reading a 64-MB part, or take seconds to copy or assemble a large object (seen in
+# CI: a 400-MB video upload refused as "connection closed by the store"). A hang costs such a transfer up to
+# twice this; small objects (photos) keep the short bounds.
 BULK_TIMEOUT = 60
 BULK_BYTES = 16 * MB  # objects at least this large travel through the patient client
 RETRIES = 1  # botocore's max_attempts counts the retries after the first attempt
@@ -170,6 +170,9 @@ class S3BlobStore:
             self._quiet = (time.monotonic() + QUIET_SECONDS, why)
             raise BlobStoreUnavailable(why) from err
 
+    def _client_for(self, size: int):  # noqa: ANN202
+        return self._bulk if size >= BULK_BYTES else self._s3
+
     def _name(self, key: str) -> str:
         check_key(key)
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -185,7 +188,7 @@ class S3BlobStore:
             return False
         # A multipart upload that fails is aborted by boto3, unless the store is down by then: abort_uploads
         # (run by sweep) removes those left behind.
-        s3 = self._bulk if staged.stat().st_size >= BULK_BYTES else self._s3
+        s3 = self._client_for(staged.stat().st_size)
         with self._s3_call():
             s3.upload_file(str(staged), self.bucket, self._name(key), Config=self._transfer)
         staged.unlink()
@@ -225,7 +228,7 @@ class S3BlobStore:
         return None
 
     def fetch_to(self, key: str, dest: Path) -> None:
-        s3 = self._bulk if self.size(key) >= BULK_BYTES else self._s3
+        s3 = self._client_for(self.size(key))
         with self._s3_call(key):
             s3.download_file(self.bucket, self._name(key), str(dest), Config=self._transfer)
 
@@ -237,7 +240,7 @@ class S3BlobStore:
         # S3 has no rename. The managed copy goes part by part past 5 GB, where a single CopyObject stops.
         source = {"Bucket": self.bucket, "Key": self._name(key)}
         try:
-            s3 = self._bulk if self.size(key) >= BULK_BYTES else self._s3
+            s3 = self._client_for(self.size(key))
             with self._s3_call(key):
                 s3.copy(source, self.bucket, self._name(new_key), Config=self._transfer)
         except FileNotFoundError:
