@@ -835,44 +835,19 @@ def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool
                  images: bool, speech: bool, **values) -> None:
     """Retrieval quality on the evaluation data, through the HTTP API: text->image, image->image, OCR,
     text->clip, speech."""
+    import contextlib
     import json as jsonlib
-    import socket
-    import subprocess
     import tempfile
-    import time as timelib
 
-    from .evaluation import run, table
+    from .evaluation import local_server, run, table
 
-    proc = None
-    if url is None:
-        data = data or Path(tempfile.mkdtemp(prefix="reverie-eval-"))
-        key = subprocess.run([sys.executable, "-m", "reverie.cli", "keys", "create", "--name", "eval", "--data", str(data)],
-                             capture_output=True, text=True, check=True).stdout.split()[-1]
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        args = [sys.executable, "-m", "reverie.cli", "serve", "--data", str(data), "--port", str(port), "--log-level", "warning",
-                "--workers", str(values["workers"]), "--visual-model", values["visual_model"]]
-        if values["clip_path"]:
-            args += ["--clip-path", values["clip_path"]]
-        if str(values["model_dir"]) not in ("", "."):
-            args += ["--model-dir", str(values["model_dir"])]
-        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{port}"
-        click.echo(f"started a server on {url} with data in {data}", err=True)
-        for _ in range(600):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                timelib.sleep(0.1)
-    try:
+    with contextlib.ExitStack() as stack:
+        if url is None:
+            data = data or Path(tempfile.mkdtemp(prefix="reverie-eval-"))
+            url, key = stack.enter_context(local_server(data, values))
+            click.echo(f"started a server on {url} with data in {data}", err=True)
         result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k), videos=videos,
                      images=images, speech=speech)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=60)
     click.echo(jsonlib.dumps(result, indent=2) if as_json else table(result))
 
 

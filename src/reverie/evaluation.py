@@ -22,13 +22,19 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from .eval_api import checked, searched
 from .search.fusion import LEVELS
 
 NAMESPACE = "eval"
@@ -99,13 +105,6 @@ def shop_word(company: str) -> str:
 MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
 
-def _check(res: httpx.Response) -> dict | list | None:
-    body = res.json()
-    if body.get("code") != "0000":
-        raise RuntimeError(f"{res.request.url.path}: {body.get('code')} {body.get('msg')}")
-    return body["data"]
-
-
 def video_plan(gallery: Gallery, root: Path) -> list[list[tuple[Path, str | None]]]:
     """Videos to make: lists of (picture, COCO name or None for a distractor), SHOTS_PER_VIDEO a video."""
     coco = [(root / "coco" / "images" / name, name) for name in sorted(gallery.coco)]
@@ -128,7 +127,7 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
         for n, plan in enumerate(video_plan(gallery, root)):
             path = make_video(Path(tmp) / f"eval-{n:03d}.mp4", [(Image.open(p), SHOT_S) for p, _ in plan], fps=4, size=(640, 480))
             with open(path, "rb") as f:
-                no = _check(http.post("/upload", files={"file": (path.name, f, "video/mp4")},
+                no = checked(http.post("/upload", files={"file": (path.name, f, "video/mp4")},
                                       data={"unique_id": VIDEO_NAMESPACE}))["videoNo"]
             numbers.append(no)
             for i, (_, name) in enumerate(plan):
@@ -136,7 +135,7 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
                     where[name] = (no, i * SHOT_S)
     echo(f"uploaded {len(numbers)} videos in {time.time() - started:.0f}s; indexing...")
     while True:
-        page = _check(http.post("/list_videos", json={"unique_id": VIDEO_NAMESPACE, "status": "UNPARSE", "size": 1}))
+        page = checked(http.post("/list_videos", json={"unique_id": VIDEO_NAMESPACE, "status": "UNPARSE", "size": 1}))
         if page["total_count"] == 0:
             break
         time.sleep(2)
@@ -146,7 +145,7 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
         body = {"search_param": query, "search_type": "BY_CLIP", "unique_id": VIDEO_NAMESPACE, "top_k": 10}
         if level:
             body["filtering_level"] = level
-        return _check(http.post("/search", json=body))
+        return searched(http, body)
 
     def on_shot(hit: dict, no: str, start: float) -> bool:
         a, b = int(hit["startTime"]), int(hit["endTime"])
@@ -176,9 +175,9 @@ def _upload_and_wait(http: httpx.Client, files: list[Path], namespace: str, echo
     for i in range(0, len(files), 10):
         batch = files[i: i + 10]
         parts = [("files", (p.name, p.read_bytes(), MIME.get(p.suffix.lower(), "image/jpeg"))) for p in batch]
-        for p, item in zip(batch, _check(http.post("/upload_img", files=parts, data={"unique_id": namespace}))):
+        for p, item in zip(batch, checked(http.post("/upload_img", files=parts, data={"unique_id": namespace}))):
             ids[p.name] = item["id"]
-    while _check(http.post("/img_list_page", json={"unique_id": namespace, "status": "UNPARSE", "page_size": 1}))["total_count"]:
+    while checked(http.post("/img_list_page", json={"unique_id": namespace, "status": "UNPARSE", "page_size": 1}))["total_count"]:
         time.sleep(2)
     echo(f"{namespace}: {len(files)} images indexed")
     return ids
@@ -188,7 +187,7 @@ def _search(http: httpx.Client, namespace: str, query: str, top_k: int, level: s
     body = {"search_param": query, "search_type": "BY_IMAGE", "unique_id": namespace, "top_k": top_k, "page_size": top_k}
     if level:
         body["filtering_level"] = level
-    return _check(http.post("/search", json=body))["item"]
+    return searched(http, body)["item"]
 
 
 def _recall(ranks: list[int]) -> dict[str, float]:
@@ -237,6 +236,35 @@ def run_coco_categories(http: httpx.Client, root: Path, echo=print) -> dict:  # 
             "recall_at_low": kept_low / right}
 
 
+@contextlib.contextmanager
+def local_server(data: Path, values: dict) -> Iterator[tuple[str, str]]:
+    """A `reverie serve` on a free loopback port over the data folder `data`, with a new key: (url, key).
+    `values` holds the model settings (model_dir, visual_model, clip_path, workers)."""
+    key = subprocess.run([sys.executable, "-m", "reverie.cli", "keys", "create", "--name", "eval", "--data", str(data)],
+                         capture_output=True, text=True, check=True).stdout.split()[-1]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = [sys.executable, "-m", "reverie.cli", "serve", "--data", str(data), "--port", str(port), "--log-level", "warning",
+            "--workers", str(values["workers"]), "--visual-model", values["visual_model"]]
+    if values.get("clip_path"):
+        args += ["--clip-path", values["clip_path"]]
+    if str(values["model_dir"]) not in ("", "."):
+        args += ["--model-dir", str(values["model_dir"])]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}", key
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
 def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True, images: bool = True,  # noqa: ANN001
         speech: bool = True) -> dict:
     http = httpx.Client(base_url=base_url.rstrip("/") + "/serve/api/v1", headers={"Authorization": key}, timeout=300)
@@ -258,12 +286,12 @@ def run_images(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN
     for i in range(0, len(files), 10):
         batch = files[i : i + 10]
         parts = [("files", (p.name, p.read_bytes(), MIME.get(p.suffix.lower(), "image/jpeg"))) for p, _ in batch]
-        ids = _check(http.post("/upload_img", files=parts, data={"unique_id": NAMESPACE}))
+        ids = checked(http.post("/upload_img", files=parts, data={"unique_id": NAMESPACE}))
         for (p, label), item in zip(batch, ids):
             by_label[f"{label}:{p.name}"] = item["id"]
     echo(f"uploaded {len(files)} images in {time.time() - started:.0f}s; indexing...")
     while True:
-        page = _check(http.post("/img_list_page", json={"unique_id": NAMESPACE, "status": "UNPARSE", "page_size": 1}))
+        page = checked(http.post("/img_list_page", json={"unique_id": NAMESPACE, "status": "UNPARSE", "page_size": 1}))
         if page["total_count"] == 0:
             break
         echo(f"  {page['total_count']} still indexing")
@@ -294,7 +322,7 @@ def run_images(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN
         query_id = by_label[f"caltech:{cls}:{query.name}"]
         res = http.post("/search_similar_imgs", files=[("file", (query.name, query.read_bytes(), "image/jpeg"))],
                         data={"unique_id": NAMESPACE, "top_k": "11"})
-        hits = [h["id"] for h in _check(res)["item"] if h["id"] != query_id][:10]
+        hits = [h["id"] for h in checked(res)["item"] if h["id"] != query_id][:10]
         same = sum(label_of.get(h) == cls for h in hits)
         precisions.append(same / min(10, len(paths) - 1))
     image_image = sum(precisions) / len(precisions)

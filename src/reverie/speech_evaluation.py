@@ -27,19 +27,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from .eval_api import checked, searched
+
 NAMESPACE = "eval-speech"
 SENTENCES = 12
 PAUSE_S = 0.8
 PHRASE_WORDS = 5
 WITHIN_S = 1.5
 NEVER_SAID = "zeppelin"
-
-
-def _check(res: httpx.Response) -> dict | list | None:
-    body = res.json()
-    if body.get("code") != "0000":
-        raise RuntimeError(f"{res.request.url} answered {body}")
-    return body["data"]
 
 
 def _sonnet(root: Path) -> tuple[Path, list[tuple[float, float, str]]]:
@@ -102,19 +97,18 @@ def run_speech(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN
             path = make_video(Path(tmp) / f"speech-{lang}.mp4", [(Image.open(photos[i]), seconds)], audio=audio,
                               audio_seconds=seconds, fps=2, size=(320, 240))
             with open(path, "rb") as f:
-                numbers[lang] = _check(http.post("/upload", files={"file": (path.name, f, "video/mp4")},
+                numbers[lang] = checked(http.post("/upload", files={"file": (path.name, f, "video/mp4")},
                                                  data={"unique_id": NAMESPACE}))["videoNo"]
-        while _check(http.post("/list_videos", json={"unique_id": NAMESPACE, "status": "UNPARSE", "size": 1}))["total_count"]:
+        while checked(http.post("/list_videos", json={"unique_id": NAMESPACE, "status": "UNPARSE", "size": 1}))["total_count"]:
             time.sleep(2)
     echo(f"speech videos indexed in {time.time() - started:.0f}s")
 
     def first_phrase_hit(phrase: str) -> dict | None:
-        found = _check(http.get("/search_audio_transcripts", params={"query": phrase, "unique_id": NAMESPACE}))["videos"]
+        found = checked(http.get("/search_audio_transcripts", params={"query": phrase, "unique_id": NAMESPACE}))["videos"]
         return found[0] if found else None
 
     def first_audio_hit(query: str) -> dict | None:
-        found = _check(http.post("/search", json={"search_param": query, "search_type": "BY_AUDIO", "unique_id": NAMESPACE,
-                                                   "top_k": 5}))
+        found = searched(http, {"search_param": query, "search_type": "BY_AUDIO", "unique_id": NAMESPACE, "top_k": 5})
         return found[0] if found else None
 
     def overlaps(hit: dict | None, no: str, begin: float, end: float) -> bool:
