@@ -114,14 +114,15 @@ def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models)
     for n in names:
         shutil.copy(TRAIN / "images" / n, subset / "images" / n)
     (subset / "captions.json").write_text(json.dumps({n: captions[n] for n in names}))
-    recipe = Recipe(epochs=3, batch=32, background=16)
+    recipe = Recipe(epochs=3, batch=32, background=16, held_out=16)
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
     report = train(subset, first, models, echo=lambda _m: None, recipe=recipe)
     train(subset, second, models, echo=lambda _m: None, recipe=recipe)
-    assert report == {"photos": 96, "captions": 480, "bytes": first.stat().st_size}
+    assert report == {"photos": 80, "captions": 400, "held_out": 16, "bytes": first.stat().st_size}
     assert file_sha256(first) == file_sha256(second)
     bridge = Bridge.load(first)
     assert bridge.background.shape == (16, 384)
+    assert len(bridge.held_out) == 16 and set(bridge.held_out) < set(names)
     vectors = bridge.project(np.random.default_rng(0).random((3, 1280), dtype=np.float32))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
 

@@ -659,8 +659,8 @@ def models_train_bridge(train_dir: Path, out: Path | None, seed: int, **values) 
     # Both cores for the networks; the training itself runs on one thread, so its result is seeded.
     loaded = Models(Settings(model_dir=values["model_dir"], model_threads=2))
     report = train(train_dir, out, loaded, echo=lambda m: click.echo(m, err=True), recipe=Recipe(seed=seed))
-    click.echo(f"wrote {out}: {report['bytes']:,} bytes from {report['photos']} photos and {report['captions']} captions; "
-               f"sha256 {file_sha256(out)}")
+    click.echo(f"wrote {out}: {report['bytes']:,} bytes from {report['photos']} photos and {report['captions']} captions "
+               f"({report['held_out']} photos held out for bench/calibrate.py); sha256 {file_sha256(out)}")
 
 
 @models.command("add-objects")
