@@ -1,7 +1,8 @@
 """One calibrated score from every signal: the visual similarity and the lexical match.
 
-The score is a logistic model of "this hit is relevant" over six features of a candidate, fitted on the
-dev split of ../shared/eval among each query's top candidates (bench/calibrate.py prints the fit):
+Two models, fitted on different data. The ranking model is a logistic model of "this hit is relevant"
+over six features of a candidate, selected on the dev split of ../shared/eval among each query's top
+candidates (bench/fit_fusion.py prints the fit); it orders a query's hits:
 
     cosine    the visual similarity to the query
     z         how far that similarity stands out from the rest of the namespace (per-query z-score),
@@ -11,8 +12,12 @@ dev split of ../shared/eval among each query's top candidates (bench/calibrate.p
     share     the lexical strength relative to this query's best lexical hit (1 for the lexical winner)
     phrase    how much of the whole query, spaces aside, one text field holds (letter-trigram coverage)
 
-So a score means about the same for every query: `filtering_level` high (>= 0.4) keeps mostly right
-answers, and a query that matches nothing in particular stays under low (0.15).
+What a score means across queries is measured apart, on 1,000 training photos the bridge never saw and no
+eval tests (bench/calibrate.py): `relevance` reads the ranking logit beside two things about the query
+(how similar its best photo is, how far that stands out), so a query whose best match is weak scores low
+throughout, and the order within a query stays. The probability is then put on memories.ai's fixed
+cut-offs (LEVELS) through KNOTS: `low` keeps most photos of what a query names, `medium` lets
+almost nothing through for a query about something absent, `high` keeps mostly right answers.
 """
 
 from __future__ import annotations
@@ -21,15 +26,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# Fitted by bench/calibrate.py on the dev split; see its output for the data and the fit's quality.
+# The ranking model, fitted by bench/fit_fusion.py on the dev split (photos and clips together, unrelated
+# queries weighing 20 times more; the script says why).
 COEF = {"cosine": 6.088, "z": 0.616, "gap": 20.25, "lexical": -0.151, "share": 1.351, "phrase": 4.821}
 BIAS = -6.596
-# Photos and video clips share the model, fitted on both (clips' z is measured against ordinary pictures,
-# see search/videos.py), so a score means the same for a photo and a clip and `ALL` ranks both in one list.
-# Unrelated queries weigh 20 times more in the fit (bench/calibrate.py says why). On the dev split's
-# candidates it keeps precision 0.43 / 0.51 / 0.60 at low / medium / high for photos with recall 0.59 /
-# 0.50 / 0.29 (0.6 / 0.2 / 0.1 hits per unrelated query), and 0.49 / 0.52 / 0.57 for clips (0.4 / 0.2 / 0.1),
-# counting only a caption's own photo as right.
 
 VISUAL_MATCH_Z = 1.5  # a similarity this far above the namespace's usual counts as a visual match
 # BM25 below this means the words are in half the namespace or more (idf clamped to 1e-6): they tell
@@ -37,7 +37,13 @@ VISUAL_MATCH_Z = 1.5  # a similarity this far above the namespace's usual counts
 # measure differently (a migrated library ranked two clips of one video apart by it).
 NEGLIGIBLE_LEXICAL = 1e-3
 
-LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}
+LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}  # memories.ai's cut-offs, which clients know
+# Set by bench/calibrate.py on the held-out training photos (see its output): the probability of "right"
+# from the ranking logit and the query's best match, and the probability each level cuts at. There, `low`
+# keeps 0.80 of the photos whose captions name a word query's thing ("dog"), `medium` lets 0.2 hits through
+# per query about something absent, and `high` keeps hits that are right 0.85 of the time.
+MEANING = {"logit": 0.2697, "best_cosine": 9.4181, "best_z": -0.743, "bias": -3.197}
+KNOTS = {"low": 0.015905, "medium": 0.24254, "high": 0.5247}
 
 
 @dataclass
@@ -51,6 +57,7 @@ class Candidate:
     phrase: float = 0.0
     matched: list[str] = field(default_factory=list)
     score: float = 0.0
+    rank: float = 0.0  # the ranking model's own probability: how this hit compares with others of its query
 
     def features(self) -> np.ndarray:
         # The visual evidence (z, gap) counts only for the part of the query that no text field holds: a
@@ -65,9 +72,24 @@ class Candidate:
 FEATURES = ("cosine", "z", "gap", "lexical", "share", "phrase")
 
 
-def calibrated(features: np.ndarray, coef: dict[str, float] = COEF, bias: float = BIAS) -> np.ndarray:
-    w = np.array([coef[name] for name in FEATURES])
-    return 1.0 / (1.0 + np.exp(-(features @ w + bias)))
+def ranking_logit(features: np.ndarray, coef: dict[str, float] = COEF, bias: float = BIAS) -> np.ndarray:
+    """The ranking model's logit of "relevant" for each candidate (rows of Candidate.features())."""
+    return features @ np.array([coef[name] for name in FEATURES]) + bias
+
+
+def relevance(logit: np.ndarray, best_cosine: float, best_z: float, meaning: dict[str, float] = MEANING) -> np.ndarray:
+    """The probability that a candidate is right, from its ranking logit and two things about its query (how
+    similar its best candidate is, and how far that stands out): the same for every candidate of a query,
+    so the ranking model's order within a query stays."""
+    x = (meaning["logit"] * logit + meaning["best_cosine"] * best_cosine + meaning["best_z"] * best_z
+         + meaning["bias"])
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def on_levels(p: np.ndarray, knots: dict[str, float] = KNOTS) -> np.ndarray:
+    """Probabilities mapped piecewise linearly, keeping their order, so that each level's knot lands on its
+    cut in LEVELS: the API's cut-offs are fixed, the probabilities they should stand for are measured."""
+    return np.interp(p, [0.0, *(knots[k] for k in LEVELS), 1.0], [0.0, *LEVELS.values(), 1.0])
 
 
 def fuse(
@@ -100,7 +122,8 @@ def fuse(
         if c.z >= VISUAL_MATCH_Z:
             c.matched.insert(0, "visual")
     if by_id:
-        scores = calibrated(np.stack([c.features() for c in by_id.values()]), coef, bias)
-        for c, s in zip(by_id.values(), scores):
-            c.score = float(s)
+        logits = ranking_logit(np.stack([c.features() for c in by_id.values()]), coef, bias)
+        scores = on_levels(relevance(logits, best_cosine, (best_cosine - mean) / std if std > 0 else 0.0))
+        for c, s, r in zip(by_id.values(), scores, 1.0 / (1.0 + np.exp(-logits))):
+            c.score, c.rank = float(s), float(r)
     return sorted(by_id.values(), key=lambda c: -c.score)

@@ -43,6 +43,13 @@ class VideoHit:
     text: str = ""
     matched: list[str] = field(default_factory=list)
     keyframe_key: str = ""
+    # What merge compares within a video, where it differs from the score: a clip's ranking-model probability
+    # (fusion.Candidate.rank), whose ratios say how close two clips come; the calibrated score squeezes them.
+    rank: float | None = None
+
+    @property
+    def strength(self) -> float:
+        return self.score if self.rank is None else self.rank
 
     @property
     def held(self) -> bool:
@@ -104,7 +111,7 @@ class VideoSearcher:
                       video_ids: list[int] | None = None, min_score: float = 0.0, merged: bool = True) -> list[VideoHit]:
         ranked, rows = self.clip_candidates(account_id, query, f, video_ids, max(POOL, top_k))
         hits = [VideoHit(rows[c.image_id].video_id, rows[c.image_id].start_s, rows[c.image_id].end_s, c.score,
-                         [c.image_id], rows[c.image_id].caption or "", c.matched, rows[c.image_id].keyframe_key)
+                         [c.image_id], rows[c.image_id].caption or "", c.matched, rows[c.image_id].keyframe_key, c.rank)
                 for c in ranked if c.image_id in rows and c.score >= min_score]
         return (disjoint(merge(hits)) if merged else hits)[:top_k]
 
@@ -240,22 +247,22 @@ def merge(hits: list[VideoHit]) -> list[VideoHit]:
     for group in by_video.values():
         group.sort(key=lambda h: h.start)
         taken = [False] * len(group)
-        for seed in sorted(range(len(group)), key=lambda i: -group[i].score):
+        for seed in sorted(range(len(group)), key=lambda i: -group[i].strength):
             if taken[seed]:
                 continue
             taken[seed] = True
             lo = hi = seed
-            floor = group[seed].score * MERGE_RELATIVE
-            while lo > 0 and not taken[lo - 1] and group[lo].start - group[lo - 1].end <= MERGE_GAP_S and group[lo - 1].score >= floor:
+            floor = group[seed].strength * MERGE_RELATIVE
+            while lo > 0 and not taken[lo - 1] and group[lo].start - group[lo - 1].end <= MERGE_GAP_S and group[lo - 1].strength >= floor:
                 lo -= 1
                 taken[lo] = True
-            while hi + 1 < len(group) and not taken[hi + 1] and group[hi + 1].start - group[hi].end <= MERGE_GAP_S and group[hi + 1].score >= floor:
+            while hi + 1 < len(group) and not taken[hi + 1] and group[hi + 1].start - group[hi].end <= MERGE_GAP_S and group[hi + 1].strength >= floor:
                 hi += 1
                 taken[hi] = True
             run, best = group[lo: hi + 1], group[seed]
             items = best.item_ids + [i for h in run if h is not best for i in h.item_ids]
             merged.append(VideoHit(best.video_id, run[0].start, max(h.end for h in run), best.score, items,
                                    " ".join(h.text for h in run if h.text), sorted({m for h in run for m in h.matched}),
-                                   best.keyframe_key))
+                                   best.keyframe_key, best.rank))
     merged.sort(key=lambda h: (not h.held, -h.score))
     return merged

@@ -1,0 +1,156 @@
+"""Fit the ranking model of reverie/search/fusion.py (COEF, BIAS) on the dev split, and show how well it fits;
+the filtering levels (KNOTS) are set apart from it, on held-out training photos, by bench/calibrate.py.
+
+    .venv/bin/reverie eval --data /tmp/evaldata                  # indexes ../shared/eval (photos and videos)
+    .venv/bin/python bench/fit_fusion.py /tmp/evaldata           # prints COEF and BIAS to paste into fusion.py
+
+Photos: for every query (COCO captions, receipt company names, unrelated queries) it takes the candidates
+search considers (visual top 50 plus every lexical hit) and labels the right image 1 and the rest 0. A
+caption's own photo and every receipt of the company count as right, so the fit is conservative for
+generic queries. Clips: the same captions over the eval videos; a clip is right when it lies on the
+caption's photo's shot. One logistic regression (Newton's method, small L2) over the features of
+fusion.Candidate fits both, the clips weighing half as much as the photos in all, so that a score means
+the same for a photo and a clip. It prints what the fit keeps at each filtering level, for each.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from reverie.config import Settings  # noqa: E402
+from reverie.evaluation import NAMESPACE, UNRELATED, Gallery  # noqa: E402
+from reverie.models import Models  # noqa: E402
+from reverie.search import fusion  # noqa: E402
+from reverie.search.images import Searcher  # noqa: E402
+from reverie.store import Store, search_index  # noqa: E402
+from reverie.store.schema import images  # noqa: E402
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+VISUAL_TOP = 50
+CLIP_WEIGHT = 0.5  # the clips' examples together weigh this much of the photos'
+# Candidates of unrelated queries weigh this many times more: a fit that weighs them like the rest let 0.8
+# hits per unrelated query through at `medium` once the bridge made every photo a little similar to every
+# sentence (with 5: 0.6; with 20: 0.2, and recall at `low` 0.59 instead of 0.70).
+UNRELATED_WEIGHT = 20
+IDENTITY = {"logit": 1.0, "best_cosine": 0.0, "best_z": 0.0, "bias": 0.0}
+
+
+def candidates(searcher: Searcher, account_id: int, query: str) -> list[fusion.Candidate]:
+    qvec = searcher.models.visual.embed_text([query])[0]
+    ids, sims, mean, std = searcher.visual.search(qvec, account_id, NAMESPACE, VISUAL_TOP)
+    with searcher.store.db.read() as conn:
+        lexical = search_index.lexical(conn, account_id, NAMESPACE, search_index.query_terms(query), 300, phrase=query)
+    cos = lambda i: (lambda v: None if v is None else float(v @ qvec))(searcher.visual.vector_of(i))  # noqa: E731
+    return fusion.fuse(ids, sims, mean, std, lexical, cos)
+
+
+def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
+    X1 = np.hstack([X, np.ones((len(X), 1))])
+    w = np.zeros(X1.shape[1])
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-X1 @ w))
+        grad = X1.T @ (weight * (p - y)) + l2 * np.r_[w[:-1], 0]
+        hess = (X1 * (weight * p * (1 - p))[:, None]).T @ X1 + l2 * np.eye(len(w))
+        w -= np.linalg.solve(hess, grad)
+    return w
+
+
+def clip_examples(store: Store) -> tuple[list, list, list, int]:
+    """(features, labels, query index) over the eval videos' captions and the unrelated queries; a clip is
+    right when it lies on the caption's photo's shot."""
+    from reverie.evaluation import SHOT_S, VIDEO_NAMESPACE, video_plan
+    from reverie.search.filters import Filters
+    from reverie.search.videos import VideoSearcher
+    from reverie.store.schema import videos
+
+    searcher = VideoSearcher.create(store, Models(store.settings))
+    gallery = Gallery.load(EVAL)
+    plans = video_plan(gallery, EVAL)
+    with store.db.read() as conn:
+        rows = conn.execute(videos.select().where(videos.c.unique_id == VIDEO_NAMESPACE)).all()
+    account_id = rows[0].account_id
+    shot_of: dict[str, tuple[int, float]] = {}
+    for r in rows:
+        for i, (_, name) in enumerate(plans[int(r.name.removeprefix("eval-").removesuffix(".mp4"))]):
+            if name is not None:
+                shot_of[name] = (r.id, i * SHOT_S)
+    queries = [(c, shot_of[name]) for name, caps in gallery.coco.items() for c in caps] + [(q, None) for q in UNRELATED]
+    X, y, group = [], [], []
+    for qi, (query, target) in enumerate(queries):
+        ranked, clip_rows = searcher.clip_candidates(account_id, query, Filters(unique_id=VIDEO_NAMESPACE), pool=VISUAL_TOP)
+        for c in ranked:
+            row = clip_rows.get(c.image_id)
+            if row is None:
+                continue
+            X.append(c.features())
+            y.append(1.0 if target and row.video_id == target[0] and target[1] <= row.start_s < target[1] + SHOT_S else 0.0)
+            group.append(qi)
+    return X, y, group, sum(len(c) for c in gallery.coco.values())
+
+
+def photo_examples(store: Store) -> tuple[list, list, list, int, int]:
+    """(features, labels, query index, captions, companies) over the photo queries."""
+    searcher = Searcher.create(store, Models(store.settings))
+    gallery = Gallery.load(EVAL)
+    with store.db.read() as conn:
+        rows = conn.execute(images.select().where(images.c.unique_id == NAMESPACE)).all()
+    account_id = rows[0].account_id
+    by_name = {r.name: r.id for r in rows}
+    queries = [(c, {by_name[name]}) for name, caps in gallery.coco.items() for c in caps]
+    same_company: dict[str, set[int]] = {}
+    for path, company in gallery.receipts:
+        same_company.setdefault(company, set()).add(by_name[path.name])
+    queries += [(company, ids) for company, ids in same_company.items()]
+    queries += [(q, set()) for q in UNRELATED]
+    X, y, group = [], [], []
+    for qi, (query, target) in enumerate(queries):
+        for c in candidates(searcher, account_id, query):
+            X.append(c.features())
+            y.append(1.0 if c.image_id in target else 0.0)
+            group.append(qi)
+    return X, y, group, sum(len(c) for c in gallery.coco.values()), len(same_company)
+
+
+def kept_at_levels(p: np.ndarray, y: np.ndarray, unrelated: np.ndarray, what: str) -> None:
+    for level, cut in fusion.LEVELS.items():
+        kept = p >= cut
+        precision = y[kept].mean() if kept.any() else float("nan")
+        print(f"{what:>6} {level:>6} (>= {cut}): precision {precision:.2f}, recall {y[kept].sum() / y.sum():.2f}, "
+              f"{(kept & unrelated).sum() / len(UNRELATED):.1f} hits per unrelated query")
+
+
+def main() -> None:
+    data = Path(sys.argv[1])
+    store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 else Path("")))
+    PX, Py, Pg, n_captions, n_companies = photo_examples(store)
+    VX, Vy, Vg, n_clip_captions = clip_examples(store)
+    PX, Py, Pg, VX, Vy, Vg = map(np.array, (PX, Py, Pg, VX, Vy, Vg))
+    weight = np.r_[np.ones(len(Py)), np.full(len(Vy), CLIP_WEIGHT * len(Py) / len(Vy))]
+    weight[:len(Py)][Pg >= n_captions + n_companies] *= UNRELATED_WEIGHT
+    weight[len(Py):][Vg >= n_clip_captions] *= UNRELATED_WEIGHT
+    w = fit(np.vstack([PX, VX]), np.r_[Py, Vy], weight)
+    coef = {n: round(float(v), 3) for n, v in zip(fusion.FEATURES, w[:-1])}
+    bias = round(float(w[-1]), 3)
+    print(f"photos: {Pg.max() + 1} queries, {len(Py)} candidates, {int(Py.sum())} right; "
+          f"clips: {Vg.max() + 1} queries, {len(Vy)} candidates, {int(Vy.sum())} right")
+    print("COEF = " + json.dumps(coef))
+    print(f"BIAS = {bias}")
+    # the model's own probabilities: what the levels cut is set apart, by bench/calibrate.py
+    p, v = (fusion.on_levels(fusion.relevance(fusion.ranking_logit(X, coef, bias), 0.0, 0.0, IDENTITY), fusion.LEVELS)
+            for X in (PX, VX))
+    hit_at = lambda qi, k: Py[Pg == qi][np.argsort(-p[Pg == qi])[:k]].any()  # noqa: E731
+    print(f"with this fit: caption R@10 {np.mean([hit_at(qi, 10) for qi in range(n_captions)]):.3f}, "
+          f"company hit@1 {np.mean([hit_at(qi, 1) for qi in range(n_captions, n_captions + n_companies)]):.3f} "
+          f"(over {n_companies} distinct companies)")
+    kept_at_levels(p, Py, Pg >= n_captions + n_companies, "photos")
+    kept_at_levels(v, Vy, Vg >= n_clip_captions, "clips")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The fused score: within a query it keeps the ranking model's order, and the filtering levels cut where
+bench/calibrate.py measured them, on training photos the bridge never saw and no eval tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from conftest import EVAL, REPO, stack_free
+from reverie.models.bridge import Bridge
+from reverie.search import fusion
+
+TRAIN = REPO.parent / "shared" / "train" / "flickr8k"
+
+
+@stack_free
+def test_each_level_cuts_where_its_knot_was_measured():
+    knots = np.array([fusion.KNOTS[level] for level in fusion.LEVELS])
+    assert np.allclose(fusion.on_levels(knots), list(fusion.LEVELS.values()))
+    grid = np.linspace(0, 1, 10001)
+    assert np.all(np.diff(fusion.on_levels(grid)) > 0)  # order kept: nothing ties that the model tells apart
+    assert fusion.on_levels(np.array([0.0, 1.0])).tolist() == [0.0, 1.0]
+
+
+@stack_free
+def test_a_query_keeps_the_ranking_models_order_whatever_its_scale():
+    rng = np.random.default_rng(0)
+    ids = np.arange(60)
+    lexical = [(int(i), float(rng.uniform(0, 6)), "ocr", float(rng.uniform(0, 1))) for i in rng.choice(80, 12, replace=False)]
+    for low, high, mean, std in ((0.05, 0.3, 0.1, 0.05), (0.3, 0.7, 0.4, 0.1)):
+        sims = np.sort(rng.uniform(low, high, 60))[::-1]
+        ranked = fusion.fuse(ids, sims, mean, std, lexical, lambda i: float(rng.uniform(low, high)))
+        logits = fusion.ranking_logit(np.stack([c.features() for c in ranked]))
+        assert np.all(np.diff(logits) <= 1e-9), "sorted by score must be sorted by the ranking model"
+        assert all(0 <= c.score <= 1 for c in ranked)
+
+
+@stack_free
+def test_a_query_whose_best_match_is_stronger_scores_higher_at_the_same_rank():
+    """What the calibration learnt: how similar a query's best photo is says how likely its hits are right,
+    which the ranking model (which sees each hit against its query's best) cannot say."""
+    logit = np.array([2.0])
+    weak, strong = fusion.relevance(logit, 0.25, 2.0), fusion.relevance(logit, 0.6, 2.0)
+    assert fusion.MEANING["logit"] > 0 and strong > weak
+
+
+@stack_free
+def test_the_photos_held_out_for_calibration_are_training_photos_no_eval_holds():
+    held = set(Bridge.load().held_out)
+    assert len(held) == 1000
+    assert not held & set(json.loads((EVAL / "flickr8k" / "captions.json").read_text()))
+    assert not held & set(json.loads((EVAL / "coco" / "captions.json").read_text()))
+    if TRAIN.exists():
+        assert held <= set(json.loads((TRAIN / "captions.json").read_text()))
