@@ -48,6 +48,8 @@ from reverie.search.images import Searcher  # noqa: E402
 from reverie.store import Store, search_index  # noqa: E402
 from reverie.store.schema import images  # noqa: E402
 
+from fit_fusion import fit  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "train" / "flickr8k"
 NAMESPACE = "calibration"
 CAPTION_TOP = 50  # a caption's candidates: whether its own photo is among them is all that is reported
@@ -133,18 +135,6 @@ def ranked(searcher: Searcher, account_id: int, kind: str, query: str, top: int,
     best = max(c.cosine for c in cands)
     return Ranked(kind, cands, fusion.ranking_logit(np.stack([c.features() for c in cands])), best,
                   (best - mean) / std if std > 0 else 0.0, np.array([c.image_id in right for c in cands]))
-
-
-def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
-    """Logistic regression by Newton's method (small L2); the last weight is the bias."""
-    X1 = np.hstack([X, np.ones((len(X), 1))])
-    w = np.zeros(X1.shape[1])
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-X1 @ w))
-        grad = X1.T @ (weight * (p - y)) + l2 * np.r_[w[:-1], 0]
-        hess = (X1 * (weight * p * (1 - p))[:, None]).T @ X1 + l2 * np.eye(len(w))
-        w -= np.linalg.solve(hess, grad)
-    return w
 
 
 def meaning(queries: list[Ranked]) -> dict[str, float]:
