@@ -163,3 +163,12 @@ def test_a_library_indexed_before_the_bridge_gets_its_vectors_from_what_is_store
         assert np.allclose(upgraded[image_id][1], indexed[image_id][1], atol=1e-4)
     again = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
     assert "nothing to do" in again.stdout
+
+
+@stack_free
+def test_a_bridge_file_written_before_photos_were_held_out_still_loads(tmp_path):
+    with np.load(SHIPPED) as z:
+        older = {k: z[k] for k in z.files if k != "held_out"}
+    np.savez_compressed(tmp_path / "older.npz", **older)
+    bridge = Bridge.load(tmp_path / "older.npz")
+    assert bridge.held_out == () and bridge.weight.shape == (1280, 384)

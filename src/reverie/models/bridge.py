@@ -53,7 +53,7 @@ class Bridge:
                                     "`reverie models train-bridge` (see models/weights/README.md)")
         with np.load(path) as z:
             return cls(z["weight"], z["bias"], float(z["conse_weight"]), z["e5_to_minilm"], z["background"],
-                       str(z["version"]), tuple(z["held_out"].tolist()))
+                       str(z["version"]), tuple(z["held_out"].tolist()) if "held_out" in z else ())  # older files: none
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """Normalised pooled features (N, 1280) -> normalised vectors in MiniLM's space (N, 384)."""
