@@ -47,6 +47,7 @@ class ImageFacts:
     derived: dict[str, str] = field(default_factory=dict)  # kind -> blob key
     labels: list[tuple[str, float]] = field(default_factory=list)
     objects: list[dict] = field(default_factory=list)  # index/objects.py
+    likelihoods: dict[str, float] = field(default_factory=dict)  # COCO class -> the detector's best score
     colours: list[str] = field(default_factory=list)
     vectors: dict[str, np.ndarray] = field(default_factory=dict)  # space -> vector
     model: str = ""
@@ -162,7 +163,7 @@ def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | 
         return [exc if isinstance(facts, ImageFacts) else facts for facts in out]
     for facts, analysis, found in zip(analysed, analyses, objects):
         facts.labels = analysis.labels
-        facts.objects = found
+        facts.objects, facts.likelihoods = found.objects, found.likelihoods
         facts.vectors = {"visual": analysis.vector, "features": analysis.features}
         facts.model = models.visual.name
     return out
@@ -202,6 +203,7 @@ def facts_to_columns(facts: ImageFacts, row) -> dict:  # noqa: ANN001
         preview_key=facts.derived.get("previews"),
         labels_json=json.dumps([[name, round(p, 4)] for name, p in facts.labels]),
         objects_json=json.dumps(facts.objects),
+        object_likelihoods_json=json.dumps(facts.likelihoods),
         colours_json=json.dumps(facts.colours),
         ocr_text=None,  # the image.ocr job fills it in
         place=facts.place,

@@ -5,11 +5,15 @@ Why words and not the vector: summed into the picture's vector, the detector's l
 captions (R@10 0.860 -> 0.935) but lowered Flickr8k's (0.881 -> 0.878 at best, 0.837 at weight 0.5), and
 the detector was trained on COCO: the bridge already says "dog" better than a label does. What the bridge
 cannot say is how many, and which one is red.
+
+The detector's likelihood of each class (models/detector.py) is kept too, for a query that names only
+COCO classes ("dog", "two bicycles"): search/images.py ranks by it beside the picture vector.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -22,11 +26,19 @@ from .colours import object_colour
 COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
-def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray]) -> list[list[dict]]:
-    """Each picture's objects as stored (`described`); none at all when REVERIE_OBJECTS is off."""
+@dataclass
+class Found:
+    """One picture's objects as stored (`described`) and its class likelihoods (images.object_likelihoods_json)."""
+    objects: list[dict] = field(default_factory=list)
+    likelihoods: dict[str, float] = field(default_factory=dict)
+
+
+def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray]) -> list[Found]:
+    """What the detector finds in each picture; nothing at all when REVERIE_OBJECTS is off."""
     if settings.objects != "on" or not pictures:
-        return [[] for _ in pictures]
-    return [described(p, found) for p, found in zip(pictures, models.detector.detect(pictures))]
+        return [Found() for _ in pictures]
+    return [Found(described(p, seen.objects), seen.likelihoods)
+            for p, seen in zip(pictures, models.detector.detect(pictures))]
 
 
 def described(pixels: np.ndarray, detections: list[Detection]) -> list[dict]:

@@ -40,7 +40,7 @@ from . import faces as face_step
 from .colours import photo_colours
 from .glued_words import unglued
 from .image import label_words
-from .objects import find_objects
+from .objects import Found, find_objects
 from .stored_pictures import in_batches, keyframe_pixels, original_pixels, read_each
 from .video import caption, speech_during
 
@@ -143,11 +143,13 @@ def add_objects(store: Store, models: Models, progress: Callable[[int], None] = 
         found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
         with store.db.write() as conn:
             for row in rows:
-                objects = found.get(row.id, [])
+                seen = found.get(row.id, Found())
+                objects = seen.objects
                 colours = photo_colours(pixels[row.id]) if row.id in pixels else []
                 # Only where nothing wrote objects meanwhile: a re-index of the photo has the newer answer.
                 updated = conn.execute(images.update().where(images.c.id == row.id, images.c.objects_json.is_(None))
-                                       .values(objects_json=json.dumps(objects), colours_json=json.dumps(colours)))
+                                       .values(objects_json=json.dumps(objects), colours_json=json.dumps(colours),
+                                               object_likelihoods_json=json.dumps(seen.likelihoods)))
                 if updated.rowcount:
                     labels = json.loads(row.labels_json) if row.labels_json else []
                     conn.execute(text("UPDATE image_fts SET labels = :labels WHERE rowid = :id"),
@@ -171,7 +173,7 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
             segments = {v: [Segment(r.start_s, r.end_s, r.text) for r in video_rows.segments_of(conn, v)]
                         for v in {c.video_id for c in clips}}  # a video's clips share its transcript
             for clip in clips:
-                objects = found.get(clip.id, [])
+                objects = found.get(clip.id, Found()).objects
                 said = speech_during(segments[clip.video_id], clip.start_s, clip.end_s)
                 # Only where nothing wrote objects meanwhile: a re-index of the video has the newer answer.
                 updated = conn.execute(video_clips.update().where(video_clips.c.id == clip.id,

@@ -189,7 +189,7 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
             key = keyframe_key(video_id, t)
             store.blobs.put_bytes(key, _jpeg(im))
             clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features,
-                              objects=found))
+                              objects=found.objects))
         batch.clear()
         alive()
 

@@ -3,6 +3,8 @@ how people write more than one of each ("two people", "three knives")."""
 
 from __future__ import annotations
 
+import re
+
 NAMES = {
     1: "person", 2: "bicycle", 3: "car", 4: "motorcycle", 5: "airplane", 6: "bus", 7: "train", 8: "truck",
     9: "boat", 10: "traffic light", 11: "fire hydrant", 13: "stop sign", 14: "parking meter", 15: "bench",
@@ -28,3 +30,38 @@ def plural(name: str) -> str:
     if name.endswith(("ch", "sh", "ss")):
         return name + "es"
     return name + "s"
+
+
+# What people also call a class. Not "man", "woman" or "child" for person: nearly every photo holds one,
+# and those words ask for someone in particular, which the bridge tells better.
+OTHER_NAMES = {"bike": "bicycle", "bikes": "bicycle", "motorbike": "motorcycle", "motorbikes": "motorcycle",
+                "plane": "airplane", "planes": "airplane", "aeroplane": "airplane", "aeroplanes": "airplane",
+                "television": "tv", "phone": "cell phone", "phones": "cell phone", "mobile phone": "cell phone",
+                "sofa": "couch", "doughnut": "donut", "doughnuts": "donut", "hair dryer": "hair drier",
+                "ball": "sports ball", "table": "dining table", "plant": "potted plant", "glass": "wine glass"}
+_WORD = re.compile(r"[^\W_]+")
+_FILLER = {"a", "an", "the", "some", "and", "or", "one", "two", "three", "four", "five", "six", "seven",
+           "eight", "nine", "ten", "many", "several", "of"}
+_FORMS = {**OTHER_NAMES, **{n: n for n in NAMES.values()}, **{plural(n): n for n in NAMES.values()}}
+_LONGEST_FORM = max(len(f.split()) for f in _FORMS)
+
+
+def named_classes(query: str) -> list[str]:
+    """The classes a query names when naming them is all it does ("dog", "two dogs", "a cat and a dog");
+    none when it says anything more ("a dog on the beach", "a red car"): there the detector's likelihood
+    of the class outweighed the rest of the sentence (Flickr8k dev captions R@10 0.867 -> 0.79 with it)."""
+    words = _WORD.findall(query.lower())
+    found: list[str] = []
+    i = 0
+    while i < len(words):
+        for n in range(min(_LONGEST_FORM, len(words) - i), 0, -1):
+            form = " ".join(words[i:i + n])
+            if form in _FORMS:
+                found.append(_FORMS[form])
+                i += n
+                break
+        else:
+            if words[i] not in _FILLER and not words[i].isdigit():
+                return []
+            i += 1
+    return list(dict.fromkeys(found))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Row, and_, exists, func, select
@@ -55,6 +56,25 @@ def get_any(conn: Connection, image_id: int) -> Row | None:
 def get_many_any(conn: Connection, image_ids: list[int]) -> dict[int, Row]:
     """`get_any` of a batch of images; the deleted ones are missing."""
     return {r.id: r for r in conn.execute(select(images).where(images.c.id.in_(image_ids)))} if image_ids else {}
+
+
+def class_likelihoods(conn: Connection, image_ids: list[int], classes: list[str]) -> dict[int, float]:
+    """How likely the detector finds each of `classes` in each photo, averaged over the classes. A photo
+    indexed before likelihoods were kept counts the scores of its stored objects (those it was sure of)."""
+    if not image_ids or not classes:
+        return {}
+    rows = conn.execute(select(images.c.id, images.c.object_likelihoods_json, images.c.objects_json)
+                        .where(images.c.id.in_(image_ids))).all()
+    out = {}
+    for image_id, likelihoods_json, objects_json in rows:
+        if likelihoods_json is not None:
+            seen = json.loads(likelihoods_json)
+        else:
+            seen = {}
+            for o in json.loads(objects_json or "[]"):
+                seen[o["label"]] = max(seen.get(o["label"], 0.0), o["score"])
+        out[image_id] = sum(seen.get(c, 0.0) for c in classes) / len(classes)
+    return out
 
 
 def tags_of(conn: Connection, image_ids: list[int]) -> dict[int, list[str]]:

@@ -124,6 +124,7 @@ images = Table(
     # Facts the models derive (see index/image.py).
     Column("labels_json", Text),  # [[name, probability], ...] best first
     Column("objects_json", Text),  # [{label, score, box: [x0, y0, x1, y1] fractions, colour}, ...] best first
+    Column("object_likelihoods_json", Text),  # {COCO class: the detector's best score anywhere}, 0.02 or more
     Column("colours_json", Text),  # ["blue", "white"]: the colours covering a fifth of the photo or more
     Column("ocr_text", Text),
     Column("place", Text),  # "Arezzo, Tuscany, Italy" from the GPS position
