@@ -3,6 +3,7 @@ the filtering levels (KNOTS) are set apart from it, on held-out training photos,
 
     .venv/bin/reverie eval --data /tmp/evaldata                  # indexes ../shared/eval (photos and videos)
     .venv/bin/python bench/fit_fusion.py /tmp/evaldata           # prints COEF and BIAS to paste into fusion.py
+    .venv/bin/python bench/fit_fusion.py /tmp/evaldata --detected  # the sweep that sets fusion.DETECTED
 
 Photos: for every query (COCO captions, receipt company names, unrelated queries) it takes the candidates
 search considers (visual top 50 plus every lexical hit) and labels the right image 1 and the rest 0. A
@@ -41,13 +42,14 @@ UNRELATED_WEIGHT = 20
 IDENTITY = {"logit": 1.0, "best_cosine": 0.0, "best_z": 0.0, "bias": 0.0}
 
 
-def candidates(searcher: Searcher, account_id: int, query: str) -> list[fusion.Candidate]:
+def candidates(searcher: Searcher, account_id: int, query: str, namespace: str = NAMESPACE,
+               top: int = VISUAL_TOP) -> list[fusion.Candidate]:
     qvec = searcher.models.visual.embed_text([query])[0]
-    ids, sims, mean, std = searcher.visual.search(qvec, account_id, NAMESPACE, VISUAL_TOP)
+    ids, sims, mean, std = searcher.visual.search(qvec, account_id, namespace, top)
     with searcher.store.db.read() as conn:
-        lexical = search_index.lexical(conn, account_id, NAMESPACE, search_index.query_terms(query), 300, phrase=query)
+        lexical = search_index.lexical(conn, account_id, namespace, search_index.query_terms(query), 300, phrase=query)
     cos = lambda i: (lambda v: None if v is None else float(v @ qvec))(searcher.visual.vector_of(i))  # noqa: E731
-    return fusion.fuse(ids, sims, mean, std, lexical, cos)
+    return fusion.fuse(ids, sims, mean, std, lexical, cos, searcher.detected(query, set(ids.tolist()) | {h[0] for h in lexical}))
 
 
 def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
@@ -125,17 +127,45 @@ def kept_at_levels(p: np.ndarray, y: np.ndarray, unrelated: np.ndarray, what: st
               f"{(kept & unrelated).sum() / len(UNRELATED):.1f} hits per unrelated query")
 
 
+def detected_sweep(store: Store) -> None:
+    """The COCO dev category queries' mAP (as `reverie eval` measures it) for weights of `detected`: no query
+    the fit sees names only classes, so its weight (fusion.DETECTED) is chosen here."""
+    from reverie.evaluation import COCO_NAMESPACE
+
+    searcher = Searcher.create(store, Models(store.settings))
+    objects: dict[str, dict[str, int]] = json.loads((EVAL / "coco" / "objects.json").read_text())
+    with store.db.read() as conn:
+        rows = conn.execute(images.select().where(images.c.unique_id == COCO_NAMESPACE)).all()
+    by_name = {r.name: r.id for r in rows}
+    queries = []
+    for category in sorted({c for counts in objects.values() for c in counts}):
+        right = {by_name[n] for n, counts in objects.items() if category in counts}
+        cands = candidates(searcher, rows[0].account_id, category, COCO_NAMESPACE, len(rows))
+        queries.append((np.stack([c.features() for c in cands]), np.array([c.image_id in right for c in cands]), len(right)))
+    for weight in (0, 4, 8, 16, 24, 32, 48, 64, 96, 128, 256):
+        precisions = []
+        for X, right, n in queries:
+            hits = right[np.argsort(-fusion.ranking_logit(X, {**fusion.COEF, "detected": weight}))]
+            precisions.append((np.cumsum(hits) / np.arange(1, len(hits) + 1))[hits].sum() / n)
+        print(f"detected weight {weight:>2}: COCO category mAP {np.mean(precisions):.3f}")
+
+
 def main() -> None:
-    data = Path(sys.argv[1])
-    store = Store.open(Settings(data=data, model_dir=Path(sys.argv[2]) if len(sys.argv) > 2 else Path("")))
+    args = [a for a in sys.argv[1:] if a != "--detected"]
+    store = Store.open(Settings(data=Path(args[0]), model_dir=Path(args[1]) if len(args) > 1 else Path("")))
+    if "--detected" in sys.argv:
+        detected_sweep(store)
+        return
     PX, Py, Pg, n_captions, n_companies = photo_examples(store)
     VX, Vy, Vg, n_clip_captions = clip_examples(store)
     PX, Py, Pg, VX, Vy, Vg = map(np.array, (PX, Py, Pg, VX, Vy, Vg))
     weight = np.r_[np.ones(len(Py)), np.full(len(Vy), CLIP_WEIGHT * len(Py) / len(Vy))]
     weight[:len(Py)][Pg >= n_captions + n_companies] *= UNRELATED_WEIGHT
     weight[len(Py):][Vg >= n_clip_captions] *= UNRELATED_WEIGHT
-    w = fit(np.vstack([PX, VX]), np.r_[Py, Vy], weight)
-    coef = {n: round(float(v), 3) for n, v in zip(fusion.FEATURES, w[:-1])}
+    fitted = [n != "detected" for n in fusion.FEATURES]  # always 0 here: set apart (--detected)
+    w = fit(np.vstack([PX, VX])[:, fitted], np.r_[Py, Vy], weight)
+    coef = {n: round(float(v), 3) for n, v in zip(np.array(fusion.FEATURES)[fitted], w[:-1])}
+    coef["detected"] = fusion.DETECTED
     bias = round(float(w[-1]), 3)
     print(f"photos: {Pg.max() + 1} queries, {len(Py)} candidates, {int(Py.sum())} right; "
           f"clips: {Vg.max() + 1} queries, {len(Vy)} candidates, {int(Vy.sum())} right")

@@ -16,8 +16,9 @@ TRAIN = REPO.parent / "shared" / "train" / "flickr8k"
 
 @stack_free
 def test_each_level_cuts_where_its_knot_was_measured():
-    knots = np.array([fusion.KNOTS[level] for level in fusion.LEVELS])
-    assert np.allclose(fusion.on_levels(knots), list(fusion.LEVELS.values()))
+    for measured in (fusion.KNOTS, fusion.NAMED_KNOTS):
+        knots = np.array([measured[level] for level in fusion.LEVELS])
+        assert np.allclose(fusion.on_levels(knots, measured), list(fusion.LEVELS.values()))
     grid = np.linspace(0, 1, 10001)
     assert np.all(np.diff(fusion.on_levels(grid)) > 0)  # order kept: nothing ties that the model tells apart
     assert fusion.on_levels(np.array([0.0, 1.0])).tolist() == [0.0, 1.0]
@@ -53,3 +54,29 @@ def test_the_photos_held_out_for_calibration_are_training_photos_no_eval_holds()
     assert not held & set(json.loads((EVAL / "coco" / "captions.json").read_text()))
     if TRAIN.exists():
         assert held <= set(json.loads((TRAIN / "captions.json").read_text()))
+
+
+@stack_free
+def test_for_a_query_naming_a_class_the_detectors_likelihood_orders_alike_photos():
+    """Two photos equally like the query "dog" and both labelled dog: the one the detector is surer of is first,
+    and a likelihood given for no photo changes nothing."""
+    ids, sims = np.array([1, 2, 3]), np.array([0.30, 0.30, 0.20])
+    lexical = [(1, 2.0, "labels", 1.0), (2, 2.0, "labels", 1.0)]
+    ranked = fusion.fuse(ids, sims, 0.1, 0.05, lexical, lambda i: None, {1: 0.55, 2: 0.93, 3: 0.04})
+    assert [c.image_id for c in ranked] == [2, 1, 3] and ranked[0].detected == 0.93
+    plain = fusion.fuse(ids, sims, 0.1, 0.05, lexical, lambda i: None)
+    assert {c.image_id: c.detected for c in plain} == {1: 0.0, 2: 0.0, 3: 0.0}
+    assert plain[0].score == plain[1].score  # nothing else tells 1 and 2 apart
+
+
+@stack_free
+def test_a_query_naming_classes_keeps_the_ranking_models_order_too():
+    rng = np.random.default_rng(1)
+    ids = np.arange(40)
+    sims = np.sort(rng.uniform(0.1, 0.4, 40))[::-1]
+    lexical = [(int(i), float(rng.uniform(0, 6)), "labels", 1.0) for i in rng.choice(40, 8, replace=False)]
+    detected = {int(i): float(rng.uniform(0, 1)) for i in ids}
+    ranked = fusion.fuse(ids, sims, 0.1, 0.05, lexical, lambda i: None, detected)
+    logits = fusion.ranking_logit(np.stack([c.features() for c in ranked]))
+    assert np.all(np.diff(logits) <= 1e-9)
+    assert fusion.NAMED_MEANING["logit"] > 0  # else the order would turn over

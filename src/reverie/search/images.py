@@ -10,7 +10,9 @@ import numpy as np
 from sqlalchemy import select
 
 from ..models import Models
+from ..models.coco import named_classes
 from ..store import Store
+from ..store import images as image_rows
 from ..store import search_index
 from ..store.schema import images
 from ..store.vectors import VectorSearch
@@ -75,7 +77,17 @@ class Searcher:
 
         seen = set(ids.tolist())
         cosines = self.visual.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
-        return self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get), top_k)
+        return self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get,
+                                     self.detected(query, seen | {h[0] for h in lexical})), top_k)
+
+    def detected(self, query: str, candidates: set[int]) -> dict[int, float] | None:
+        """For a query that only names COCO classes, how likely the detector finds them in each candidate;
+        None for any other query, or with the detector off (the likelihoods would all read 0)."""
+        classes = named_classes(query)
+        if not classes or self.store.settings.objects != "on":
+            return None
+        with self.store.db.read() as conn:
+            return image_rows.class_likelihoods(conn, sorted(candidates), classes)
 
     def _lexical(self, account_id: int, unique_id: str, query: str, limit: int):  # noqa: ANN202
         with self.store.db.read() as conn:
