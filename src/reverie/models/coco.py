@@ -35,10 +35,10 @@ def plural(name: str) -> str:
 # What people also call a class. Not "man", "woman" or "child" for person: nearly every photo holds one,
 # and those words ask for someone in particular, which the bridge tells better.
 OTHER_NAMES = {"bike": "bicycle", "bikes": "bicycle", "motorbike": "motorcycle", "motorbikes": "motorcycle",
-                "plane": "airplane", "planes": "airplane", "aeroplane": "airplane", "aeroplanes": "airplane",
-                "television": "tv", "phone": "cell phone", "phones": "cell phone", "mobile phone": "cell phone",
-                "sofa": "couch", "doughnut": "donut", "doughnuts": "donut", "hair dryer": "hair drier",
-                "ball": "sports ball", "table": "dining table", "plant": "potted plant", "glass": "wine glass"}
+               "plane": "airplane", "planes": "airplane", "aeroplane": "airplane", "aeroplanes": "airplane",
+               "television": "tv", "phone": "cell phone", "phones": "cell phone", "mobile phone": "cell phone",
+               "sofa": "couch", "doughnut": "donut", "doughnuts": "donut", "hair dryer": "hair drier",
+               "ball": "sports ball", "table": "dining table", "plant": "potted plant", "glass": "wine glass"}
 _WORD = re.compile(r"[^\W_]+")
 _FILLER = {"a", "an", "the", "some", "and", "or", "one", "two", "three", "four", "five", "six", "seven",
            "eight", "nine", "ten", "many", "several", "of"}
