@@ -21,5 +21,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('images') as batch_op:
-        batch_op.drop_column('object_likelihoods_json')
+    # SQLite drops the column in place too: a batch copy of the table would lose its expression indexes
+    # (ix_images_library), which migration 0009's downgrade then cannot find.
+    op.drop_column('images', 'object_likelihoods_json')
