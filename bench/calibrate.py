@@ -53,10 +53,10 @@ from reverie.models.bridge import Bridge  # noqa: E402
 from reverie.models.coco import NAMES, OTHER_NAMES, plural  # noqa: E402
 from reverie.search import fusion  # noqa: E402
 from reverie.search.images import Searcher  # noqa: E402
-from reverie.store import Store, search_index  # noqa: E402
+from reverie.store import Store  # noqa: E402
 from reverie.store.schema import images  # noqa: E402
 
-from fit_fusion import fit  # noqa: E402  (bench/ is the script's folder, first on sys.path)
+from fit_fusion import candidates, fit  # noqa: E402  (bench/ is the script's folder, first on sys.path)
 
 TRAIN = Path(__file__).resolve().parents[2] / "shared" / "train" / "flickr8k"
 NAMESPACE = "calibration"
@@ -166,16 +166,10 @@ def ranked(searcher: Searcher, account_id: int, kind: str, query: str, top: int,
            named: bool = False) -> Ranked:
     """Scored as search scores it; `named`: as a query that only names detector classes (with `detected`),
     otherwise as any other query (NAMED_MEANING and MEANING are fitted apart)."""
-    qvec = searcher.models.visual.embed_text([query])[0]
-    ids, sims, mean, std = searcher.visual.search(qvec, account_id, NAMESPACE, top)
-    with searcher.store.db.read() as conn:
-        lexical = search_index.lexical(conn, account_id, NAMESPACE, search_index.query_terms(query), top, phrase=query)
-    cos = lambda i: (lambda v: None if v is None else float(v @ qvec))(searcher.visual.vector_of(i))  # noqa: E731
-    detected = searcher.detected(query, set(ids.tolist()) | {h[0] for h in lexical}) if named else None
-    cands = fusion.fuse(ids, sims, mean, std, lexical, cos, detected)
-    best = max(c.cosine for c in cands)
-    return Ranked(kind, cands, fusion.ranking_logit(np.stack([c.features() for c in cands])), best,
-                  (best - mean) / std if std > 0 else 0.0, np.array([c.image_id in right for c in cands]))
+    cands = candidates(searcher, account_id, query, NAMESPACE, top, top, named)
+    best = max(cands, key=lambda c: c.cosine)  # its z is the query's best_z: z = (cosine - mean) / std
+    return Ranked(kind, cands, fusion.ranking_logit(np.stack([c.features() for c in cands])), best.cosine, best.z,
+                  np.array([c.image_id in right for c in cands]))
 
 
 def meaning(queries: list[Ranked]) -> dict[str, float]:
@@ -280,6 +274,7 @@ def calibrate(name: str, queries: list[Ranked], shipped: tuple[dict, dict], reca
               f"{sum((s >= cut).sum() for s in probabilities[1]) / len(probabilities[1]):.1f} hits per unrelated query")
     print(f"{name} = " + json.dumps(fitted_meaning))
     print(f"{name.replace('MEANING', 'KNOTS')} = " + json.dumps(fitted))
+
 
 if __name__ == "__main__":
     main()

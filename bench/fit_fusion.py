@@ -42,14 +42,18 @@ UNRELATED_WEIGHT = 20
 IDENTITY = {"logit": 1.0, "best_cosine": 0.0, "best_z": 0.0, "bias": 0.0}
 
 
-def candidates(searcher: Searcher, account_id: int, query: str, namespace: str = NAMESPACE,
-               top: int = VISUAL_TOP) -> list[fusion.Candidate]:
+def candidates(searcher: Searcher, account_id: int, query: str, namespace: str = NAMESPACE, top: int = VISUAL_TOP,
+               lexical_top: int = 300, named: bool = True) -> list[fusion.Candidate]:
+    """A query's candidates as search scores them: the visual top `top` and the lexical top `lexical_top`.
+    `named=False` scores a query that only names detector classes as any other (bench/calibrate.py)."""
     qvec = searcher.models.visual.embed_text([query])[0]
     ids, sims, mean, std = searcher.visual.search(qvec, account_id, namespace, top)
     with searcher.store.db.read() as conn:
-        lexical = search_index.lexical(conn, account_id, namespace, search_index.query_terms(query), 300, phrase=query)
+        lexical = search_index.lexical(conn, account_id, namespace, search_index.query_terms(query), lexical_top,
+                                       phrase=query)
     cos = lambda i: (lambda v: None if v is None else float(v @ qvec))(searcher.visual.vector_of(i))  # noqa: E731
-    return fusion.fuse(ids, sims, mean, std, lexical, cos, searcher.detected(query, set(ids.tolist()) | {h[0] for h in lexical}))
+    detected = searcher.detected(query, set(ids.tolist()) | {h[0] for h in lexical}) if named else None
+    return fusion.fuse(ids, sims, mean, std, lexical, cos, detected)
 
 
 def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
