@@ -12,6 +12,7 @@ const state = {
   query: "",     // the words of the search shown, to say why each hit matched
   open: -1,      // index in items of the one in the detail view
   counts: new Map(),  // namespace -> its numbers of photos and videos (list_unique_ids)
+  sizeSaid: "",  // the status line as the gallery last set it, to tell it from what an action said since
 };
 
 class ApiError extends Error {}
@@ -85,7 +86,7 @@ function fillNamespaces(namespaces) {
 // The counts in the picker follow uploads and deletions.
 async function refreshNamespaces() {
   try { fillNamespaces((await api("/list_unique_ids")).namespaces || []); } catch { return; /* the picker keeps its old counts */ }
-  if (state.mode === "browse" && state.page > 0) sayGallerySize();
+  if (state.mode === "browse" && state.page > 0) updateGallerySize();
 }
 
 $("signin-form").addEventListener("submit", async (e) => {
@@ -220,7 +221,13 @@ function sayGallerySize() {
   const n = state.counts.get(state.ns);
   const said = n && size(n) === state.total ? [[n.images, "photo"], [n.videos, "video"]].filter(([k]) => k).map(([k, w]) => plural(k, w)).join(" · ")
     : plural(state.total, "item");
-  $("status").textContent = state.total ? `${said} in “${state.ns}”` : `No photos in “${state.ns}” yet: drop some above.`;
+  state.sizeSaid = state.total ? `${said} in “${state.ns}”` : `No photos in “${state.ns}” yet: drop some above.`;
+  $("status").textContent = state.sizeSaid;
+}
+
+// A refresh nobody asked for keeps what the user's last action said ("Named …", an error).
+function updateGallerySize() {
+  if (["", state.sizeSaid].includes($("status").textContent)) sayGallerySize();
 }
 
 // Items come newest first: each goes under the last month and day header, or starts new ones.
@@ -310,8 +317,7 @@ function refreshGallery() {
     state.page = pages;
     $("grid").replaceChildren();
     state.items.forEach(placeInGallery);
-    await refreshNamespaces();
-    sayGallerySize();
+    await refreshNamespaces();  // and says the gallery's new size
     loadMonths();
     window.scrollTo(0, y);
   }, 150);
@@ -476,7 +482,17 @@ async function loadPeople() {
   }
   if (mine !== peopleLoads) return;
   $("people").hidden = data.people.length === 0;
-  $("people-strip").replaceChildren(...data.people.map(personCard));
+  // A card already shown is kept and brought up to date, never rebuilt: the strip reloads as each photo
+  // finishes indexing, and a name being typed or people ticked to merge must outlive that.
+  const strip = $("people-strip");
+  const shown = new Map([...strip.children].map((c) => [c.dataset.id, c]));
+  data.people.forEach((p, i) => {
+    const card = shown.get(p.person_id) || personCard(p);
+    shown.delete(p.person_id);
+    fillCard(card, p);
+    if (strip.children[i] !== card) strip.insertBefore(card, strip.children[i] || null);
+  });
+  shown.forEach((gone) => gone.remove());  // merged away, or its faces taken out
   updateMerge();
 }
 
@@ -484,21 +500,37 @@ function personCard(p) {
   const card = el("div", { className: "person" });
   card.dataset.id = p.person_id;
   const pick = el("input", { type: "checkbox", title: "Select to merge" });
-  pick.setAttribute("aria-label", `Select ${p.name || "this person"} to merge`);
   pick.addEventListener("change", updateMerge);
-  const face = el("button", { type: "button", className: "face", title: `Photos of ${p.name || "this person"}` }, lazyImage(p.cover.url, p.name || "unnamed person"));
-  face.addEventListener("click", () => showPerson(p));
-  const name = el("input", { className: "name", value: p.name || "", placeholder: "Add a name" });
+  const face = el("button", { type: "button", className: "face" }, lazyImage(p.cover.url, ""));
+  face.addEventListener("click", () => photosOf(card.person));
+  const name = el("input", { className: "name", placeholder: "Add a name" });
   name.setAttribute("aria-label", "Name");
   name.addEventListener("change", async () => {
+    const p = card.person;
     try {
       const named = await api("/name_person", { json: { unique_id: state.ns, person_id: p.person_id, name: name.value.trim() } });
       p.name = named.name;
       $("status").textContent = named.name ? `Named ${named.name}: search for the name to find their photos` : "Name cleared";
     } catch (err) { $("status").textContent = err.message; }
   });
-  card.append(pick, face, name, el("span", { className: "count", textContent: counts([], p.image_count, p.clip_count) }));
+  card.append(pick, face, name, el("span", { className: "count" }));
+  card.person = p;  // its cover is already loading
   return card;
+}
+
+// What a reload can change on a card: its counts, its cover face, and its name unless it is being edited here.
+function fillCard(card, p) {
+  const [pick, face, name, count] = card.children;
+  const who = p.name || "this person";
+  pick.setAttribute("aria-label", `Select ${who} to merge`);
+  face.title = `Photos of ${who}`;
+  const img = face.querySelector("img");
+  img.alt = p.name || "unnamed person";
+  // a signed link differs on every load: only another face is another picture
+  if (card.person?.cover.blob !== p.cover.blob) img.src = p.cover.url;
+  if (document.activeElement !== name) name.value = p.name || "";
+  count.textContent = counts([], p.image_count, p.clip_count);
+  card.person = p;
 }
 
 // "3 photos · 2 clips", of a list of hits or from a person's counts
@@ -525,7 +557,7 @@ $("merge").addEventListener("click", async () => {
   } catch (err) { $("status").textContent = err.message; }
 });
 
-async function showPerson(p) {
+async function photosOf(p) {
   const body = { search_param: p.name || "a person", search_type: "ALL", unique_id: state.ns, top_k: 1000, page_size: 200, person_ids: [p.person_id] };
   try {
     const data = await api("/search", { json: body });
