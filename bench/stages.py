@@ -78,7 +78,7 @@ def main() -> None:
                 timed("thumbnail (resize, JPEG, write)", lambda: store_thumbnail(store, i, pixels))
                 timed("classifier + ConSE vector", lambda: models.visual.analyse([pixels]))
                 found = timed("object detector (int8)", lambda: models.detector.detect([pixels])[0])
-                timed("object and photo colours", lambda: (described(pixels, found), photo_colours(pixels)))
+                timed("object and photo colours", lambda: (described(pixels, found.objects), photo_colours(pixels)))
                 timed("OCR gate (text detector)", lambda: models.ocr.has_text(pixels))
                 sha256 = f"{i:064x}"
                 store.blobs.put_bytes(original_key(sha256), data)
