@@ -78,7 +78,7 @@ def test_a_sentence_in_three_languages_finds_its_photo_among_forty(models):
     captions = json.loads((FLICKR / "captions.json").read_text())
     names = sorted(translations)[:40]
     visual = models.visual
-    assert visual.name == "conse+bridge-v1"
+    assert visual.name == "conse+bridge-v2"
     gallery = np.stack([a.vector for a in visual.analyse(_photos(names))])
     for lang in ("en", "de", "fr"):
         queries = [captions[n][0] if lang == "en" else translations[n][lang] for n in names]
@@ -127,40 +127,43 @@ def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
 
 
-def _visual_rows(data: Path, ids: list[int]) -> dict[int, tuple[str, np.ndarray]]:
+def _vector_rows(data: Path, ids: list[int]) -> dict[tuple[int, str], tuple[str, np.ndarray]]:
+    """(image id, space) -> (model, vector) of the photos' text-shared vectors and features."""
     store = open_store(data)
     with store.db.read() as conn:
-        rows = conn.execute(image_vectors.select().where(image_vectors.c.image_id.in_(ids),
-                                                         image_vectors.c.space == "visual")).all()
+        rows = conn.execute(image_vectors.select().where(image_vectors.c.image_id.in_(ids))).all()
     store.db.dispose()
-    return {r.image_id: (r.model, vector_rows.loaded(r.vector, r.embedding)) for r in rows}
+    return {(r.image_id, r.space): (r.model, vector_rows.loaded(r.vector, r.embedding)) for r in rows}
 
 
-def test_a_library_indexed_before_the_bridge_gets_its_vectors_from_what_is_stored(fresh_server, models):
+def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors(fresh_server, models):
     server = fresh_server()
     client = server.client(create_key(server.data, "upgrade"))
     names = sorted(json.loads((FLICKR / "captions.json").read_text()))[:3]
     ids = client.upload_ok([(n, (FLICKR / "images" / n).read_bytes(), "image/jpeg") for n in names])
     assert all(client.wait_indexed(i, timeout=120)["status"] == "PARSE" for i in ids)
+    indexed = _vector_rows(server.data, ids)
+    assert {model for model, _ in indexed.values()} == {"conse+bridge-v2"} and len(indexed) == 6
     server.stop()
-    indexed = _visual_rows(server.data, ids)
-    assert {model for model, _ in indexed.values()} == {"conse+bridge-v1"}
 
-    # What Reverie stored before the bridge: ConSE's vector alone, under the model name "conse"
-    conse = models.without_bridge().analyse(_photos(names))
+    # What an older Reverie stored: ConSE's vector alone under "conse", and features pooled otherwise. The
+    # third photo was embedded by the current model already and is left as it is.
+    older = models.without_bridge().analyse(_photos(names[:2]))
     store = open_store(server.data)
     with store.db.write() as conn:
-        for image_id, analysis in zip(ids, conse):
-            conn.execute(image_vectors.update().where(image_vectors.c.image_id == image_id, image_vectors.c.space == "visual")
-                         .values(model="conse", **vector_rows.stored(conn, analysis.vector)))
+        for image_id, analysis in zip(ids, older):
+            for space, vec in (("visual", analysis.vector), ("features", np.sqrt(analysis.features))):
+                conn.execute(image_vectors.update().where(image_vectors.c.image_id == image_id, image_vectors.c.space == space)
+                             .values(model="conse", **vector_rows.stored(conn, vec / np.linalg.norm(vec))))
     store.db.dispose()
 
     out = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
-    assert "upgraded 3 vectors to conse+bridge-v1" in out.stdout, out.stderr
-    upgraded = _visual_rows(server.data, ids)
-    for image_id in ids:
-        assert upgraded[image_id][0] == "conse+bridge-v1"
-        assert np.allclose(upgraded[image_id][1], indexed[image_id][1], atol=1e-4)
+    assert "embedded 2 photos and 0 video clips with conse+bridge-v2" in out.stdout, out.stderr
+    upgraded = _vector_rows(server.data, ids)
+    assert upgraded.keys() == indexed.keys()
+    for key, (model, vec) in upgraded.items():
+        assert model == "conse+bridge-v2"
+        assert np.allclose(vec, indexed[key][1], atol=1e-4), key
     again = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
     assert "nothing to do" in again.stdout
 

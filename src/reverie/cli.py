@@ -774,44 +774,49 @@ def models_use_bundled(**values) -> None:
 def _switch(store, visual_model: str, clip_path: str) -> None:  # noqa: ANN001
     from dataclasses import replace
 
-    from tqdm import tqdm
-
-    from .index import reembed
     from .models import Models
     from .store import visual_choice
 
     loaded = Models(replace(store.settings, visual_model=visual_model, clip_path=clip_path))
-    name = loaded.visual.name
     with store.db.write() as conn:
         visual_choice.record(conn, visual_model, clip_path)
+    photos, clips = _embed_again(store, loaded)
+    click.echo(f"the library now uses {loaded.visual.name}: embedded {photos} photos and {clips} video clips with it; "
+               "restart `reverie serve` and the workers so that they search and index with it")
+
+
+def _embed_again(store, loaded) -> tuple[int, int]:  # noqa: ANN001
+    """Embed every photo and clip that has no vectors of `loaded`'s visual model, with a progress bar."""
+    from tqdm import tqdm
+
+    from .index import reembed
+
+    name = loaded.visual.name
     photos, clips = reembed.lacking(store, name)
     with tqdm(total=photos + clips, unit="picture", desc=f"embedding with {name}", dynamic_ncols=True,
               file=sys.stderr) as bar:
-        photos = reembed.reembed(store, loaded, reembed.PHOTOS, progress=bar.update)
-        clips = reembed.reembed(store, loaded, reembed.CLIPS, progress=bar.update)
-    click.echo(f"the library now uses {name}: embedded {photos} photos and {clips} video clips with it; "
-               "restart `reverie serve` and the workers so that they search and index with it")
+        return (reembed.reembed(store, loaded, reembed.PHOTOS, progress=bar.update),
+                reembed.reembed(store, loaded, reembed.CLIPS, progress=bar.update))
 
 
 @models.command("upgrade-vectors")
 @settings_options(CONNECTION_SETTINGS + ("model_dir",))
 def models_upgrade_vectors(**values) -> None:
-    """Give photos and clips indexed before the bridge their bridged vectors, from the vectors already
-    stored (no photo is decoded again). Safe to run while the server serves; run it once after upgrading."""
-    from tqdm import tqdm
-
-    from .index import upgrade
+    """Give photos and clips embedded by an older version of the bundled visual model (before the bridge, or
+    before its features were GeM-pooled) the current model's vectors: each is read again from its original
+    (a clip from its keyframe), with progress, while the server keeps serving. Until then they are searched
+    by their older vectors, which find them less well. Run it once after upgrading; run it again to embed what
+    servers that were not yet restarted indexed meanwhile."""
+    from .index import reembed
     from .models import Models
 
     store = _open(values)
-    total = upgrade.pending(store)
-    if total == 0:
+    loaded = Models(store.settings)
+    if sum(reembed.lacking(store, loaded.visual.name)) == 0:
         click.echo("every vector is current; nothing to do")
         return
-    loaded = Models(store.settings)
-    with tqdm(total=total, unit="vec", desc="upgrading", dynamic_ncols=True, file=sys.stderr) as bar:
-        done = upgrade.upgrade(store, loaded, progress=bar.update)
-    click.echo(f"upgraded {done} vectors to {loaded.visual.name}")
+    photos, clips = _embed_again(store, loaded)
+    click.echo(f"embedded {photos} photos and {clips} video clips with {loaded.visual.name}")
 
 
 @main.command("eval")

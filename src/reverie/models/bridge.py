@@ -3,8 +3,8 @@ MiniLM's sentence space, trained contrastively on Flickr8k's 7,091 training phot
 captions (`reverie models train-bridge`, models/training.py). ConSE only knows the 1000 ImageNet classes;
 the bridge has seen people, scenes and activities described in plain words.
 
-It reads the same normalised features that are stored for image-to-image search, so a library indexed
-before the bridge existed can be given its vectors without decoding a photo again.
+It reads the same normalised features that are stored for image-to-image search (GeM-pooled since v2;
+v1 read the plain mean, so its vectors are embedded again by `reverie models upgrade-vectors`).
 
 The file also holds the map that carries a multilingual-e5 query into MiniLM's space (fitted on the same
 captions embedded by both models), which is how a German or French query finds the photos its English
@@ -27,7 +27,7 @@ _BLAS = ThreadpoolController()
 
 SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
-SHIPPED_SHA256 = "0f589a6774196f4d284b957e18044c2775541c93d73df84490e50102e0443ff1"
+SHIPPED_SHA256 = "7902b05b86a079cb0ec45239c11f6ea27a1afe375606767bf73e1da09b91fe5e"
 
 
 def file_sha256(path: Path) -> str:

@@ -26,7 +26,7 @@ class ImageClassifier:
         self.session = session(onnx_path, threads)
 
     def predict(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(probabilities N x 1000, pooled features N x 1280) for RGB arrays all of one size. The network
-        is fully convolutional: its head averages the cells, whatever the size."""
+        """(probabilities N x 1000, GeM-pooled features N x 1280: models/export.py) for RGB arrays all of
+        one size. The network is fully convolutional: its head averages the cells' logits, whatever the size."""
         cell_logits, features = self.session.run(None, {"pixels": np.stack([scale(im) for im in images])})
         return softmax(cell_logits.mean(axis=(2, 3))), features

@@ -24,14 +24,16 @@ from .detector import detector_input
 from .fuse import fold_pads, fuse_graph
 from .quantize import quantize_classifier, quantize_on_scenes
 
-CLASSIFIER_FLOAT = "efficientnet_lite0.onnx"  # the export; kept to measure the int8 copy against
-CLASSIFIER = "efficientnet_lite0_int8.onnx"  # what runs (models/quantize.py)
+# "_gem": the features are GeM-pooled (named anew so that a cache holding the mean-pooled export re-exports)
+CLASSIFIER_FLOAT = "efficientnet_lite0_gem.onnx"  # the export; kept to measure the int8 copy against
+CLASSIFIER = "efficientnet_lite0_gem_int8.onnx"  # what runs (models/quantize.py)
 TEXT_ENCODER = "minilm_l6_v2.onnx"
 TOKENIZER = "minilm_tokenizer.json"
 TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
 TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
+GEM_POWER = 3
 EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
             DETECTOR)
 
@@ -49,6 +51,10 @@ def _export_classifier(dest: Path) -> None:
 
         The classifier head is linear, so the logits of any region are the mean of its cells' logits:
         one pass classifies the whole image and each of its parts (region classification for free).
+        The features are a generalised mean (GeM, cube root of the mean cube), which lets a strong part of
+        the picture count for more than the plain mean does: Caltech-101 image-to-image P@10 on
+        ../shared/eval 0.826 against 0.778 (0.830 at power 2, 0.814 at 4), the bridge trained on either as
+        good (probe, weights/README.md).
         """
 
         def __init__(self, inner):  # noqa: ANN001
@@ -58,7 +64,7 @@ def _export_classifier(dest: Path) -> None:
         def forward(self, x):  # noqa: ANN001
             fmap = self.inner.extract_features(x)
             cells = torch.einsum("nchw,kc->nkhw", fmap, self.inner._fc.weight) + self.inner._fc.bias[None, :, None, None]
-            return cells, fmap.mean(dim=(2, 3))
+            return cells, fmap.clamp(min=0).pow(GEM_POWER).mean(dim=(2, 3)).pow(1 / GEM_POWER)
 
     torch.onnx.export(
         CellLogitsAndFeatures(net),

@@ -25,7 +25,7 @@ from .bridge import Bridge
 from .pixels import resized
 from .visual import INPUT_SIDE, ConseEmbedder
 
-VERSION = "v1"
+VERSION = "v2"  # v2: trained on GeM-pooled features (models/export.py); v1 read the plain mean
 
 
 @dataclass
