@@ -214,6 +214,13 @@ def test_query_by_example_image(library):
     hits = res["data"]["item"]
     assert set(names(hits)[:2]) == {"leopard", "leopard2"}
     assert all(0 <= h["score"] <= 1 for h in hits)
+    # The score keeps the scale clients cut at (models/visual.py, SIMILARITY_POWER): another leopard is well
+    # above 0.5, every photo of something else under 0.3 (~0.25 when written; the raw cosines of the GeM
+    # features gave these 0.28-0.37)
+    every = client.post("/search_similar_imgs", files=[("file", ("q.jpg", example, "image/jpeg"))], data={"top_k": "50"}).json()
+    scores = {h["name"]: h["score"] for h in every["data"]["item"]}
+    assert min(scores["leopard"], scores["leopard2"]) > 0.5, scores
+    assert max(v for k, v in scores.items() if not k.startswith("leopard")) < 0.3, scores
     strict = client.post("/search_similar_imgs", files=[("file", ("q.jpg", example, "image/jpeg"))],
                          data={"top_k": "8", "similarity": str(hits[1]["score"] - 0.0001)}).json()["data"]["item"]
     assert names(strict) == names(hits)[:2]

@@ -70,5 +70,8 @@ class ClipEmbedder:
         (emb,) = self.textual.run(None, {self.textual.get_inputs()[0].name: self.token_ids(texts)})
         return normalise(emb).astype(np.float32)
 
+    def similarity(self, cosines: np.ndarray) -> np.ndarray:
+        return np.clip(cosines, 0.0, 1.0)
+
     def background(self) -> None:
         return None  # a CLIP export comes without a picture collection to draw ordinary vectors from

@@ -99,6 +99,6 @@ class Searcher:
             return []
         qvec = self.models.visual.analyse([image])[0].features
         ids, sims, _mean, _std = self.features.search(qvec, account_id, f.unique_id, top_k + VISUAL_POOL // 10, allowed)
-        # Cosine of L2-normalised non-negative features lies in [0, 1]: it is the score itself.
-        hits = [Candidate(i, cosine=s, score=max(0.0, min(1.0, s)), matched=["visual"]) for i, s in zip(ids.tolist(), sims.tolist())]
+        scores = self.models.visual.similarity(sims)
+        hits = [Candidate(i, cosine=c, score=float(s), matched=["visual"]) for i, c, s in zip(ids.tolist(), sims.tolist(), scores)]
         return self._searchable(hits, top_k)

@@ -202,9 +202,10 @@ class VideoSearcher:
         features = self.models.visual.analyse([example])[0].features
         ids, sims, _mean, _std = self.frames.search(features, account_id, f.unique_id, max(POOL, top_k), allowed)
         rows = self._rows(video_clips, ids.tolist())
-        hits = [VideoHit(rows[i].video_id, rows[i].start_s, rows[i].end_s, max(0.0, min(1.0, float(s))), [i],
+        scores = self.models.visual.similarity(sims)
+        hits = [VideoHit(rows[i].video_id, rows[i].start_s, rows[i].end_s, float(s), [i],
                          matched=["image"], keyframe_key=rows[i].keyframe_key)
-                for i, s in zip(ids.tolist(), sims.tolist()) if i in rows and s >= min_score]
+                for i, s in zip(ids.tolist(), scores) if i in rows and s >= min_score]
         return hits[:top_k]
 
 
