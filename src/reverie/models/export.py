@@ -33,9 +33,11 @@ TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
 TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
-GEM_POWER = 3
 EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
             DETECTOR)
+
+
+GEM_POWER = 3  # the classifier's features: the cube root of the mean cube of its final map
 
 
 def _export_classifier(dest: Path) -> None:
