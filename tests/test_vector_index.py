@@ -113,3 +113,31 @@ def test_forgotten_vectors_leave_exact_search_and_the_graph(store, tmp_path):
         found, _, _, _ = index.search(vecs[9], 1, "default", 5)
         assert ids[9] not in found and len(found) == 5
         assert index.vector_of(ids[9]) is None
+
+
+def test_queries_of_a_new_model_search_its_vectors_as_they_replace_the_older_ones(store):
+    """A new visual model writes vectors of another length (bridge v3's gained a coordinate): a running server's
+    index must follow its queries, not keep the older model's length and find nothing."""
+    rng = np.random.default_rng(5)
+    older = add_images(store, unit(rng, 6), 100)
+    index = VectorIndex(store.db, "visual")
+    assert len(index.search(unit(rng, 1)[0], 1, "default", 10)[0]) == 6
+
+    def longer(n: int) -> np.ndarray:
+        x = rng.standard_normal((n, DIM + 1)).astype(np.float32)
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    newer = longer(3)
+    new_ids = add_images(store, newer, 200)
+    found, sims, _, _ = index.search(newer[1], 1, "default", 10)
+    assert list(found[:1]) == [new_ids[1]] and set(found) == set(new_ids) and sims[0] == pytest.approx(1.0, abs=1e-5)
+
+    upgraded = longer(2)  # what upgrade-vectors does: delete the older rows, insert the new model's
+    with store.db.write() as conn:
+        for image_id, v in zip(older[:2], upgraded):
+            conn.exec_driver_sql("DELETE FROM image_vectors WHERE image_id = ?", (image_id,))
+            conn.exec_driver_sql("INSERT INTO image_vectors(image_id, space, model, vector) VALUES (?, 'visual', 't2', ?)",
+                                 (image_id, v.astype("<f4").tobytes()))
+    found, _, _, _ = index.search(upgraded[0], 1, "default", 10)
+    assert found[0] == older[0] and set(found) == set(new_ids) | set(older[:2])
+    assert len(index.search(unit(rng, 1)[0], 1, "default", 10)[0]) == 4  # the older length again: the rows left

@@ -138,6 +138,17 @@ class VectorIndex:
         self._where: dict[int, tuple[tuple[int, str], int]] = {}  # image id -> (namespace, row)
         self.dim: int | None = None
 
+    def _hold_vectors_of(self, dim: int) -> None:
+        """Hold the vectors as long as the query's. A new visual model may write longer or shorter ones (bridge
+        v3 added a coordinate; CLIP's are 512): its queries then search its vectors, written since or as
+        `reverie models upgrade-vectors` replaces the older model's, instead of finding nothing."""
+        with self._lock:
+            if self.dim == dim:
+                return
+            self.dim, self._last_seq = dim, 0
+            self._namespaces.clear()
+            self._where.clear()
+
     def refresh(self) -> None:
         with self.db.read() as conn:
             rows = self.loader(conn, self.space, self._last_seq)
@@ -226,8 +237,9 @@ class VectorIndex:
                allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
         """(image ids, cosine similarities) best first, at most k, optionally only ids in `allowed`; and the
         mean and spread of the similarities over the whole namespace (what is ordinary for this query)."""
-        self.refresh()
         query = query.astype(np.float32)
+        self._hold_vectors_of(len(query))
+        self.refresh()
         with self._lock:
             ns = self._namespaces.get((account_id, unique_id))
             if ns is None or ns.count == 0 or self.dim != len(query):
