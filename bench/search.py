@@ -55,6 +55,7 @@ from server import serving
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from reverie.config import Settings  # noqa: E402
+from reverie.models.bridge import Bridge  # noqa: E402
 from reverie.store import Store  # noqa: E402
 from reverie.store.accounts import create_key  # noqa: E402
 
@@ -92,10 +93,16 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[int(p * (len(ordered) - 1))]
 
 
+MODEL = f"conse+{Bridge.load().name}"
+DIM = 385  # the bundled model's: MiniLM's 384 and the picture's hubness (models/bridge.py)
+
+
 def synthetic(n: int, model_dir: Path, features: bool):
-    """Batches of (first row, visual vectors (b x 384, unit), features vectors or None, full-text rows)."""
+    """Batches of (first row, visual vectors (b x DIM, as the bundled model makes them), features vectors or
+    None, full-text rows)."""
     from reverie.models.imagenet import class_names
 
+    bridge = Bridge.load()
     names = np.array([lemmas[0] for lemmas in class_names()], dtype=object)
     classes = np.load(model_dir / "conse_class_vectors.npy").astype(np.float32)
     rng = np.random.default_rng(1)
@@ -105,7 +112,7 @@ def synthetic(n: int, model_dir: Path, features: bool):
         picks = rng.integers(0, len(classes), (b, 20))
         weights = -np.sort(-rng.dirichlet(np.full(20, 0.3), b), axis=1).astype(np.float32)
         visual = np.einsum("bk,bkd->bd", weights, classes[picks])
-        visual /= np.linalg.norm(visual, axis=1, keepdims=True)
+        visual = bridge.with_hubness(visual / np.linalg.norm(visual, axis=1, keepdims=True))
         feats = None
         if features:
             feats = np.abs(rng.standard_normal((b, 1280))).astype(np.float32)
@@ -184,9 +191,9 @@ def fill(settings: Settings, n: int, model_dir: Path, features: bool, trigrams: 
 def _fill_sqlite(store: Store, n: int, model_dir: Path, features: bool, trigrams: bool, matrix: np.ndarray, now: int) -> None:
     for start, visual, feats, fts in synthetic(n, model_dir, features):
         matrix[start : start + len(visual)] = visual
-        vecs = [(ID_BASE + start + j, "visual", "conse", v.astype("<f4").tobytes()) for j, v in enumerate(visual)]
+        vecs = [(ID_BASE + start + j, "visual", MODEL, v.astype("<f4").tobytes()) for j, v in enumerate(visual)]
         if feats is not None:
-            vecs += [(ID_BASE + start + j, "features", "conse", v.astype("<f4").tobytes()) for j, v in enumerate(feats)]
+            vecs += [(ID_BASE + start + j, "features", MODEL, v.astype("<f4").tobytes()) for j, v in enumerate(feats)]
         with store.db.engine.begin() as conn:
             conn.exec_driver_sql(f"INSERT INTO images({IMAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                  image_rows(start, len(visual), now))
@@ -223,7 +230,7 @@ def _fill_postgres(store: Store, n: int, model_dir: Path, features: bool, trigra
                         if vecs is None:
                             continue
                         for j, v in enumerate(vecs):
-                            cp.write_row((ID_BASE + start + j, space, "conse", v))
+                            cp.write_row((ID_BASE + start + j, space, MODEL, v))
                 with cur.copy("COPY image_fts (rowid, ocr, tags, labels, place, camera, name) FROM STDIN") as cp:
                     for row in fts:
                         cp.write_row(row)
@@ -450,7 +457,7 @@ def main() -> None:
             folder = Path(tempfile.mkdtemp(prefix=f"reverie-bench-search-{stack}-"))
         print(f"{stack}: {args.images} SYNTHETIC images in {folder}", file=sys.stderr)
         try:
-            matrix = np.empty((args.images, 384), np.float32)
+            matrix = np.empty((args.images, DIM), np.float32)
             queries = query_vectors(Path(args.model_dir), folder)
             run = run_embedded if stack == "embedded" else run_distributed
             results.append(run(one, folder, matrix, queries))

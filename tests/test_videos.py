@@ -249,7 +249,7 @@ def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):
     assert any("Speech:" in c["content"] for c in captions)
     by_caption = search(client, "an accordion", "BY_CAPTION")[0]
     assert by_caption["video_no"] == nos["sonnet"] and isinstance(by_caption["start_time"], float)
-    assert len(by_caption["vector"]) == 384 and len(by_caption["user_id"]) == 32 and "Shows" in by_caption["text"]
+    assert len(by_caption["vector"]) == 385 and len(by_caption["user_id"]) == 32 and "Shows" in by_caption["text"]
     assert search(client, "pizza", "BY_CLIP")[0]["videoNo"] == nos["h265"]
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from .. import __version__
 from ..config import Settings
+from ..index.reembed import warn_if_older
 from ..index.worker import start_threads
 from ..models import Models
 from ..search.fusion import LEVELS
@@ -61,6 +62,8 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
         stop = threading.Event()
         threads = start_threads(store, models, workers, stop)
         threading.Thread(target=_sweep_quietly, args=(store,), name="reverie-sweep", daemon=True).start()
+        threading.Thread(target=_say_if_vectors_are_older, args=(store, models), name="reverie-older-vectors",
+                         daemon=True).start()
         threading.Thread(target=repairs.run, args=(store, stop), name="reverie-repairs", daemon=True).start()
         log.info("serving data in %s with %d in-process worker(s)", settings.data, workers)
         try:
@@ -116,6 +119,14 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(ShedLoad, max_in_flight=settings.max_in_flight)  # outermost: sheds before any work
     return app
+
+
+def _say_if_vectors_are_older(store: Store, models: Models) -> None:
+    # Beside the start, not before it: naming the visual model loads it (and exports it the first time).
+    try:
+        warn_if_older(store, models.visual.name)
+    except Exception:
+        log.exception("could not count the pictures an older visual model embedded")
 
 
 def _sweep_quietly(store: Store) -> None:

@@ -9,6 +9,7 @@ old vectors (they could not be compared with the new ones), and is logged.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from ..models import Models
 from ..store import Store, vector_rows
 from ..store.schema import image_vectors, images, video_clips, video_vectors
 from .stored_pictures import in_batches, keyframe_pixels, original_pixels, read_each
+
+log = logging.getLogger("reverie")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,17 @@ def lacking(store: Store, model: str) -> tuple[int, int]:
     with store.db.read() as conn:
         return tuple(conn.execute(select(func.count()).select_from(kind.table).where(kind.lacking(model))).scalar_one()
                      for kind in (PHOTOS, CLIPS))
+
+
+def warn_if_older(store: Store, model: str) -> None:
+    """Say at a server's start what an older visual model embedded: a search by words reaches it poorly, or,
+    where the vectors' length changed (bridge v3, CLIP), only through its labels, text and tags."""
+    photos, clips = lacking(store, model)
+    if photos or clips:
+        log.warning("%d photos and %d video clips have vectors of an older visual model than %s: searches by "
+                    "words find them poorly or not at all until `reverie models upgrade-vectors` (with this "
+                    "server's --data or --database-url) embeds them again; it runs while the server serves",
+                    photos, clips, model)
 
 
 def reembed(store: Store, models: Models, kind: Pictures, progress: Callable[[int], None] = lambda _n: None) -> int:

@@ -9,6 +9,7 @@ picture's vector:
 - the learned bridge (models/bridge.py): the pooled features mapped by a linear layer trained on captioned
   photos. It knows what ImageNet has no class for (people, scenes, activities); ConSE holds up better on
   photos unlike the bridge's training set. Summed they beat either (weights/README.md has the figures).
+With the bridge a picture's vector carries its hubness as one more coordinate (models/bridge.py).
 Text queries are embedded by MiniLM into the same space; other languages through multilingual-e5.
 """
 
@@ -72,7 +73,7 @@ class ConseEmbedder:
         self.bridge = bridge  # None only while the bridge itself is being trained
         self.sentences = sentences  # None: English queries only (the bridge's own training)
         self.name = "conse" if bridge is None else f"conse+{bridge.name}"
-        self.dim = text.dim
+        self.dim = text.dim + (0 if bridge is None else 1)  # the bridge's hubness coordinate
         self.class_vectors = self._class_vectors(cache_dir)
         self._background: np.ndarray | None = None
 
@@ -93,7 +94,7 @@ class ConseEmbedder:
         top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
         weights = np.take_along_axis(probs, top, axis=1)
         conse = normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1)).astype(np.float32)
-        vectors = conse if self.bridge is None else self.bridge.fuse(self.bridge.project(features), conse)
+        vectors = conse if self.bridge is None else self.bridge.picture(features, conse)
         names = [lemmas[0] for lemmas in class_names()]
         return [
             ImageAnalysis(
@@ -110,8 +111,10 @@ class ConseEmbedder:
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
         """MiniLM vectors of the queries; one in another language through multilingual-e5 and the bridge's
-        map into MiniLM's space (models/sentences.py)."""
-        return self.text.embed(texts) if self.sentences is None else self.sentences.queries(texts)
+        map into MiniLM's space (models/sentences.py), meeting the pictures' vectors through the bridge."""
+        if self.bridge is None:
+            return self.text.embed(texts)
+        return self.bridge.query(self.text.embed(texts) if self.sentences is None else self.sentences.queries(texts))
 
     def background(self) -> np.ndarray:
         """Vectors of ordinary photos: with the bridge, those of training photos kept in its file. Without
