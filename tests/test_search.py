@@ -224,6 +224,12 @@ def test_query_by_example_image(library):
     strict = client.post("/search_similar_imgs", files=[("file", ("q.jpg", example, "image/jpeg"))],
                          data={"top_k": "8", "similarity": str(hits[1]["score"] - 0.0001)}).json()["data"]["item"]
     assert names(strict) == names(hits)[:2]
+    # The library's own photo as the example: the search looks for it averaged with its nearest photos
+    # (search/images.py, EXPANSION), and the photo itself still scores 1, first
+    own = client.post("/search_similar_imgs", files=[("file", ("q.jpg", GALLERY["leopard"].read_bytes(), "image/jpeg"))],
+                      data={"top_k": "5"}).json()["data"]["item"]
+    assert names(own)[:2] == ["leopard", "leopard2"] and own[0]["score"] > 0.999, own
+    assert [h["score"] for h in own] == sorted((h["score"] for h in own), reverse=True)
     bad = client.post("/search_similar_imgs", files=[("file", ("q.txt", b"not an image", "image/jpeg"))]).json()
     assert bad["code"] == "0001" and bad["msg"].startswith("file: not a readable")
     none = client.post("/search_similar_imgs", files=[("unique_id", (None, "default"))]).json()

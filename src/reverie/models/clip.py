@@ -70,8 +70,8 @@ class ClipEmbedder:
         (emb,) = self.textual.run(None, {self.textual.get_inputs()[0].name: self.token_ids(texts)})
         return normalise(emb).astype(np.float32)
 
-    def similarity(self, cosines: np.ndarray) -> np.ndarray:
-        return np.clip(cosines, 0.0, 1.0)
+    def similarity(self, cosines: np.ndarray, expanded: bool = False) -> np.ndarray:
+        return np.clip(cosines, 0.0, 1.0)  # unmeasured: no CLIP weights are here to measure with
 
     def background(self) -> None:
         return None  # a CLIP export comes without a picture collection to draw ordinary vectors from

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..models import Models
 from ..models.coco import named_classes
+from ..models.vectors import normalise
 from ..store import Store
 from ..store import images as image_rows
 from ..store import search_index
@@ -20,6 +21,13 @@ from .filters import Filters, allowed_ids, with_named_people
 from .fusion import Candidate, fuse
 
 VISUAL_POOL = 100  # candidates from each side considered before fusion (top_k above this widens it)
+# A search by example looks for the example averaged with its nearest photos (query expansion, Chum et al.
+# 2007): what they share is what the example is of. Only a close neighbour counts (a cosine that 1.3 % of
+# unrelated Caltech pairs reach, 82 % of same-class ones): in a small library the nearest photos may be
+# unrelated, and averaging them in scored a street 0.47 like a leopard. `reverie eval` Caltech-101 P@10
+# 0.826 -> 0.846 with 4 neighbours (0.842 with 3); probe over all 606 images as examples 0.804 -> 0.823.
+EXPANSION = 4
+NEIGHBOUR_COSINE = 0.55
 LEXICAL_POOL = 100
 _LEXICAL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reverie-lexical")
 
@@ -97,8 +105,15 @@ class Searcher:
         allowed = self._allowed(account_id, f)
         if allowed is not None and len(allowed) == 0:
             return []
-        qvec = self.models.visual.analyse([image])[0].features
-        ids, sims, _mean, _std = self.features.search(qvec, account_id, f.unique_id, top_k + VISUAL_POOL // 10, allowed)
-        scores = self.models.visual.similarity(sims)
-        hits = [Candidate(i, cosine=c, score=float(s), matched=["visual"]) for i, c, s in zip(ids.tolist(), sims.tolist(), scores)]
-        return self._searchable(hits, top_k)
+        example = self.models.visual.analyse([image])[0].features
+        near, near_cosines, _, _ = self.features.search(example, account_id, f.unique_id, EXPANSION, allowed)
+        close = [i for i, c in zip(near.tolist(), near_cosines.tolist()) if c >= NEIGHBOUR_COSINE]
+        neighbours = [v for v in map(self.features.vector_of, close) if v is not None]
+        expanded = normalise(example + np.sum(neighbours, axis=0)) if neighbours else example
+        ids, sims, _mean, _std = self.features.search(expanded, account_id, f.unique_id, top_k + VISUAL_POOL // 10, allowed)
+        direct = self.features.similarities(example, ids.tolist())
+        cosines = np.array([direct.get(i, 0.0) for i in ids.tolist()], np.float32)
+        # The higher of the two: a copy of the example scores 1, as it did before the expansion.
+        scores = np.maximum(self.models.visual.similarity(cosines), self.models.visual.similarity(sims, expanded=True))
+        hits = [Candidate(i, cosine=c, score=float(s), matched=["visual"]) for i, c, s in zip(ids.tolist(), cosines.tolist(), scores)]
+        return sorted(self._searchable(hits, len(hits)), key=lambda h: -h.score)[:top_k]
