@@ -150,11 +150,14 @@ class VectorIndex:
             self._where.clear()
 
     def refresh(self) -> None:
+        held = self.dim
         with self.db.read() as conn:
             rows = self.loader(conn, self.space, self._last_seq)
         if not rows:
             return
         with self._lock:
+            if self.dim != held and held is not None:
+                return  # read for vectors of another length, from where that index had got to
             touched: dict[tuple[int, str], list[tuple[int, int, np.ndarray]]] = {}
             for seq, image_id, account_id, unique_id, model, blob in rows:
                 vec = np.frombuffer(blob, dtype="<f4")
