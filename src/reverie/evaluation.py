@@ -16,7 +16,8 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
                   categories, the share of hits kept at `high` that are right, and of right photos kept at `low`
   text -> clip    (--videos) the COCO photos as 3-second shots of 10 videos, among videos of Caltech images;
                   each caption as a BY_CLIP query; R@1/5/10 of a clip on its photo's shot, and what each
-                  filtering level keeps of right answers and of unrelated queries
+                  filtering level keeps of right answers and of unrelated queries; each COCO category as a
+                  BY_CLIP query, mAP judged by COCO's labels of the shots' photos
   speech          (--speech) phrase search and BY_AUDIO on read and synthesised speech (speech_evaluation.py)
 """
 
@@ -113,6 +114,9 @@ def video_plan(gallery: Gallery, root: Path) -> list[list[tuple[Path, str | None
     return [shots[i: i + SHOTS_PER_VIDEO] for i in range(0, len(shots), SHOTS_PER_VIDEO)]
 
 
+CATEGORY_HITS = 200  # clips a category query lists: more than the COCO shots (80), so every right one can show
+
+
 def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> dict:  # noqa: ANN001
     import tempfile
 
@@ -165,8 +169,24 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
         unrelated = sum(len(search(q, level)) for q in UNRELATED) / len(UNRELATED)
         levels[level] = {"unrelated_hits_per_query": unrelated,
                          "right_answers_kept": sum(s >= cut for s in right_scores) / max(1, len(ranks))}
+
+    # Categories: each COCO category the shots show as a query; a hit is right on a shot whose photo COCO
+    # labels with it, counted once (the first hit on it), as the photos' category queries count photos.
+    objects: dict[str, dict[str, int]] = json.loads((root / "coco" / "objects.json").read_text())
+    precisions = []
+    for category in sorted({c for name in where for c in objects.get(name, {})}):
+        relevant = {name for name in where if category in objects.get(name, {})}
+        body = {"search_param": category, "search_type": "BY_CLIP", "unique_id": VIDEO_NAMESPACE, "top_k": CATEGORY_HITS}
+        found, ap = set(), 0.0
+        for rank, hit in enumerate(searched(http, body), 1):
+            shot = next((n for n in relevant - found if on_shot(hit, *where[n])), None)
+            if shot is not None:
+                found.add(shot)
+                ap += len(found) / rank
+        precisions.append(ap / len(relevant))
     return {"videos": len(numbers), "queries": len(ranks),
-            "recall": {f"R@{k}": sum(r < k for r in ranks) / len(ranks) for k in (1, 5, 10)}, "levels": levels}
+            "recall": {f"R@{k}": sum(r < k for r in ranks) / len(ranks) for k in (1, 5, 10)}, "levels": levels,
+            "categories": {"categories": len(precisions), "mAP": sum(precisions) / len(precisions)}}
 
 
 def _upload_and_wait(http: httpx.Client, files: list[Path], namespace: str, echo=print) -> dict[str, int]:  # noqa: ANN001
@@ -368,6 +388,7 @@ def table(result: dict) -> str:
         r = v["recall"]
         rows.append(("text->clip R@1 / R@5 / R@10", f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['R@10']:.3f}  "
                                                      f"({v['queries']} captions, {v['videos']} videos)"))
+        rows.append(("text->clip COCO categories mAP", f"{v['categories']['mAP']:.3f}  ({v['categories']['categories']} categories)"))
         for level, x in v["levels"].items():
             rows.append((f"clips, filtering_level {level}", f"{x['unrelated_hits_per_query']:.1f} hits per unrelated query; "
                                                              f"{x['right_answers_kept']:.0%} of right answers kept"))
