@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EVAL, create_key, open_store, reverie, stack_free
+from conftest import EVAL, create_key, db_rows, open_store, reverie, stack_free
 from reverie.config import Settings
 from reverie.index.colours import object_colour, photo_colours
 from reverie.index.image import decode, model_view, upright_rgb
@@ -158,6 +158,19 @@ def test_a_clip_caption_counts_the_objects_of_its_keyframe(account, tmp_path):
     hits = account.post("/search", json={"search_param": "three elephants", "search_type": "BY_CLIP",
                                          "unique_id": "objects-video"}).json()["data"]
     assert hits and hits[0]["videoNo"] == no and float(hits[0]["startTime"]) >= 2, hits[:2]
+    # Each keyframe keeps every kind's best score, however weak, as a photo does: a query that only names
+    # kinds ranks the clips by it (search/videos.py)
+    likely = {start: json.loads(seen) for start, seen in db_rows(
+        account.server.data, "SELECT start_s, object_likelihoods_json FROM video_clips WHERE video_id = ? ORDER BY start_s",
+        int(no[2:]))}
+    assert all(LIKELY <= p <= 1 for seen in likely.values() for p in seen.values()), likely
+    assert max(seen.get("dog", 0) for start, seen in likely.items() if start < 3) >= 0.5, likely
+    assert max(seen.get("elephant", 0) for start, seen in likely.items() if start >= 3) >= 0.5, likely
+    assert max(seen.get("elephant", 0) for start, seen in likely.items() if start < 2) < 0.1, likely
+    for kind, shot in (("elephant", lambda t: t >= 2), ("dog", lambda t: t < 3)):
+        hits = account.post("/search", json={"search_param": kind, "search_type": "BY_CLIP",
+                                             "unique_id": "objects-video"}).json()["data"]
+        assert hits[0]["videoNo"] == no and shot(float(hits[0]["startTime"])), (kind, hits[:2])
 
 
 @stack_free
@@ -209,7 +222,7 @@ def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server, tm
                          {"id": row.id, "l": fold(confident_labels(json.loads(row.labels_json)))})
         for clip in conn.execute(video_clips.select()).all():
             video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, ""))
-        conn.execute(video_clips.update().values(objects_json=None))
+        conn.execute(video_clips.update().values(objects_json=None, object_likelihoods_json=None))
     store.db.dispose()
     older = fresh_server(data=server.data)
     assert not any("Objects:" in c for c in _captions(older.client(key), no))
@@ -234,6 +247,11 @@ def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server, tm
     with store.db.read() as conn:
         likely = class_likelihoods(conn, ids, ["elephant"])
         assert likely[ids[0]] >= 0.5 and likely[ids[1]] < 0.1, likely
+        clips = conn.execute(select(video_clips.c.id, video_clips.c.start_s, video_clips.c.object_likelihoods_json)).all()
+        assert all(c.object_likelihoods_json is not None for c in clips)  # not only the sure objects standing in
+        clip_likely = class_likelihoods(conn, [c.id for c in clips], ["elephant"], video_clips)
+        assert max(clip_likely[c.id] for c in clips if c.start_s >= 3) >= 0.5, clip_likely
+        assert max(clip_likely[c.id] for c in clips if c.start_s < 2) < 0.1, clip_likely
     # A library indexed between the detector and its likelihoods: its sure objects' scores stand in
     with store.db.write() as conn:
         conn.execute(images.update().where(images.c.id.in_(ids)).values(object_likelihoods_json=None))

@@ -122,12 +122,14 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
             segments = {v: [Segment(r.start_s, r.end_s, r.text) for r in video_rows.segments_of(conn, v)]
                         for v in {c.video_id for c in clips}}  # a video's clips share its transcript
             for clip in clips:
-                objects = found.get(clip.id, Found()).objects
+                seen = found.get(clip.id, Found())
+                objects = seen.objects
                 said = speech_during(segments[clip.video_id], clip.start_s, clip.end_s)
                 # Only where nothing wrote objects meanwhile: a re-index of the video has the newer answer.
                 updated = conn.execute(video_clips.update().where(video_clips.c.id == clip.id,
                                                                   video_clips.c.objects_json.is_(None))
-                                       .values(objects_json=json.dumps(objects)))
+                                       .values(objects_json=json.dumps(objects),
+                                               object_likelihoods_json=json.dumps(seen.likelihoods)))
                 if updated.rowcount:
                     labels = json.loads(clip.labels_json) if clip.labels_json else []
                     video_rows.set_caption(conn, clip.id, caption(labels, clip.ocr_text, said, objects))

@@ -59,6 +59,7 @@ class Clip:
     features: np.ndarray
     caption: str = ""
     objects: list = field(default_factory=list)  # index/objects.py, as for a photo
+    likelihoods: dict = field(default_factory=dict)  # COCO class -> the detector's best score, as for a photo
 
 
 @dataclass
@@ -189,7 +190,7 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
             key = keyframe_key(video_id, t)
             store.blobs.put_bytes(key, _jpeg(im))
             clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features,
-                              objects=found.objects))
+                              objects=found.objects, likelihoods=found.likelihoods))
         batch.clear()
         alive()
 

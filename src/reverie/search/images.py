@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from ..models import Models
 from ..models.coco import named_classes
@@ -30,6 +30,17 @@ EXPANSION = 4
 NEIGHBOUR_COSINE = 0.55
 LEXICAL_POOL = 100
 _LEXICAL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reverie-lexical")
+
+
+def detected(store: Store, query: str, candidates: set[int], table: Table) -> dict[int, float] | None:
+    """For a query that only names COCO classes, how likely the detector finds them in each candidate (photos,
+    or with `table` video_clips, clips); None for any other query, or with the detector off (the likelihoods
+    would all read 0)."""
+    classes = named_classes(query)
+    if not classes or store.settings.objects != "on":
+        return None
+    with store.db.read() as conn:
+        return image_rows.class_likelihoods(conn, sorted(candidates), classes, table)
 
 
 @dataclass
@@ -89,13 +100,7 @@ class Searcher:
                                      self.detected(query, seen | {h[0] for h in lexical})), top_k)
 
     def detected(self, query: str, candidates: set[int]) -> dict[int, float] | None:
-        """For a query that only names COCO classes, how likely the detector finds them in each candidate;
-        None for any other query, or with the detector off (the likelihoods would all read 0)."""
-        classes = named_classes(query)
-        if not classes or self.store.settings.objects != "on":
-            return None
-        with self.store.db.read() as conn:
-            return image_rows.class_likelihoods(conn, sorted(candidates), classes)
+        return detected(self.store, query, candidates, images)
 
     def _lexical(self, account_id: int, unique_id: str, query: str, limit: int):  # noqa: ANN202
         with self.store.db.read() as conn:

@@ -19,6 +19,7 @@ from ..store.search_index import compact, coverage, query_terms, trigrams
 from ..store.vectors import VectorSearch
 from .filters import Filters, allowed_video_ids, people_wanted, with_named_people
 from .fusion import fuse
+from .images import detected
 
 POOL = 200
 MERGE_GAP_S = 1.0  # hits of one video closer than this may become one clip
@@ -138,7 +139,8 @@ class VideoSearcher:
 
         seen = set(ids.tolist())
         cosines = self.clips.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
-        ranked = fuse(ids, sims, mean, std, lexical, cosines.get)
+        ranked = fuse(ids, sims, mean, std, lexical, cosines.get,
+                      detected(self.store, query, seen | {h[0] for h in lexical}, video_clips))
         ranked.sort(key=lambda c: ("said" not in c.matched, -c.score))  # stable: by score within each tier
         return ranked, self._rows(video_clips, [c.image_id for c in ranked])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Row, and_, exists, func, select
+from sqlalchemy import Connection, Row, Table, and_, exists, func, select
 
 from . import jobs as job_queue
 from . import search_index
@@ -58,22 +58,23 @@ def get_many_any(conn: Connection, image_ids: list[int]) -> dict[int, Row]:
     return {r.id: r for r in conn.execute(select(images).where(images.c.id.in_(image_ids)))} if image_ids else {}
 
 
-def class_likelihoods(conn: Connection, image_ids: list[int], classes: list[str]) -> dict[int, float]:
-    """How likely the detector finds each of `classes` in each photo, averaged over the classes. A photo
-    indexed before likelihoods were kept counts the scores of its stored objects (those it was sure of)."""
-    if not image_ids or not classes:
+def class_likelihoods(conn: Connection, ids: list[int], classes: list[str], table: Table = images) -> dict[int, float]:
+    """How likely the detector finds each of `classes` in each photo (with `table` video_clips: each clip's
+    keyframe), averaged over the classes. One indexed before likelihoods were kept counts the scores of its
+    stored objects (those the detector was sure of)."""
+    if not ids or not classes:
         return {}
-    rows = conn.execute(select(images.c.id, images.c.object_likelihoods_json, images.c.objects_json)
-                        .where(images.c.id.in_(image_ids))).all()
+    rows = conn.execute(select(table.c.id, table.c.object_likelihoods_json, table.c.objects_json)
+                        .where(table.c.id.in_(ids))).all()
     out = {}
-    for image_id, likelihoods_json, objects_json in rows:
+    for item_id, likelihoods_json, objects_json in rows:
         if likelihoods_json is not None:
             seen = json.loads(likelihoods_json)
         else:
             seen = {}
             for o in json.loads(objects_json or "[]"):
                 seen[o["label"]] = max(seen.get(o["label"], 0.0), o["score"])
-        out[image_id] = sum(seen.get(c, 0.0) for c in classes) / len(classes)
+        out[item_id] = sum(seen.get(c, 0.0) for c in classes) / len(classes)
     return out
 
 

@@ -283,6 +283,7 @@ video_clips = Table(
     Column("keyframe_key", String(255), nullable=False),
     Column("labels_json", Text),
     Column("objects_json", Text),  # as images.objects_json, for the keyframe
+    Column("object_likelihoods_json", Text),  # as images.object_likelihoods_json, for the keyframe
     Column("ocr_text", Text),
     Column("caption", Text),  # labels, objects, text on screen and speech of the span, in words
     Index("ix_video_clips_video", "video_id", "idx"),

@@ -195,7 +195,8 @@ def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], n
     for i, c in enumerate(clips):
         clip_id = conn.execute(video_clips.insert().values(
             video_id=video_id, idx=i, start_s=c.start, end_s=c.end, keyframe_key=c.keyframe_key,
-            labels_json=json.dumps(c.labels), objects_json=json.dumps(c.objects), ocr_text=c.ocr_text or None,
+            labels_json=json.dumps(c.labels), objects_json=json.dumps(c.objects),
+            object_likelihoods_json=json.dumps(c.likelihoods), ocr_text=c.ocr_text or None,
             caption=c.caption)).inserted_primary_key[0]
         for space, vec in (("clip_visual", c.visual), ("clip_features", c.features)):
             conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
