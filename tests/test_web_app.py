@@ -393,10 +393,14 @@ def test_people_named_merged_and_outlined(tmp_path, browser_page):
 
         before = cards.count()
         photos = sum(int(cards.nth(i).locator(".count").inner_text().split()[0]) for i in (0, 1))
+        cards.first.locator(".face").click()  # her photos on screen while she is merged: then the merged person's
+        page.wait_for_selector(f"#status:has-text('{first} photo{'s' if first > 1 else ''} of Goldie Hawn')")
         cards.nth(0).locator("input[type=checkbox]").check()
         cards.nth(1).locator("input[type=checkbox]").check()
         page.click("#merge:has-text('Merge 2 people')")
-        page.wait_for_selector("#status:has-text('Merged 2 people')")
+        page.wait_for_selector(f"#status:has-text('Merged 2 people into one: {photos} photos of Goldie Hawn')")
+        assert page.locator(".tile").count() == photos
+        assert page.locator(".person input[type=checkbox]:checked").count() == 0  # nothing left ticked to merge
         page.wait_for_function(f"document.querySelectorAll('.person').length === {before - 1}")
         assert page.locator(".person").first.locator("input.name").input_value() == "Goldie Hawn"
         assert page.locator(".person").first.locator(".count").inner_text() == f"{photos} photos"

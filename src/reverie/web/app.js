@@ -13,6 +13,7 @@ const state = {
   open: -1,      // index in items of the one in the detail view
   counts: new Map(),  // namespace -> its numbers of photos and videos (list_unique_ids)
   sizeSaid: "",  // the status line as the gallery last set it, to tell it from what an action said since
+  person: null,  // the person whose photos the grid shows (a face clicked), so a merge can show them again
 };
 
 class ApiError extends Error {}
@@ -175,6 +176,7 @@ function browse() {
   loadPeople();
   state.gen += 1;
   state.mode = "browse";
+  state.person = null;
   state.query = "";
   state.items = [];
   state.page = 0;
@@ -360,6 +362,7 @@ function showResults(label, items, options = {}) {
   const { split = true } = options;
   state.gen += 1;
   state.mode = "search";
+  state.person = null;
   state.shown = { label, items, options };
   $("timeline").hidden = true;
   items = oneTilePerMoment(items);
@@ -547,16 +550,23 @@ function updateMerge() {
   $("merge").textContent = `Merge ${n} people`;
 }
 
-// The first one picked, in strip order (most photos first), keeps its id and its name.
+// The first one picked, in strip order (most photos first), keeps its id and its name. If the grid shows
+// the photos of one of them, it then shows the merged person's: all of them, as the card now counts.
 $("merge").addEventListener("click", async () => {
   const ids = picked();
   try {
     await api("/merge_people", { json: { unique_id: state.ns, person_ids: ids, into: ids[0] } });
-    $("status").textContent = `Merged ${ids.length} people into one`;
-    loadPeople();
+    const merged = `Merged ${ids.length} people into one`;
+    $("status").textContent = merged;
+    document.querySelectorAll(".person input[type=checkbox]:checked").forEach((c) => { c.checked = false; });
+    const shown = ids.includes(state.person);
+    await loadPeople();
+    const card = shown && [...$("people-strip").children].find((c) => c.dataset.id === ids[0]);
+    if (card) $("status").textContent = `${merged}: ${await photosOf(card.person)}`;
   } catch (err) { $("status").textContent = err.message; }
 });
 
+// Shows a person's photos and clips; returns what the status line says of them.
 async function photosOf(p) {
   const body = { search_param: p.name || "a person", search_type: "ALL", unique_id: state.ns, top_k: 1000, page_size: 200, person_ids: [p.person_id] };
   try {
@@ -564,8 +574,9 @@ async function photosOf(p) {
     await addSpokenLines(data.item, "");
     state.query = p.name || "";
     showResults(p.name || "this person", data.item, { split: false });  // every one of them has the face
-    $("status").textContent = `${counts(data.item)} of ${p.name || "this person"}`;
-  } catch (err) { $("status").textContent = err.message; }
+    state.person = p.person_id;
+    return ($("status").textContent = `${counts(data.item)} of ${p.name || "this person"}`);
+  } catch (err) { return ($("status").textContent = err.message); }
 }
 
 // ---- the detail view --------------------------------------------------------------------------------------
