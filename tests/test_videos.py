@@ -250,7 +250,10 @@ def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):
     by_caption = search(client, "an accordion", "BY_CAPTION")[0]
     assert by_caption["video_no"] == nos["sonnet"] and isinstance(by_caption["start_time"], float)
     assert len(by_caption["vector"]) == 385 and len(by_caption["user_id"]) == 32 and "Shows" in by_caption["text"]
-    assert search(client, "pizza", "BY_CLIP")[0]["videoNo"] == nos["h265"]
+    # Two videos show a pizza (the German one another photo of one): they come first, in either order
+    pizzas = {nos[n] for n in ("h265", "german") if n in nos}
+    found = [h["videoNo"] for h in search(client, "pizza", "BY_CLIP")]
+    assert set(found[:len(pizzas)]) == pizzas, found
 
 
 def test_a_truncated_file_fails_with_a_cause_and_a_non_video_is_refused_at_upload(library):
