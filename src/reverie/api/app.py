@@ -122,9 +122,9 @@ def create_app(settings: Settings, workers: int = 0) -> FastAPI:
 
 
 def _say_if_vectors_are_older(store: Store, models: Models) -> None:
-    # Beside the start, not before it: naming the visual model loads it (and exports it the first time).
+    # Beside the start, not before it: on a large library the count takes a while.
     try:
-        warn_if_older(store, models.visual.name)
+        warn_if_older(store, models.visual_name)
     except Exception:
         log.exception("could not count the pictures an older visual model embedded")
 

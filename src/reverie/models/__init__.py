@@ -78,6 +78,19 @@ class Models:
                     self._visual = self._conse(with_bridge=True)
             return self._visual
 
+    @property
+    def visual_name(self) -> str:
+        """What the visual model's vectors are stored under, without loading its networks (a server's start
+        asks, to tell what an older model embedded)."""
+        if self.settings.visual_model == "clip":
+            from .clip import clip_name
+
+            return clip_name(Path(self.settings.clip_path))
+        from .bridge import Bridge
+        from .visual import conse_name
+
+        return conse_name(Bridge.load())
+
     def _conse(self, with_bridge: bool):  # noqa: ANN202
         from .classifier import ImageClassifier
         from .visual import ConseEmbedder

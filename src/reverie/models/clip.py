@@ -30,13 +30,18 @@ from .visual import ImageAnalysis
 REQUIRED = ("visual.onnx", "textual.onnx", "tokenizer.json", "reverie.json")
 
 
+def clip_name(folder: Path) -> str:
+    """What an exported CLIP model's vectors are stored under (the vectors table's model column holds 32)."""
+    return str(json.loads((folder / "reverie.json").read_text()).get("name", "clip"))[:32]
+
+
 class ClipEmbedder:
     def __init__(self, folder: Path, threads: int = 1):
         missing = [f for f in REQUIRED if not (folder / f).exists()]
         if missing:
             raise FileNotFoundError(f"CLIP model folder {folder} lacks {', '.join(missing)} (see README: a stronger visual model)")
         self.config = json.loads((folder / "reverie.json").read_text())
-        self.name = str(self.config.get("name", "clip"))[:32]  # the vectors table's model column holds 32
+        self.name = clip_name(folder)
         self.visual = session(folder / "visual.onnx", threads)
         self.textual = session(folder / "textual.onnx", threads)
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))

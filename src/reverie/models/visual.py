@@ -70,6 +70,11 @@ class VisualEmbedder(Protocol):
         nearest pictures, which run higher."""
 
 
+def conse_name(bridge: Bridge | None) -> str:
+    """What the bundled model's vectors are stored under: the bridge's version names them."""
+    return "conse" if bridge is None else f"conse+{bridge.name}"
+
+
 class ConseEmbedder:
     def __init__(self, classifier: ImageClassifier, text: TextEmbedder, cache_dir: Path, bridge: Bridge | None = None,
                  sentences: SentenceEmbedder | None = None):
@@ -77,7 +82,7 @@ class ConseEmbedder:
         self.text = text
         self.bridge = bridge  # None only while the bridge itself is being trained
         self.sentences = sentences  # None: English queries only (the bridge's own training)
-        self.name = "conse" if bridge is None else f"conse+{bridge.name}"
+        self.name = conse_name(bridge)
         self.dim = text.dim + (0 if bridge is None else 1)  # the bridge's hubness coordinate
         self.class_vectors = self._class_vectors(cache_dir)
         self._background: np.ndarray | None = None
