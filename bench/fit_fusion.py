@@ -28,7 +28,7 @@ from reverie.config import Settings  # noqa: E402
 from reverie.evaluation import NAMESPACE, UNRELATED, Gallery  # noqa: E402
 from reverie.models import Models  # noqa: E402
 from reverie.search import fusion  # noqa: E402
-from reverie.search.images import Searcher  # noqa: E402
+from reverie.search.images import Searcher, detected  # noqa: E402
 from reverie.store import Store, search_index  # noqa: E402
 from reverie.store.schema import images  # noqa: E402
 
@@ -52,8 +52,8 @@ def candidates(searcher: Searcher, account_id: int, query: str, namespace: str =
         lexical = search_index.lexical(conn, account_id, namespace, search_index.query_terms(query), lexical_top,
                                        phrase=query)
     cos = lambda i: (lambda v: None if v is None else float(v @ qvec))(searcher.visual.vector_of(i))  # noqa: E731
-    detected = searcher.detected(query, set(ids.tolist()) | {h[0] for h in lexical}) if named else None
-    return fusion.fuse(ids, sims, mean, std, lexical, cos, detected)
+    likely = detected(searcher.store, query, set(ids.tolist()) | {h[0] for h in lexical}, images) if named else None
+    return fusion.fuse(ids, sims, mean, std, lexical, cos, likely)
 
 
 def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:

@@ -93,8 +93,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[int(p * (len(ordered) - 1))]
 
 
-MODEL = f"conse+{Bridge.load().name}"
-DIM = 385  # the bundled model's: MiniLM's 384 and the picture's hubness (models/bridge.py)
+BRIDGE = Bridge.load()
+MODEL = f"conse+{BRIDGE.name}"
+DIM = BRIDGE.hubs.shape[1] + 1  # the bundled model's: MiniLM's 384 and the picture's hubness (models/bridge.py)
 
 
 def synthetic(n: int, model_dir: Path, features: bool):
@@ -102,7 +103,6 @@ def synthetic(n: int, model_dir: Path, features: bool):
     None, full-text rows)."""
     from reverie.models.imagenet import class_names
 
-    bridge = Bridge.load()
     names = np.array([lemmas[0] for lemmas in class_names()], dtype=object)
     classes = np.load(model_dir / "conse_class_vectors.npy").astype(np.float32)
     rng = np.random.default_rng(1)
@@ -112,7 +112,7 @@ def synthetic(n: int, model_dir: Path, features: bool):
         picks = rng.integers(0, len(classes), (b, 20))
         weights = -np.sort(-rng.dirichlet(np.full(20, 0.3), b), axis=1).astype(np.float32)
         visual = np.einsum("bk,bkd->bd", weights, classes[picks])
-        visual = bridge.with_hubness(visual / np.linalg.norm(visual, axis=1, keepdims=True))
+        visual = BRIDGE.with_hubness(visual / np.linalg.norm(visual, axis=1, keepdims=True))
         feats = None
         if features:
             feats = np.abs(rng.standard_normal((b, 1280))).astype(np.float32)

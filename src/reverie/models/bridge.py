@@ -53,7 +53,7 @@ class Bridge:
         self.hub_weight = float(hub_weight)
         self.hub_neighbours = int(hub_neighbours)
         # vectors of ordinary photos, as picture() makes them (the file holds them without the hubness)
-        self.background = self.with_hubness(background.astype(np.float32)) if len(background) else background
+        self.background = self.with_hubness(background.astype(np.float32))
         self.version = version
         self.held_out = held_out  # training photos it never saw, for calibrating the levels (bench/calibrate.py)
         self.name = f"bridge-{version}"

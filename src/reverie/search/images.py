@@ -97,10 +97,7 @@ class Searcher:
         seen = set(ids.tolist())
         cosines = self.visual.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
         return self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get,
-                                     self.detected(query, seen | {h[0] for h in lexical})), top_k)
-
-    def detected(self, query: str, candidates: set[int]) -> dict[int, float] | None:
-        return detected(self.store, query, candidates, images)
+                                     detected(self.store, query, seen | {h[0] for h in lexical}, images)), top_k)
 
     def _lexical(self, account_id: int, unique_id: str, query: str, limit: int):  # noqa: ANN202
         with self.store.db.read() as conn:

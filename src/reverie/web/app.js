@@ -542,7 +542,8 @@ function counts(items, photos = items.filter((i) => i.kind !== "clip").length, c
   return said.join(" · ") || "no photos";
 }
 
-const picked = () => [...document.querySelectorAll(".person input[type=checkbox]:checked")].map((c) => c.closest(".person").dataset.id);
+const ticked = () => [...document.querySelectorAll(".person input[type=checkbox]:checked")];
+const picked = () => ticked().map((c) => c.closest(".person").dataset.id);
 
 function updateMerge() {
   const n = picked().length;
@@ -558,10 +559,10 @@ $("merge").addEventListener("click", async () => {
     await api("/merge_people", { json: { unique_id: state.ns, person_ids: ids, into: ids[0] } });
     const merged = `Merged ${ids.length} people into one`;
     $("status").textContent = merged;
-    document.querySelectorAll(".person input[type=checkbox]:checked").forEach((c) => { c.checked = false; });
+    ticked().forEach((c) => { c.checked = false; });
     const shown = ids.includes(state.person);
     await loadPeople();
-    const card = shown && [...$("people-strip").children].find((c) => c.dataset.id === ids[0]);
+    const card = shown && document.querySelector(`.person[data-id="${ids[0]}"]`);
     if (card) $("status").textContent = `${merged}: ${await photosOf(card.person)}`;
   } catch (err) { $("status").textContent = err.message; }
 });
