@@ -221,7 +221,7 @@ def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server, tm
             conn.execute(text("UPDATE image_fts SET labels = :l WHERE rowid = :id"),
                          {"id": row.id, "l": fold(confident_labels(json.loads(row.labels_json)))})
         for clip in conn.execute(video_clips.select()).all():
-            video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, ""))
+            video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, ""), clip.ocr_text, [])
         conn.execute(video_clips.update().values(objects_json=None, object_likelihoods_json=None))
     store.db.dispose()
     older = fresh_server(data=server.data)

@@ -131,7 +131,7 @@ def test_a_library_read_before_glued_words_were_split_gets_them_from_its_stored_
 
     for _ in range(2):  # and once more: nothing changes
         out = reverie("models", "split-glued-words", "--data", str(server.data))
-        assert "1 of 1 photos with text had glued words" in out.stdout, out.stderr
+        assert "1 of 1 photos and 0 of 0 video clips with text had glued words" in out.stdout, out.stderr
     hits = search(fresh_server(data=server.data).client(key), "ABC")
     assert hits[0]["id"] == given and "ocr" in hits[0]["matched"]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
-from conftest import EVAL, Server, blob_files, blob_store, create_key, db_rows
+from conftest import EVAL, Server, blob_files, blob_store, create_key, db_rows, open_store, reverie
 from reverie.synthetic_video import make_video
 
 CALTECH = EVAL / "caltech101"
@@ -33,6 +34,17 @@ GERMAN = ("Der Zug nach Berlin hat heute zwanzig Minuten Verspätung. "
 def lines() -> list[tuple[float, float, str]]:
     fragments = json.loads((SONNET / "sonnet.json").read_text())["fragments"]
     return [(float(f["begin"]), float(f["end"]), " ".join(f["lines"])) for f in fragments]
+
+
+def shop_sign() -> Image.Image:
+    """A shop's sign as a film shows one: a name OCR reads as one word ("ABCHOTRADING" for ABC HO TRADING, as
+    on the receipts of ../shared/eval/sroie) and dotted initials."""
+    sign = Image.new("RGB", (640, 360), "white")
+    draw = ImageDraw.Draw(sign)
+    font = ImageFont.load_default(size=56)
+    draw.text((40, 80), "MR D.I.Y.", fill="black", font=font)
+    draw.text((40, 200), "ABCHOTRADING", fill="black", font=font)
+    return sign
 
 
 class Callbacks(BaseHTTPRequestHandler):
@@ -62,6 +74,7 @@ def media(tmp_path_factory) -> dict[str, Path]:
         "sonnet": make_video(d / "sonnet.mp4", shots, audio=SONNET / "audio.mp3"),
         "h265": make_video(d / "pizza.mp4", [(Image.open(CALTECH / "pizza" / "image_0001.jpg"), 4.0)], codec="h265"),
         "vp9": make_video(d / "piano.mkv", [(Image.open(CALTECH / "grand_piano" / "image_0001.jpg"), 4.0)], codec="vp9"),
+        "shop": make_video(d / "high_street.mp4", [(shop_sign(), 4.0)]),
     }
     if shutil.which("espeak-ng"):  # .ci/run installs it; German speech is made with it
         subprocess.run(["espeak-ng", "-v", "de", "-w", str(d / "bahnhof.wav"), GERMAN], check=True)
@@ -84,7 +97,7 @@ def library(tmp_path_factory, media):
     for name, extra in (("sonnet", {"tags": ["poetry", "cats"], "camera_model": "Sony A7", "callback": callback,
                                     "datetime_taken": "2024-03-01 12:00:00"}),
                         ("h265", {"callback": callback.replace("/done", "/flaky")}), ("vp9", {}),
-                        ("truncated", {"callback": callback}), ("german", {})):
+                        ("truncated", {"callback": callback}), ("german", {}), ("shop", {})):
         path = media.get(name)
         if path is None:
             continue
@@ -233,6 +246,37 @@ def test_a_visual_query_finds_the_right_shot(library):
         h["videoNo"] == nos["vp9"] for h in search(client, "a leopard", "BY_VIDEO", video_nos=[nos["vp9"]]))
     assert search(client, "a leopard", "BY_CLIP", tag="nope") == []
     assert search(client, "a leopard", "BY_CLIP", camera_tag="Sony A7")[0]["videoNo"] == nos["sonnet"]
+
+
+def test_a_shop_word_on_screen_finds_its_moment_though_ocr_glued_or_dotted_it(library):
+    _, client, nos = library
+    captions = client.get("/get_video_caption", params={"video_no": nos["shop"]}).json()["data"]["transcriptions"]
+    assert any("ABCHOTRADING" in c["content"] for c in captions), captions  # what the test is about: one word read
+    for query in ("trading", "ABC", "D.I.Y."):
+        hits = search(client, query, "BY_CLIP")
+        assert hits and hits[0]["videoNo"] == nos["shop"] and "words" in hits[0]["matched"], (query, hits[:3])
+
+
+def test_clips_read_before_glued_words_were_split_get_them_from_their_stored_text(library):
+    from sqlalchemy import text
+
+    from reverie.store.schema import video_clips
+    from reverie.store.search_index import fold
+
+    server, client, nos = library
+    store = open_store(server.data)  # what an older Reverie indexed: the caption alone
+    with store.db.write() as conn:
+        for clip in conn.execute(video_clips.select().where(video_clips.c.ocr_text.is_not(None))).all():
+            conn.execute(text("UPDATE clip_fts SET caption = :c WHERE rowid = :id"), {"c": fold(clip.caption), "id": clip.id})
+    store.db.dispose()
+    shop = lambda hits: [h for h in hits if h["videoNo"] == nos["shop"] and "words" in h["matched"]]  # noqa: E731
+    assert shop(search(client, "trading", "BY_CLIP")) == []
+    for _ in range(2):  # and once more: nothing changes
+        out = reverie("models", "split-glued-words", "--data", str(server.data)).stdout
+        split = re.search(r"(\d+) of (\d+) video clips with text had glued words", out)
+        assert split and 1 <= int(split[1]) <= int(split[2]), out
+    for query in ("trading", "ABC"):
+        assert search(client, query, "BY_CLIP")[0]["videoNo"] == nos["shop"], query
 
 
 def test_h265_and_vp9_index_and_a_silent_video_has_no_transcript(library):

@@ -692,21 +692,22 @@ def models_add_objects(**values) -> None:
 @models.command("split-glued-words")
 @settings_options(CONNECTION_SETTINGS)
 def models_split_glued_words(**values) -> None:
-    """Split the words that OCR glued together ("ABCHOTRADING") in the text of photos read by an older
-    Reverie, so a short word such as "ABC" finds them. Reads the stored text, not the photos (~15 ms a photo
-    with text). Safe to run while the server serves, and again."""
+    """Split the words that OCR glued together ("ABCHOTRADING") in the text of photos and video clips read by
+    an older Reverie, so a short word such as "ABC" finds them. Reads the stored text, not the photos or
+    videos (~15 ms a photo with text). Safe to run while the server serves, and again."""
     from tqdm import tqdm
 
     from .index import upgrade
 
     store = _open(values)
-    total = upgrade.photos_with_text(store)
-    if total == 0:
-        click.echo("no photo has text read; nothing to do")
+    photos, clips = upgrade.with_text(store)
+    if photos + clips == 0:
+        click.echo("no photo or video clip has text read; nothing to do")
         return
-    with tqdm(total=total, unit="photo", desc="splitting glued words", dynamic_ncols=True, file=sys.stderr) as bar:
-        split = upgrade.split_glued_words(store, progress=bar.update)
-    click.echo(f"{split} of {total} photos with text had glued words; they are split in the search index")
+    with tqdm(total=photos + clips, unit="item", desc="splitting glued words", dynamic_ncols=True, file=sys.stderr) as bar:
+        split_photos, split_clips = upgrade.split_glued_words(store, progress=bar.update)
+    click.echo(f"{split_photos} of {photos} photos and {split_clips} of {clips} video clips with text had glued "
+               "words; they are split in the search index")
 
 
 @models.command("add-faces")

@@ -8,8 +8,9 @@ get the objects of their stored keyframe, and their captions say them.
 video.faces job each (those where the detector saw a person; the rest are marked as looked at), run by the
 command itself and any worker.
 
-`reverie models split-glued-words`: photos whose text was read before glued words were split apart
-(index/glued_words.py) get the split words in their full-text rows, from the stored text: no photo is read again.
+`reverie models split-glued-words`: photos and video clips whose text was read before glued words were split
+apart (index/glued_words.py) get the split words in their full-text rows, from the stored text: no photo or
+video is read again.
 
 (`reverie models upgrade-vectors`, vectors of the current visual model for what an older one embedded, is
 index/reembed.py.)
@@ -37,7 +38,7 @@ from .glued_words import unglued
 from .image import label_words
 from .objects import Found, find_objects
 from .stored_pictures import in_batches, keyframe_pixels, original_pixels, read_each
-from .video import caption, speech_during
+from .video import caption, shown_words, speech_during
 
 
 def lacking_objects(store: Store) -> tuple[int, int]:
@@ -132,21 +133,24 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
                                                object_likelihoods_json=json.dumps(seen.likelihoods)))
                 if updated.rowcount:
                     labels = json.loads(clip.labels_json) if clip.labels_json else []
-                    video_rows.set_caption(conn, clip.id, caption(labels, clip.ocr_text, said, objects))
+                    video_rows.set_caption(conn, clip.id, caption(labels, clip.ocr_text, said, objects), clip.ocr_text,
+                                           shown_words(clip.ocr_text))
                     done += 1
         progress(len(clips))
     return done
 
 
-def photos_with_text(store: Store) -> int:
+def with_text(store: Store) -> tuple[int, int]:
+    """How many photos and how many video clips have text read."""
     with store.db.read() as conn:
-        return conn.execute(select(func.count()).select_from(images).where(images.c.ocr_text.is_not(None))).scalar()
+        return tuple(conn.execute(select(func.count()).select_from(table).where(table.c.ocr_text.is_not(None))).scalar()
+                     for table in (images, video_clips))
 
 
-def split_glued_words(store: Store, progress: Callable[[int], None] = lambda _n: None) -> int:
-    """Index the split glued words of every photo with text read, from its stored text; returns how many
-    photos had some. Running it again changes nothing."""
-    split = 0
+def split_glued_words(store: Store, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, int]:
+    """Index the split glued words of every photo and video clip with text read, from its stored text;
+    returns how many photos and how many clips had some. Running it again changes nothing."""
+    photos = clips = 0
     for rows in in_batches(store, images, images.c.ocr_text.is_not(None)):
         words = {row.id: unglued(row.ocr_text.split("\n")) for row in rows}
         with store.db.write() as conn:
@@ -155,6 +159,16 @@ def split_glued_words(store: Store, progress: Callable[[int], None] = lambda _n:
                 current = conn.execute(select(images.c.ocr_text).where(images.c.id == row.id)).scalar()
                 if current == row.ocr_text and words[row.id]:
                     search_index.write_text(conn, row.id, row.ocr_text.split("\n"), words[row.id])
-                    split += 1
+                    photos += 1
         progress(len(rows))
-    return split
+    for rows in in_batches(store, video_clips, video_clips.c.ocr_text.is_not(None)):
+        words = {row.id: shown_words(row.ocr_text) for row in rows}
+        with store.db.write() as conn:
+            for row in rows:
+                # A video indexed again meanwhile has new clips (other ids) with their own words.
+                current = conn.execute(select(video_clips.c.caption).where(video_clips.c.id == row.id)).scalar()
+                if current == row.caption and words[row.id]:
+                    video_rows.set_caption(conn, row.id, row.caption, row.ocr_text, words[row.id])
+                    clips += 1
+        progress(len(rows))
+    return photos, clips

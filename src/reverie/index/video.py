@@ -20,6 +20,7 @@ from ..models import Models
 from ..models.pixels import rgb_pixels
 from ..store import Store
 from ..store.videos import keyframe_key
+from .glued_words import unglued
 from .objects import find_objects, objects_phrase
 from .places import place_name
 
@@ -60,6 +61,7 @@ class Clip:
     caption: str = ""
     objects: list = field(default_factory=list)  # index/objects.py, as for a photo
     likelihoods: dict = field(default_factory=dict)  # COCO class -> the detector's best score, as for a photo
+    unglued: list[str] = field(default_factory=list)  # words glued together on screen, split (shown_words)
 
 
 @dataclass
@@ -138,6 +140,12 @@ def _label_words(labels: list, keep: int = 3, min_p: float = 0.1) -> list[str]:
     return [name for name, p in labels[:keep] if p >= min_p]
 
 
+def shown_words(ocr_text: str | None) -> list[str]:
+    """The words that OCR glued together in a clip's text on screen, split apart: a shop's name on a sign
+    ("ABCHOTRADING") is then found by one of its words, as on a photo (index/glued_words.py)."""
+    return unglued(ocr_text.split("\n")) if ocr_text else []
+
+
 def caption(labels: list, ocr_text: str | None, speech: str, objects: list | None = None) -> str:
     parts = []
     words = _label_words(labels)
@@ -172,10 +180,10 @@ def index_video(store: Store, models: Models, row, path: str, alive: Callable[[]
 def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callable[[], None]) -> list[Clip]:
     clips: list[Clip] = []
     batch: list[tuple[float, Image.Image, np.ndarray]] = []
-    shot_text, read_grey = "", None
+    shot_text, shot_words, read_grey = "", [], None
 
     def flush() -> None:
-        nonlocal shot_text, read_grey
+        nonlocal shot_text, shot_words, read_grey
         small = [im.copy() for _, im, _ in batch]
         for im in small:
             im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)
@@ -186,11 +194,12 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
             # otherwise cost 0.5 s at every keyframe.
             if store.settings.ocr == "on" and (read_grey is None or float(np.abs(grey - read_grey).mean()) > OCR_REREAD):
                 shot_text = "\n".join(text for text, _ in models.ocr.read(im, gate_view=view))
+                shot_words = shown_words(shot_text)
                 read_grey = grey
             key = keyframe_key(video_id, t)
             store.blobs.put_bytes(key, _jpeg(im))
             clips.append(Clip(t, t, key, [[n, round(p, 4)] for n, p in a.labels], shot_text, a.vector, a.features,
-                              objects=found.objects, likelihoods=found.likelihoods))
+                              objects=found.objects, likelihoods=found.likelihoods, unglued=shot_words))
         batch.clear()
         alive()
 

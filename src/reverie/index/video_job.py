@@ -30,7 +30,7 @@ from ..store.jobs import LeaseLost
 from ..store.schema import videos
 from . import faces as face_step
 from .speech import transcribe_video
-from .video import CorruptVideo, caption, facts_to_columns, index_video, speech_during
+from .video import CorruptVideo, caption, facts_to_columns, index_video, shown_words, speech_during
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,8 @@ def _caption_with_speech(conn, clip, segments: list) -> None:  # noqa: ANN001
     said = speech_during(segments, clip.start_s, clip.end_s)
     if said:
         objects = json.loads(clip.objects_json) if clip.objects_json else []
-        video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said, objects))
+        video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, said, objects),
+                               clip.ocr_text, shown_words(clip.ocr_text))
 
 
 def _finished(store: Store, row) -> Callback | None:  # noqa: ANN001

@@ -81,7 +81,13 @@ def write_text(conn: Connection, image_id: int, lines: list[str], unglued: list[
                      {"id": image_id, "ocr": "\n".join(lines)})
     read = "\n".join(lines)
     conn.execute(text("UPDATE image_fts SET ocr = :ocr WHERE rowid = :id"),
-                 {"id": image_id, "ocr": fold(" ".join([read, *acronyms(read), *unglued]))})
+                 {"id": image_id, "ocr": searchable_text(read, read, unglued)})
+
+
+def searchable_text(words: str, read: str, unglued: list[str]) -> str:
+    """What the full-text index holds for `words` that include text read in a picture (`read`): beside them,
+    its dotted initials written whole and the words OCR glued together, split apart."""
+    return fold(" ".join([words, *acronyms(read), *unglued]))
 
 
 def remove(conn: Connection, image_ids: list[int]) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, and_, delete, exists, func, or_, select,
 from . import jobs as job_queue
 from . import people, spoken_words, vector_rows
 from .schema import transcript_segments, video_clips, video_tags, video_vectors, videos
-from .search_index import confident_labels, fold, tag_text
+from .search_index import confident_labels, fold, searchable_text, tag_text
 
 PREFIX = "VI"
 STATUSES = ("UNPARSE", "PARSE", "FAILED")
@@ -150,9 +150,12 @@ def clear_derived(conn: Connection, video_id: int) -> list[str]:
     return clear_clips(conn, video_id)
 
 
-def set_caption(conn: Connection, clip_id: int, caption: str) -> None:
+def set_caption(conn: Connection, clip_id: int, caption: str, ocr_text: str | None, unglued: list[str]) -> None:
+    """A clip's caption, and its full-text row: the caption with the text on screen's dotted initials and
+    glued words split apart (`unglued`, index/glued_words.py), as a photo's text is indexed."""
     conn.execute(video_clips.update().where(video_clips.c.id == clip_id).values(caption=caption))
-    conn.execute(text("UPDATE clip_fts SET caption = :c WHERE rowid = :id"), {"c": fold(caption), "id": clip_id})
+    conn.execute(text("UPDATE clip_fts SET caption = :c WHERE rowid = :id"),
+                 {"c": searchable_text(caption, ocr_text or "", unglued), "id": clip_id})
 
 
 def write_segments(conn: Connection, video_id: int, segments: list, vectors, model: str) -> list[int]:  # noqa: ANN001
@@ -202,7 +205,7 @@ def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], n
             conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
                                                        **vector_rows.stored(conn, vec)))
         conn.execute(text("INSERT INTO clip_fts(rowid, caption, labels, tags, name) VALUES (:id, :c, :l, :t, :n)"),
-                     {"id": clip_id, "c": fold(c.caption), "l": fold(confident_labels(c.labels)),
+                     {"id": clip_id, "c": searchable_text(c.caption, c.ocr_text, c.unglued), "l": fold(confident_labels(c.labels)),
                       "t": fold(" ".join(tags)), "n": fold(name.rsplit(".", 1)[0].replace("_", " ").replace("-", " "))})
 
 
