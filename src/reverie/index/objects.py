@@ -20,9 +20,14 @@ import numpy as np
 from ..config import Settings
 from ..models import Models
 from ..models.coco import plural
-from ..models.detector import Detection
+from ..models.animal_check import KINDS
+from ..models.detector import LIKELY, MIN_SCORE, Detection, Sighting
 from .colours import object_colour
 
+# An animal box whose crop the classifier gives this share of its animal probability or more keeps its score;
+# below, it falls with the square of the shortfall (models/animal_check.py has the probe).
+FULL_AGREEMENT = 0.3
+CHECKED = 4
 COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
@@ -34,11 +39,38 @@ class Found:
 
 
 def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray]) -> list[Found]:
-    """What the detector finds in each picture; nothing at all when REVERIE_OBJECTS is off."""
+    """What the detector finds in each picture, its animals checked by the classifier; nothing at all when
+    REVERIE_OBJECTS is off."""
     if settings.objects != "on" or not pictures:
         return [Found() for _ in pictures]
-    return [Found(described(p, seen.objects), seen.likelihoods)
-            for p, seen in zip(pictures, models.detector.detect(pictures))]
+    found = []
+    for p, seen in zip(pictures, models.detector.detect(pictures)):
+        objects, likelihoods = checked(p, seen, models)
+        found.append(Found(described(p, objects), likelihoods))
+    return found
+
+
+def checked(picture: np.ndarray, seen: Sighting, models: Models) -> tuple[list[Detection], dict[str, float]]:
+    """The detections and likelihoods, an animal's score scaled down where the classifier, shown its box, gives
+    the named kind under FULL_AGREEMENT of its animal probability (by the square of the ratio: an okapi's "dog"
+    at 0.98, agreement 0.1, becomes 0.11; models/animal_check.py); a box scaled under
+    the detector's own MIN_SCORE is no longer an object, and its kind's likelihood falls by the same factor
+    as its best box's. Up to CHECKED boxes a photo are shown to the classifier (~8 ms each), best first; any
+    other box of a checked kind takes the factor of its kind's best box."""
+    doubtful = [d for d in seen.objects if d.label in KINDS][:CHECKED]
+    if not doubtful:
+        return seen.objects, seen.likelihoods
+    factors = {d: min(1.0, a / FULL_AGREEMENT) ** 2 for d, a in zip(doubtful, models.animal_check.agreement(picture, doubtful))}
+    best: dict[str, float] = {}
+    for d in doubtful:  # best first: the first box of a kind is its best
+        best.setdefault(d.label, factors[d])
+    objects = []
+    for d in seen.objects:
+        score = d.score * factors.get(d, best.get(d.label, 1.0))
+        if score >= MIN_SCORE:
+            objects.append(d if score == d.score else Detection(d.label, score, d.box))
+    likelihoods = {label: p * best.get(label, 1.0) for label, p in seen.likelihoods.items()}
+    return objects, {label: round(p, 4) for label, p in likelihoods.items() if p >= LIKELY}
 
 
 def described(pixels: np.ndarray, detections: list[Detection]) -> list[dict]:

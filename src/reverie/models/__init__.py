@@ -25,6 +25,8 @@ class Models:
         self._text: TextEmbedder | None = None
         self._ocr: TextReader | None = None
         self._detector: ObjectDetector | None = None
+        self._classifier = None
+        self._animal_check = None
         self._faces = None
         self._speech = None
         self._sentences = None
@@ -91,12 +93,18 @@ class Models:
 
         return conse_name(Bridge.load())
 
+    def _image_classifier(self):  # noqa: ANN202  (ImageClassifier: one session for ConSE and the animal check)
+        if self._classifier is None:
+            from .classifier import ImageClassifier
+
+            ensure_exported(self.cache)
+            self._classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
+        return self._classifier
+
     def _conse(self, with_bridge: bool):  # noqa: ANN202
-        from .classifier import ImageClassifier
         from .visual import ConseEmbedder
 
-        ensure_exported(self.cache)
-        classifier = ImageClassifier(self.cache / CLASSIFIER, self.settings.model_threads)
+        classifier = self._image_classifier()
         if not with_bridge:
             return ConseEmbedder(classifier, self._text_embedder(), self.cache)
         sentences = self._sentence_embedder()
@@ -115,6 +123,16 @@ class Models:
                 ensure_exported(self.cache)
                 self._detector = ObjectDetector(self.cache / DETECTOR, self.settings.model_threads)
             return self._detector
+
+    @property
+    def animal_check(self):  # noqa: ANN201  (AnimalCheck)
+        """Whether the ImageNet classifier agrees with the detector's animals (models/animal_check.py)."""
+        with self._lock:
+            if self._animal_check is None:
+                from .animal_check import AnimalCheck
+
+                self._animal_check = AnimalCheck(self._image_classifier())
+            return self._animal_check
 
     @property
     def faces(self):  # noqa: ANN201  (FaceFinder; imported late: dlib loads ~30 MB of weights)
