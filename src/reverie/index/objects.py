@@ -55,8 +55,8 @@ def checked(picture: np.ndarray, seen: Sighting, models: Models) -> tuple[list[D
     the named kind under FULL_AGREEMENT of its animal probability, by the square of the ratio (an okapi's
     "dog" at 0.98, agreement 0.1, becomes 0.11; models/animal_check.py). A box scaled under the detector's own
     MIN_SCORE is no longer an object, and its kind's likelihood falls by the factor of the kind's best box.
-    Up to CHECKED boxes a photo are shown to the classifier (~8 ms each), best first; any other box of a
-    checked kind takes the factor of its kind's best box."""
+    Up to CHECKED boxes a photo are shown to the classifier (one 224 px pass each), best first; any other
+    box of a checked kind takes the factor of its kind's best box."""
     doubtful = [d for d in seen.objects if d.label in KINDS][:CHECKED]
     if not doubtful:
         return seen.objects, seen.likelihoods
