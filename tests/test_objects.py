@@ -349,3 +349,73 @@ def test_the_graph_reader_reads_frozen_constants_and_text_graphs():
     assert [v for _, v in dict(nodes[0]["attrs"]["strides"])["list"]] == [1, 2, 2, 1]
     with pytest.raises(ValueError, match="cannot read"):
         text_graph_nodes('node { name: "x" op: @ }')
+
+
+def test_a_library_indexed_before_animals_were_checked_gets_them_checked(fresh_server, tmp_path, models):
+    from PIL import Image
+    from sqlalchemy import text
+
+    from reverie.index.image import label_words
+    from reverie.index.objects import described
+    from reverie.index.stored_pictures import keyframe_pixels
+    from reverie.index.video import caption
+    from reverie.store import videos as video_rows
+    from reverie.store.schema import images, video_clips
+    from reverie.store.search_index import fold
+    from reverie.synthetic_video import make_video
+
+    okapi = NOT_A_DOG[0]
+    server = fresh_server()
+    key = create_key(server.data, "older")
+    client = server.client(key)
+    ids = client.upload_ok([(p.name, p.read_bytes(), "image/jpeg") for p in (okapi, ONE_DOG)])
+    for i in ids:
+        client.wait_indexed(i)
+    video = make_video(tmp_path / "zoo.mp4", [(Image.open(okapi), 3.0), (Image.open(ONE_DOG), 3.0)], size=(640, 480))
+    with open(video, "rb") as f:
+        no = client.post("/upload", files={"file": (video.name, f, "video/mp4")}).json()["data"]["videoNo"]
+    assert client.wait_video(no)["status"] == "PARSE"
+    server.stop()
+    # What an older Reverie stored: the detector's objects and likelihoods as it gave them, unchecked
+    store = open_store(server.data)
+    with store.db.write() as conn:
+        for image_id, path in zip(ids, (okapi, ONE_DOG)):
+            seen = models.detector.detect([_pixels(path)])[0]
+            objects = described(_pixels(path), seen.objects)
+            labels = json.loads(conn.execute(images.select().where(images.c.id == image_id)).one().labels_json)
+            conn.execute(images.update().where(images.c.id == image_id).values(
+                objects_json=json.dumps(objects), object_likelihoods_json=json.dumps(seen.likelihoods)))
+            conn.execute(text("UPDATE image_fts SET labels = :l WHERE rowid = :id"),
+                         {"id": image_id, "l": fold(label_words(labels, objects))})
+        for clip in conn.execute(video_clips.select()).all():
+            pixels = keyframe_pixels(store, clip.keyframe_key)
+            seen = models.detector.detect([pixels])[0]
+            objects = described(pixels, seen.objects)
+            conn.execute(video_clips.update().where(video_clips.c.id == clip.id).values(
+                objects_json=json.dumps(objects), object_likelihoods_json=json.dumps(seen.likelihoods)))
+            video_rows.set_caption(conn, clip.id, caption(json.loads(clip.labels_json), clip.ocr_text, "", objects),
+                                   clip.ocr_text, [])
+    store.db.dispose()
+    older = fresh_server(data=server.data)
+    assert [o["label"] for o in older.client(key).metadata(ids[0])["objects"]] == ["dog"]  # the okapi, as it was
+    okapi_shot = [c for c in older.client(key).get("/get_video_caption", params={"video_no": no}).json()["data"]["transcriptions"]
+                  if int(c["startTime"]) < 3]
+    assert okapi_shot and all("a dog" in c["content"] for c in okapi_shot), okapi_shot
+    older.stop()
+
+    off = reverie("models", "check-animals", "--data", str(server.data), env={"REVERIE_OBJECTS": "off"}, check=False)
+    assert off.returncode != 0 and "REVERIE_OBJECTS=off" in off.stderr
+    models_dir = os.environ["REVERIE_MODEL_DIR"]
+    out = reverie("models", "check-animals", "--data", str(server.data), "--model-dir", models_dir).stdout
+    said = re.search(r"checked the animals of 2 photos and (\d+) video clips; 1 photos and (\d+) video clips changed", out)
+    assert said and int(said[2]) == len(okapi_shot) <= int(said[1]), out
+    again = reverie("models", "check-animals", "--data", str(server.data), "--model-dir", models_dir).stdout
+    assert re.search(r"of 1 photos and \d+ video clips; 0 photos and 0 video clips changed", again), again
+
+    client = fresh_server(data=server.data).client(key)
+    assert "dog" not in {o["label"] for o in client.metadata(ids[0])["objects"]}
+    assert [o["label"] for o in client.metadata(ids[1])["objects"]] == ["dog"]
+    hits = client.post("/search", json={"search_param": "dog", "search_type": "BY_IMAGE"}).json()["data"]["item"]
+    assert hits[0]["id"] == ids[1], hits
+    captions = client.get("/get_video_caption", params={"video_no": no}).json()["data"]["transcriptions"]
+    assert not any("dog" in c["content"] for c in captions if int(c["startTime"]) < 3), captions

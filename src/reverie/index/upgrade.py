@@ -8,6 +8,10 @@ get the objects of their stored keyframe, and their captions say them.
 video.faces job each (those where the detector saw a person; the rest are marked as looked at), run by the
 command itself and any worker.
 
+`reverie models check-animals`: photos and video clips whose animals were found before the classifier checked
+them (models/animal_check.py: an okapi recorded as a "dog") get them found again and checked, from the
+original photo or the clip's stored keyframe.
+
 `reverie models split-glued-words`: photos and video clips whose text was read before glued words were split
 apart (index/glued_words.py) get the split words in their full-text rows, from the stored text: no photo or
 video is read again.
@@ -24,6 +28,7 @@ from collections.abc import Callable
 from sqlalchemy import and_, func, select, text
 
 from ..models import Models
+from ..models.animal_check import KINDS
 from ..models.speech import Segment
 from ..store import Store
 from ..store import jobs as job_queue
@@ -138,6 +143,68 @@ def add_clip_objects(store: Store, models: Models, progress: Callable[[int], Non
                     done += 1
         progress(len(clips))
     return done
+
+
+def _names_animal(objects_json: str | None) -> bool:
+    return any(o["label"] in KINDS for o in json.loads(objects_json or "[]"))
+
+
+def with_animals(store: Store) -> tuple[int, int]:
+    """(indexed photos, video clips) whose stored objects name an animal the classifier checks."""
+    photos = sum(sum(_names_animal(r.objects_json) for r in rows)
+                 for rows in in_batches(store, images, and_(images.c.status == "PARSE", images.c.objects_json.is_not(None))))
+    clips = sum(sum(_names_animal(r.objects_json) for r in rows)
+                for rows in in_batches(store, video_clips, video_clips.c.objects_json.is_not(None)))
+    return photos, clips
+
+
+def check_animals(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, int]:
+    """Find again the objects of every photo and clip whose stored ones name a checked animal, the classifier
+    checking them; returns how many photos and clips it changed. Running it again changes nothing."""
+    if store.settings.objects != "on":
+        raise RuntimeError("objects are switched off (REVERIE_OBJECTS=off): nothing would be checked")
+    photos = clips = 0
+    for rows in in_batches(store, images, and_(images.c.status == "PARSE", images.c.objects_json.is_not(None))):
+        rows = [r for r in rows if _names_animal(r.objects_json)]
+        pixels = read_each({r.id: r.sha256 for r in rows}, original_pixels, store, "image %s: animals not checked")
+        found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
+        with store.db.write() as conn:
+            for row in rows:
+                seen = found.get(row.id)
+                if seen is None or seen.objects == json.loads(row.objects_json):
+                    continue
+                # Only where the objects are still those read: a re-index of the photo has the newer answer.
+                updated = conn.execute(images.update().where(images.c.id == row.id, images.c.objects_json == row.objects_json)
+                                       .values(objects_json=json.dumps(seen.objects),
+                                               object_likelihoods_json=json.dumps(seen.likelihoods)))
+                if updated.rowcount:
+                    labels = json.loads(row.labels_json) if row.labels_json else []
+                    conn.execute(text("UPDATE image_fts SET labels = :labels WHERE rowid = :id"),
+                                 {"id": row.id, "labels": fold(label_words(labels, seen.objects))})
+                    photos += 1
+        progress(len(rows))
+    for rows in in_batches(store, video_clips, video_clips.c.objects_json.is_not(None)):
+        rows = [c for c in rows if _names_animal(c.objects_json)]
+        pixels = read_each({c.id: c.keyframe_key for c in rows}, keyframe_pixels, store, "clip %s: animals not checked")
+        found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
+        with store.db.write() as conn:
+            for clip in rows:
+                seen = found.get(clip.id)
+                if seen is None or seen.objects == json.loads(clip.objects_json):
+                    continue
+                updated = conn.execute(video_clips.update().where(video_clips.c.id == clip.id,
+                                                                  video_clips.c.objects_json == clip.objects_json)
+                                       .values(objects_json=json.dumps(seen.objects),
+                                               object_likelihoods_json=json.dumps(seen.likelihoods)))
+                if updated.rowcount:
+                    said = speech_during([Segment(r.start_s, r.end_s, r.text) for r in video_rows.segments_of(conn, clip.video_id)],
+                                         clip.start_s, clip.end_s)
+                    labels = json.loads(clip.labels_json) if clip.labels_json else []
+                    video_rows.set_caption(conn, clip.id, caption(labels, clip.ocr_text, said, seen.objects), clip.ocr_text,
+                                           shown_words(clip.ocr_text))
+                    clips += 1
+        progress(len(rows))
+    return photos, clips
 
 
 def with_text(store: Store) -> tuple[int, int]:
