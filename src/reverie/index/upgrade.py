@@ -158,22 +158,27 @@ def with_animals(store: Store) -> tuple[int, int]:
     return photos, clips
 
 
+def _found_again(store: Store, models: Models, rows: list, key_of: Callable, read: Callable, unreadable: str) -> dict:
+    """id -> Found for each row whose objects, found again from its picture with the classifier's check, are
+    not the stored ones."""
+    pixels = read_each({r.id: key_of(r) for r in rows}, read, store, unreadable)
+    found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
+    return {r.id: found[r.id] for r in rows if r.id in found and found[r.id].objects != json.loads(r.objects_json)}
+
+
 def check_animals(store: Store, models: Models, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, int]:
     """Find again the objects of every photo and clip whose stored ones name a checked animal, the classifier
-    checking them; returns how many photos and clips it changed. Running it again changes nothing."""
+    checking them; returns how many photos and clips it changed. Running it again changes nothing. Only
+    where the objects are still those read: a re-index meanwhile has the newer answer."""
     if store.settings.objects != "on":
         raise RuntimeError("objects are switched off (REVERIE_OBJECTS=off): nothing would be checked")
     photos = clips = 0
     for rows in in_batches(store, images, and_(images.c.status == "PARSE", images.c.objects_json.is_not(None))):
         rows = [r for r in rows if _names_animal(r.objects_json)]
-        pixels = read_each({r.id: r.sha256 for r in rows}, original_pixels, store, "image %s: animals not checked")
-        found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
+        changed = _found_again(store, models, rows, lambda r: r.sha256, original_pixels, "image %s: animals not checked")
         with store.db.write() as conn:
-            for row in rows:
-                seen = found.get(row.id)
-                if seen is None or seen.objects == json.loads(row.objects_json):
-                    continue
-                # Only where the objects are still those read: a re-index of the photo has the newer answer.
+            for row in (r for r in rows if r.id in changed):
+                seen = changed[row.id]
                 updated = conn.execute(images.update().where(images.c.id == row.id, images.c.objects_json == row.objects_json)
                                        .values(objects_json=json.dumps(seen.objects),
                                                object_likelihoods_json=json.dumps(seen.likelihoods)))
@@ -185,13 +190,10 @@ def check_animals(store: Store, models: Models, progress: Callable[[int], None] 
         progress(len(rows))
     for rows in in_batches(store, video_clips, video_clips.c.objects_json.is_not(None)):
         rows = [c for c in rows if _names_animal(c.objects_json)]
-        pixels = read_each({c.id: c.keyframe_key for c in rows}, keyframe_pixels, store, "clip %s: animals not checked")
-        found = dict(zip(pixels, find_objects(store.settings, models, list(pixels.values()))))
+        changed = _found_again(store, models, rows, lambda c: c.keyframe_key, keyframe_pixels, "clip %s: animals not checked")
         with store.db.write() as conn:
-            for clip in rows:
-                seen = found.get(clip.id)
-                if seen is None or seen.objects == json.loads(clip.objects_json):
-                    continue
+            for clip in (c for c in rows if c.id in changed):
+                seen = changed[clip.id]
                 updated = conn.execute(video_clips.update().where(video_clips.c.id == clip.id,
                                                                   video_clips.c.objects_json == clip.objects_json)
                                        .values(objects_json=json.dumps(seen.objects),
