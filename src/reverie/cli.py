@@ -853,7 +853,8 @@ def models_upgrade_vectors(**values) -> None:
 @click.option("--key", default=None, envvar=env_name("eval_key"), show_envvar=True, help="API key for --url.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of a table.")
 @click.option("--data", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Data folder of the started server (default: a new temporary one); kept afterwards.")
+              help="Data folder of the started server (default: a new temporary one): new or empty, as the eval "
+                   "measures a library it builds itself; kept afterwards.")
 @click.option("--videos/--no-videos", default=True, show_default=True,
               help="Also measure text->clip search on videos made from the COCO and Caltech pictures.")
 @click.option("--images/--no-images", default=True, show_default=True,
@@ -870,15 +871,18 @@ def eval_command(eval_dir: Path, url: str | None, key: str | None, as_json: bool
     import json as jsonlib
     import tempfile
 
-    from .evaluation import local_server, run, table
+    from .evaluation import NotEmpty, local_server, run, table
 
     with contextlib.ExitStack() as stack:
         if url is None:
             data = data or Path(tempfile.mkdtemp(prefix="reverie-eval-"))
             url, key = stack.enter_context(local_server(data, values))
             click.echo(f"started a server on {url} with data in {data}", err=True)
-        result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k), videos=videos,
-                     images=images, speech=speech)
+        try:
+            result = run(url, key, eval_dir, echo=lambda *a, **k: click.echo(*a, err=True, **k), videos=videos,
+                         images=images, speech=speech)
+        except NotEmpty as err:
+            raise click.ClickException(str(err)) from None
     click.echo(jsonlib.dumps(result, indent=2) if as_json else table(result))
 
 

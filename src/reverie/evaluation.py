@@ -285,9 +285,33 @@ def local_server(data: Path, values: dict) -> Iterator[tuple[str, str]]:
         proc.wait(timeout=60)
 
 
+class NotEmpty(Exception):
+    """The server already holds pictures or videos where the eval would build its library."""
+
+
+def ensure_empty(http: httpx.Client, images: bool, videos: bool, speech: bool) -> None:
+    """Refuse a library that already holds what the eval uploads: its old copies would be hits no label
+    names (a second run on the same --data folder counted them wrong, then failed on their ids)."""
+    from .speech_evaluation import NAMESPACE as SPEECH_NAMESPACE
+
+    held = []
+    for wanted, namespaces, path, size in ((images, (NAMESPACE, FLICKR_NAMESPACE, COCO_NAMESPACE), "/img_list_page", "page_size"),
+                                           (videos, (VIDEO_NAMESPACE,), "/list_videos", "size"),
+                                           (speech, (SPEECH_NAMESPACE,), "/list_videos", "size")):
+        for namespace in namespaces if wanted else ():
+            total = checked(http.post(path, json={"unique_id": namespace, size: 1}))["total_count"]
+            if total:
+                held.append(f"{total} in unique_id '{namespace}'")
+    if held:
+        raise NotEmpty(f"this library already holds what `reverie eval` uploads ({', '.join(held)}): the eval "
+                       "measures a library it builds itself. Run it without --data (a new temporary folder), "
+                       "with a new or empty --data folder, or delete those namespaces first.")
+
+
 def run(base_url: str, key: str, root: Path, echo=print, videos: bool = True, images: bool = True,  # noqa: ANN001
         speech: bool = True) -> dict:
     http = httpx.Client(base_url=base_url.rstrip("/") + "/serve/api/v1", headers={"Authorization": key}, timeout=300)
+    ensure_empty(http, images, videos, speech)
     result = run_images(http, root, echo) if images else {}
     if videos:
         result["videos"] = run_videos(http, root, Gallery.load(root), echo)
