@@ -27,6 +27,6 @@ class ImageClassifier:
 
     def predict(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities N x 1000, GeM-pooled features N x 1280: models/export.py) for RGB arrays all of
-        one size. The network is fully convolutional: its head averages the cells' logits, whatever the size."""
-        cell_logits, features = self.session.run(None, {"pixels": np.stack([scale(im) for im in images])})
-        return softmax(cell_logits.mean(axis=(2, 3))), features
+        one size. The network is fully convolutional: its head reads the pooled map, whatever the size."""
+        logits, features = self.session.run(None, {"pixels": np.stack([scale(im) for im in images])})
+        return softmax(logits), features

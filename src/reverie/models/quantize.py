@@ -1,8 +1,8 @@
 """Static int8 quantisation of the classifier and the detector, calibrated on synthetic pictures.
 
 EfficientNet-Lite was designed to be quantised (ReLU6, no squeeze-excite): int8 runs it in ~7.5 ms a photo
-here instead of ~12 ms (bench/stages.py prints the classifier step). Static quantisation needs pictures
-to measure each layer's range; none ship with Reverie, so seeded random scenes stand in: flat colours,
+on the AMD EPYC instead of ~12 ms (bench/stages.py prints the classifier step). Static quantisation needs
+pictures to measure each layer's range; none ship with Reverie, so seeded random scenes stand in: flat colours,
 shapes, blur and noise span the ranges real photos reach (ranges from 64 real Caltech photos gave the
 same retrieval quality on ../shared/eval). The detector goes from ~55 to ~22 ms a photo on one thread; its
 scores move by 0.04 on average where the float model says > 0.5 (ranges from 64 real Flickr8k training
@@ -38,12 +38,16 @@ def synthetic_scenes(count: int, seed: int = 0) -> Iterator[Image.Image]:
 
 
 def quantize_classifier(source: Path, dest: Path, workdir: Path) -> None:
-    quantize_on_scenes(source, dest, workdir, lambda im: scale(im)[None])
+    # The head (1.3 M multiply-adds a photo) stays float: int8 would save nothing there and only move the
+    # class probabilities that ConSE and the animal check read.
+    quantize_on_scenes(source, dest, workdir, lambda im: scale(im)[None], float_ops=("Gemm", "MatMul"))
 
 
-def quantize_on_scenes(source: Path, dest: Path, workdir: Path, to_input: Callable[[Image.Image], np.ndarray]) -> None:
+def quantize_on_scenes(source: Path, dest: Path, workdir: Path, to_input: Callable[[Image.Image], np.ndarray],
+                       float_ops: tuple[str, ...] = ()) -> None:
     """int8 weights (per channel) and activations, the activations' ranges measured on synthetic scenes
-    fed through `to_input` (the model's own pre-processing)."""
+    fed through `to_input` (the model's own pre-processing); nodes of the `float_ops` types stay float."""
+    import onnx
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -56,6 +60,7 @@ def quantize_on_scenes(source: Path, dest: Path, workdir: Path, to_input: Callab
 
     prepared = workdir / f"{source.stem}_prepared.onnx"
     quant_pre_process(str(source), str(prepared))
+    kept_float = [node.name for node in onnx.load(str(prepared)).graph.node if node.op_type in float_ops]
     quantize_static(str(prepared), str(dest), Scenes(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax)
+                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=kept_float)
