@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import sys
@@ -636,31 +637,61 @@ def models() -> None:
     library indexed by an older Reverie up to date."""
 
 
+def training_options(what: str, shipped: str):
+    """The options both training commands take, and a Models with both cores for the networks (the training
+    itself runs on one thread, so its result is seeded) passed as `loaded`."""
+
+    def decorate(fn):
+        def run(train_dir: Path, out: Path | None, seed: int, **values) -> None:
+            from .config import Settings
+            from .models import Models
+
+            if not (train_dir / "captions.json").is_file() or not (train_dir / "images").is_dir():
+                raise click.ClickException(f"{train_dir} needs images/ and captions.json ({{file: [captions]}}), as "
+                                           "../shared/train/flickr8k has them")
+            fn(train_dir, out, seed, Models(Settings(model_dir=values["model_dir"], model_threads=2)))
+
+        run = settings_options(("model_dir",))(run)
+        run = click.option("--seed", type=int, default=0, show_default=True)(run)
+        run = click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+                           help=f"Where to write {what} [default: the one Reverie ships, {shipped}].")(run)
+        run = click.option("--train-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+                           default=Path("../shared/train/flickr8k"), show_default=True,
+                           help="Photos (images/) with human captions (captions.json: {file: [captions]}); never an "
+                                "eval split.")(run)
+        return functools.wraps(fn)(run)
+
+    return decorate
+
+
 @models.command("train-bridge")
-@click.option("--train-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
-              default=Path("../shared/train/flickr8k"), show_default=True,
-              help="Photos (images/) with human captions (captions.json: {file: [captions]}); never an eval split.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Where to write the bridge file [default: the one Reverie ships, models/weights/bridge.npz].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@settings_options(("model_dir",))
-def models_train_bridge(train_dir: Path, out: Path | None, seed: int, **values) -> None:
+@training_options("the bridge file", "models/weights/bridge.npz")
+def models_train_bridge(train_dir: Path, out: Path | None, seed: int, loaded) -> None:  # noqa: ANN001
     """Learn the bridge from pictures to words (a linear map from the classifier's features into MiniLM's
-    sentence space, and e5's map for other languages). About 15 minutes on 2 cores."""
-    from .config import Settings
-    from .models import Models
+    sentence space). About 10 minutes on 2 cores. Train the language map again after it (train-languages)."""
     from .models.bridge import SHIPPED, file_sha256
     from .models.training import Recipe, train
 
-    if not (train_dir / "captions.json").is_file() or not (train_dir / "images").is_dir():
-        raise click.ClickException(f"{train_dir} needs images/ and captions.json ({{file: [captions]}}), as "
-                                   "../shared/train/flickr8k has them")
     out = out or SHIPPED
-    # Both cores for the networks; the training itself runs on one thread, so its result is seeded.
-    loaded = Models(Settings(model_dir=values["model_dir"], model_threads=2))
     report = train(train_dir, out, loaded, echo=lambda m: click.echo(m, err=True), recipe=Recipe(seed=seed))
     click.echo(f"wrote {out}: {report['bytes']:,} bytes from {report['photos']} photos and {report['captions']} captions "
                f"({report['held_out']} photos held out for bench/calibrate.py); sha256 {file_sha256(out)}")
+
+
+@models.command("train-languages")
+@training_options("the language map", "models/weights/language_map.npz")
+def models_train_languages(train_dir: Path, out: Path | None, seed: int, loaded) -> None:  # noqa: ANN001
+    """Learn the language map that carries queries in other languages (and English ones, beside MiniLM) to
+    the pictures of the shipped bridge. About 3 minutes on 2 cores."""
+    from .models.bridge import Bridge, file_sha256
+    from .models.language_map import SHIPPED
+    from .models.training import LanguageRecipe, train_language_map
+
+    out = out or SHIPPED
+    report = train_language_map(train_dir, out, loaded, Bridge.load(), echo=lambda m: click.echo(m, err=True),
+                                recipe=LanguageRecipe(seed=seed))
+    click.echo(f"wrote {out}: {report['bytes']:,} bytes from {report['photos']} photos and {report['captions']} "
+               f"captions; sha256 {file_sha256(out)}")
 
 
 @models.command("add-objects")

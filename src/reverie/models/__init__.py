@@ -45,11 +45,11 @@ class Models:
 
     def _sentence_embedder(self):  # noqa: ANN202
         if self._sentences is None:
-            from .bridge import Bridge
+            from .language_map import LanguageMap
             from .multilingual import QueryLanguages
             from .sentences import SentenceEmbedder
 
-            self._sentences = SentenceEmbedder(self._text_embedder(), QueryLanguages(), Bridge.load())
+            self._sentences = SentenceEmbedder(self._text_embedder(), QueryLanguages(), LanguageMap.load())
         return self._sentences
 
     @property
@@ -102,13 +102,13 @@ class Models:
         return self._classifier
 
     def _conse(self, with_bridge: bool):  # noqa: ANN202
+        from .bridge import Bridge
         from .visual import ConseEmbedder
 
         classifier = self._image_classifier()
         if not with_bridge:
             return ConseEmbedder(classifier, self._text_embedder(), self.cache)
-        sentences = self._sentence_embedder()
-        return ConseEmbedder(classifier, self._text_embedder(), self.cache, sentences.bridge, sentences)
+        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge.load(), self._sentence_embedder())
 
     def without_bridge(self):  # noqa: ANN201
         """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""

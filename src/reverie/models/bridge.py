@@ -6,9 +6,9 @@ the bridge has seen people, scenes and activities described in plain words.
 It reads the same normalised features that are stored for image-to-image search (GeM-pooled since v2;
 v1 read the plain mean, so its vectors are embedded again by `reverie models upgrade-vectors`).
 
-The file also holds the map that carries a multilingual-e5 query into MiniLM's space (fitted on the same
-captions embedded by both models), which is how a German or French query finds the photos its English
-version finds, and ordinary pictures' vectors (training photos) for telling how much a similarity stands out.
+The file also holds ordinary pictures' vectors (training photos) for telling how much a similarity stands
+out. Queries in other languages reach the pictures through the language map (models/language_map.py), a file
+of its own, so that retraining it leaves every stored picture vector as it is.
 
 Since v3 a picture's vector has one coordinate more than MiniLM's 384: minus its hubness, weighted. A
 picture whose vector lies near many sentences of any kind (a plain, busy or blurry photo) would otherwise
@@ -34,7 +34,7 @@ _BLAS = ThreadpoolController()
 
 SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
-SHIPPED_SHA256 = "6927538a50d3d71beb9c608e256832d89517317cf47cfaf6f6b1d3ab4788c6c7"
+SHIPPED_SHA256 = "14cd17fa7ed4450baef9ca89d2eca3fd9cde1397b44a61481edf18fd9b131285"
 
 
 def file_sha256(path: Path) -> str:
@@ -42,13 +42,11 @@ def file_sha256(path: Path) -> str:
 
 
 class Bridge:
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, conse_weight: float, e5_to_minilm: np.ndarray,
-                 background: np.ndarray, version: str, hubs: np.ndarray, hub_weight: float, hub_neighbours: int,
-                 held_out: tuple[str, ...] = ()):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, conse_weight: float, background: np.ndarray,
+                 version: str, hubs: np.ndarray, hub_weight: float, hub_neighbours: int, held_out: tuple[str, ...] = ()):
         self.weight = weight.astype(np.float32)  # (1280, 384)
         self.bias = bias.astype(np.float32)
         self.conse_weight = float(conse_weight)
-        self.e5_to_minilm = e5_to_minilm.astype(np.float32)  # (384, 384)
         self.hubs = hubs.astype(np.float32)  # MiniLM vectors of training captions, one each of as many photos
         self.hub_weight = float(hub_weight)
         self.hub_neighbours = int(hub_neighbours)
@@ -67,7 +65,7 @@ class Bridge:
             if "hubs" not in z:
                 raise ValueError(f"bridge weights {path} are older than this Reverie (no caption hubs): run "
                                  "`reverie models train-bridge` again (see models/weights/README.md)")
-            return cls(z["weight"], z["bias"], float(z["conse_weight"]), z["e5_to_minilm"], z["background"],
+            return cls(z["weight"], z["bias"], float(z["conse_weight"]), z["background"],
                        str(z["version"]), z["hubs"], float(z["hub_weight"]), int(z["hub_neighbours"]),
                        tuple(z["held_out"].tolist()))
 
@@ -99,8 +97,3 @@ class Bridge:
     def query(vectors: np.ndarray) -> np.ndarray:
         """Queries' MiniLM vectors (N, 384) -> (N, 385), meeting picture()'s vectors in one inner product."""
         return np.hstack([vectors, np.ones((len(vectors), 1), np.float32)]).astype(np.float32)
-
-    def from_e5(self, queries: np.ndarray) -> np.ndarray:
-        """multilingual-e5 query vectors -> normalised vectors in MiniLM's space."""
-        with _BLAS.limit(limits=1, user_api="blas"):
-            return normalise(queries @ self.e5_to_minilm).astype(np.float32)

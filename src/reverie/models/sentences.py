@@ -1,39 +1,43 @@
 """Sentences of speech, and the queries that look for them, in one space whatever their language.
 
 MiniLM (the space every stored speech vector lives in) knows little but English. A sentence in another
-language goes through multilingual-e5 and the bridge's map from e5's space into MiniLM's (models/bridge.py),
-as a visual query in another language does, so "der Zug hat Verspätung" said in a video is found by the same
-words typed, and near its English meaning.
+language goes through the multilingual encoder and the language map into MiniLM's space (models/multilingual.py,
+models/language_map.py), as a visual query in another language does, so "der Zug hat Verspätung" said in a
+video is found by the same words typed, and near its English meaning.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .bridge import Bridge
+from .language_map import LanguageMap
 from .multilingual import QueryLanguages, language_of
 from .text_embedding import TextEmbedder
 from .vectors import normalise
 
 
 class SentenceEmbedder:
-    def __init__(self, text: TextEmbedder, languages: QueryLanguages, bridge: Bridge):
-        self.text, self.languages, self.bridge = text, languages, bridge
+    def __init__(self, text: TextEmbedder, languages: QueryLanguages, language_map: LanguageMap):
+        self.text, self.languages, self.language_map = text, languages, language_map
 
     def said(self, texts: list[str], languages: list[str | None]) -> np.ndarray:
         """Vectors of transcript segments, each in the language Whisper heard ('en', 'de', ...)."""
-        return self._embed(texts, ["en" if lang in (None, "en") else "other" for lang in languages])
+        return self._embed(texts, ["en" if lang in (None, "en") else "other" for lang in languages], 0.0)
 
-    def queries(self, texts: list[str]) -> np.ndarray:
-        """Queries' vectors; each one's language is guessed from its words (models/multilingual.py)."""
-        return self._embed(texts, [language_of(t, self.text.knows) for t in texts])
+    def queries(self, texts: list[str], for_pictures: bool = False) -> np.ndarray:
+        """Queries' vectors; each one's language is guessed from its words (models/multilingual.py). A query
+        for pictures in English is read by both encoders (the map's reading weighted), which ranks the right
+        photo first more often (models/language_map.py); transcripts in English are MiniLM's alone."""
+        english_weight = self.language_map.english_weight if for_pictures else 0.0
+        return self._embed(texts, [language_of(t, self.text.knows) for t in texts], english_weight)
 
-    def _embed(self, texts: list[str], kinds: list[str]) -> np.ndarray:
+    def _embed(self, texts: list[str], kinds: list[str], english_weight: float) -> np.ndarray:
         vectors = self.text.embed(texts) if texts else np.zeros((0, self.text.dim), np.float32)
-        others = [i for i, kind in enumerate(kinds) if kind != "en"]
-        if others:
-            mapped = self.bridge.from_e5(self.languages.embedder.embed([texts[i] for i in others]))
-            for i, v in zip(others, mapped):
+        read = [i for i, kind in enumerate(kinds) if kind != "en" or english_weight > 0]
+        if read:
+            mapped = self.language_map(self.languages.embedder.embed([texts[i] for i in read]))
+            for i, v in zip(read, mapped):
                 # A query no word places ("Hund", "Berlin") may be either: the mean of both readings.
-                vectors[i] = v if kinds[i] == "other" else normalise(vectors[i] + v)
+                weight = {"en": english_weight, "unknown": 1.0}.get(kinds[i])
+                vectors[i] = v if weight is None else normalise(vectors[i] + weight * v)
         return vectors

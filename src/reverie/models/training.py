@@ -1,10 +1,12 @@
-"""`reverie models train-bridge`: learn the bridge (models/bridge.py) from photos with human captions.
+"""`reverie models train-bridge` and `train-languages`: learn the bridge (models/bridge.py) and the language map
+(models/language_map.py) from photos with human captions.
 
 Seeded, and the training itself runs on one thread, so the same data on the same CPU gives the same file.
-On the 2-core development machine the whole run over ../shared/train/flickr8k took 15.5 minutes with one
+On the 2-core development machine the bridge's run over ../shared/train/flickr8k took 15.5 minutes with one
 thread a network while an eval ran beside it: the classifier over 7,091 photos (2.5 min), MiniLM over 35,455
-captions (6.5 min), the training (~15 s), multilingual-e5 over one caption a photo (6 min). The command gives
-the networks both cores. torch is needed only here (it is installed for the ONNX export anyway).
+captions (6.5 min), the training (~15 s), and multilingual-e5 for the map that the language map has since
+replaced (6 min). The language map's run takes 3 minutes. The commands give the networks both cores. torch is
+needed only here (it is installed for the ONNX export anyway).
 
 The training photos are 224 px squares; indexing would read them whole (no DCT scaling below the OCR
 gate's size), so Pillow's plain decode gives the classifier the pixels indexing would.
@@ -37,7 +39,6 @@ class Recipe:
     weight_decay: float = 0.1
     input_dropout: float = 0.5
     conse_weight: float = 0.5  # ConSE beside the bridge: 0.2 suits Flickr-like photos best, 1.0 COCO-like
-    ridge: float = 3e-4  # for the e5 -> MiniLM map (1e-3: German R@10 0.70 instead of 0.72; 1e-5: 0.68)
     background: int = 512  # ordinary photos' vectors kept in the file
     # A picture's hubness: its mean similarity to its `hub_neighbours` closest among `hubs` training captions
     # (one each of as many photos), weighted by `hub_weight` (dev probe, weights/README.md).
@@ -101,17 +102,76 @@ def fit_bridge(features: np.ndarray, captions: np.ndarray, caption_photo: np.nda
     return linear.weight.detach().numpy().T.copy(), linear.bias.detach().numpy().copy()
 
 
-def fit_language_map(e5: np.ndarray, minilm: np.ndarray, ridge: float) -> np.ndarray:
-    """Least squares with a ridge: e5 vectors of English captions -> their MiniLM vectors. e5 puts a
-    sentence and its translations close together, so the map carries other languages along."""
-    gram = e5.T @ e5 + ridge * len(e5) * np.eye(e5.shape[1], dtype=np.float64)
-    return np.linalg.solve(gram, e5.T @ minilm).astype(np.float32)
+@dataclass
+class LanguageRecipe:
+    """The language map's recipe (models/language_map.py), selected on ../shared/eval's German and French
+    sentences with throwaway probes; see weights/README.md."""
+    ridge: float = 3e-4  # the least-squares start (1e-3: German / French R@10 0.80 / 0.82 after training)
+    epochs: int = 3  # 10 epochs at 1e-4 found as many; 5 at 3e-4 a point fewer in German
+    batch: int = 256
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.1
+    input_dropout: float = 0.3
+    temperature: float = 0.05
+    english_weight: float = 0.5  # the map's reading beside MiniLM's, for English queries (0.3: same R@10, R@1 -1)
+    seed: int = 0
+
+
+def fit_language_map(sentences: np.ndarray, pictures: np.ndarray, recipe: LanguageRecipe) -> np.ndarray:
+    """A linear map from the multilingual encoder's vectors of captions to their photos' picture vectors:
+    least squares with a ridge, then symmetric InfoNCE (each caption against the other pictures of its batch)."""
+    import torch
+
+    gram = sentences.T @ sentences + recipe.ridge * len(sentences) * np.eye(sentences.shape[1])
+    start = np.linalg.solve(gram, sentences.T @ pictures)
+    torch.manual_seed(recipe.seed)
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(recipe.seed)
+    weight = torch.nn.Parameter(torch.tensor(start, dtype=torch.float32))
+    x, y = torch.tensor(sentences, dtype=torch.float32), torch.tensor(pictures, dtype=torch.float32)
+    opt = torch.optim.AdamW([weight], lr=recipe.learning_rate, weight_decay=recipe.weight_decay)
+    target = torch.arange(recipe.batch)
+    for _ in range(recipe.epochs):
+        order = rng.permutation(len(x))
+        for s in range(len(x) // recipe.batch):
+            pairs = order[s * recipe.batch:(s + 1) * recipe.batch]
+            z = torch.nn.functional.normalize(torch.nn.functional.dropout(x[pairs], recipe.input_dropout) @ weight, dim=-1)
+            logits = z @ y[pairs].T / recipe.temperature
+            loss = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.T, target)) / 2
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return weight.detach().numpy().copy()
+
+
+def train_language_map(data: Path, out: Path, models, bridge: Bridge, echo: Callable[[str], None] = print,  # noqa: ANN001
+                       recipe: LanguageRecipe | None = None) -> dict:
+    """Train the language map on `data` (images/ and captions.json) toward `bridge`'s pictures; write it to `out`.
+    The photos the bridge held out stay unseen here too (bench/calibrate.py sets the levels on them)."""
+    from .multilingual import MultilingualTextEmbedder
+
+    recipe = recipe or LanguageRecipe()
+    captions: dict[str, list[str]] = json.loads((data / "captions.json").read_text())
+    held_out = set(bridge.held_out)
+    names = [n for n in sorted(captions) if n not in held_out]
+    pairs = [(i, c) for i, name in enumerate(names) for c in captions[name]]
+    echo(f"{len(names)} photos, {len(pairs)} captions from {data}")
+    features, conse = image_evidence(models.without_bridge(), [data / "images" / n for n in names], echo)
+    pictures = bridge.fuse(bridge.project(features), conse)
+    echo("embedding the captions with the multilingual encoder")
+    sentences = MultilingualTextEmbedder(models.settings.model_threads).embed([c for _, c in pairs], echo=echo)
+    echo("training the language map")
+    weight = fit_language_map(sentences.astype(np.float64), pictures[[i for i, _ in pairs]].astype(np.float64), recipe)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, weight=weight.astype(np.float16), english_weight=np.float32(recipe.english_weight),
+                        bridge=np.str_(bridge.name))
+    tmp.replace(out)
+    return {"photos": len(names), "captions": len(pairs), "bytes": out.stat().st_size}
 
 
 def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, recipe: Recipe | None = None) -> dict:  # noqa: ANN001
     """Train on `data` (images/ and captions.json: {file: [captions]}) and write the bridge file to `out`."""
-    from .multilingual import MultilingualTextEmbedder
-
     recipe = recipe or Recipe()
     captions: dict[str, list[str]] = json.loads((data / "captions.json").read_text())
     every = sorted(captions)
@@ -125,22 +185,18 @@ def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, re
     minilm = models.text.embed([c for _, c in pairs], batch_size=128).astype(np.float32)
     echo("training the bridge")
     weight, bias = fit_bridge(features, minilm, np.array([i for i, _ in pairs]), recipe)
-    echo("embedding one caption a photo with multilingual-e5 (the slowest step)")
     first = [next(k for k, (i, _) in enumerate(pairs) if i == photo) for photo in range(len(names))]
-    e5 = MultilingualTextEmbedder(models.settings.model_threads).embed([pairs[k][1] for k in first], echo=echo)
-    e5_map = fit_language_map(e5.astype(np.float64), minilm[first].astype(np.float64), recipe.ridge)
     rng = np.random.default_rng(recipe.seed)
     ordinary = rng.choice(len(features), recipe.background, replace=False)
     hub_photos = rng.choice(len(features), min(recipe.hubs, len(features)), replace=False)
     hubs = minilm[[first[photo] + int(rng.integers(len(captions[names[photo]]))) for photo in hub_photos]]
-    bridge = Bridge(weight, bias, recipe.conse_weight, e5_map, np.zeros((0, weight.shape[1])), VERSION, hubs,
+    bridge = Bridge(weight, bias, recipe.conse_weight, np.zeros((0, weight.shape[1])), VERSION, hubs,
                     recipe.hub_weight, recipe.hub_neighbours)
     background = bridge.fuse(bridge.project(features[ordinary]), conse[ordinary])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, weight=weight.astype(np.float16), bias=bias.astype(np.float16),
-                        conse_weight=np.float32(recipe.conse_weight), e5_to_minilm=e5_map.astype(np.float16),
-                        background=background.astype(np.float16), version=np.str_(VERSION),
+                        conse_weight=np.float32(recipe.conse_weight), background=background.astype(np.float16), version=np.str_(VERSION),
                         hubs=hubs.astype(np.float16), hub_weight=np.float32(recipe.hub_weight),
                         hub_neighbours=np.int32(recipe.hub_neighbours), held_out=np.array(sorted(held_out)))
     tmp.replace(out)

@@ -10,7 +10,7 @@ picture's vector:
   photos. It knows what ImageNet has no class for (people, scenes, activities); ConSE holds up better on
   photos unlike the bridge's training set. Summed they beat either (weights/README.md has the figures).
 With the bridge a picture's vector carries its hubness as one more coordinate (models/bridge.py).
-Text queries are embedded by MiniLM into the same space; other languages through multilingual-e5.
+Text queries are embedded by MiniLM into the same space; other languages through the multilingual encoder.
 """
 
 from __future__ import annotations
@@ -120,11 +120,13 @@ class ConseEmbedder:
         return np.clip(cosines, 0.0, 1.0) ** (EXPANDED_POWER if expanded else SIMILARITY_POWER)
 
     def embed_text(self, texts: list[str]) -> np.ndarray:
-        """MiniLM vectors of the queries; one in another language through multilingual-e5 and the bridge's
-        map into MiniLM's space (models/sentences.py), meeting the pictures' vectors through the bridge."""
+        """The queries' vectors in MiniLM's space (models/sentences.py: MiniLM's own, the multilingual encoder's
+        through the language map, or both), meeting the pictures' vectors through the bridge."""
         if self.bridge is None:
             return self.text.embed(texts)
-        return self.bridge.query(self.text.embed(texts) if self.sentences is None else self.sentences.queries(texts))
+        if self.sentences is None:
+            return self.bridge.query(self.text.embed(texts))
+        return self.bridge.query(self.sentences.queries(texts, for_pictures=True))
 
     def background(self) -> np.ndarray:
         """Vectors of ordinary photos: with the bridge, those of training photos kept in its file. Without
