@@ -51,7 +51,7 @@ def test_the_shipped_language_map_is_the_file_the_code_expects():
     assert language_map.SHIPPED.stat().st_size < 2_000_000
     loaded = LanguageMap.load()
     assert loaded.weight.shape == (512, 384) and np.isfinite(loaded.weight).all()
-    assert loaded.bridge == Bridge.load().name and loaded.english_weight == pytest.approx(0.5)
+    assert loaded.bridge == Bridge.load().name and loaded.english_weight == pytest.approx(0.25)
 
 
 @stack_free
@@ -68,7 +68,7 @@ def test_an_english_query_for_pictures_is_read_by_both_encoders_and_one_for_spee
     minilm = models.text.embed(queries)
     mapped = models.sentences.language_map(models.sentences.languages.embedder.embed(queries))
     for_pictures, for_speech = models.sentences.queries(queries, for_pictures=True), models.sentences.queries(queries)
-    blended = minilm[0] + 0.5 * mapped[0]
+    blended = minilm[0] + 0.25 * mapped[0]
     assert np.allclose(for_pictures[0], blended / np.linalg.norm(blended), atol=1e-5)
     assert np.allclose(for_speech[0], minilm[0], atol=1e-6)
     assert np.allclose(for_pictures[1], mapped[1], atol=1e-6) and np.allclose(for_speech[1], mapped[1], atol=1e-6)
