@@ -22,20 +22,21 @@ class SentenceEmbedder:
 
     def said(self, texts: list[str], languages: list[str | None]) -> np.ndarray:
         """Vectors of transcript segments, each in the language Whisper heard ('en', 'de', ...)."""
-        return self._embed(texts, ["en" if lang in (None, "en") else "other" for lang in languages], 0.0)
+        return self._embed(texts, ["en" if lang in (None, "en") else "other" for lang in languages], False)
 
     def queries(self, texts: list[str], for_pictures: bool = False) -> np.ndarray:
         """Queries' vectors; each one's language is guessed from its words (models/multilingual.py). A query
         for pictures in English is read by both encoders (the map's reading weighted), which ranks the right
         photo first more often (models/language_map.py); transcripts in English are MiniLM's alone."""
-        english_weight = self.language_map.english_weight if for_pictures else 0.0
-        return self._embed(texts, [language_of(t, self.text.knows) for t in texts], english_weight)
+        return self._embed(texts, [language_of(t, self.text.knows) for t in texts], for_pictures)
 
-    def _embed(self, texts: list[str], kinds: list[str], english_weight: float) -> np.ndarray:
+    def _embed(self, texts: list[str], kinds: list[str], for_pictures: bool) -> np.ndarray:
         vectors = self.text.embed(texts) if texts else np.zeros((0, self.text.dim), np.float32)
+        english_weight = self.language_map.english_weight if for_pictures else 0.0
         read = [i for i, kind in enumerate(kinds) if kind != "en" or english_weight > 0]
         if read:
-            mapped = self.language_map(self.languages.embedder.embed([texts[i] for i in read]))
+            encoded = self.languages.embedder.embed([texts[i] for i in read])
+            mapped = self.language_map.pictures(encoded) if for_pictures else self.language_map.sentences(encoded)
             for i, v in zip(read, mapped):
                 # A query no word places ("Hund", "Berlin") may be either: the mean of both readings.
                 weight = {"en": english_weight, "unknown": 1.0}.get(kinds[i])

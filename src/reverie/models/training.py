@@ -106,7 +106,7 @@ def fit_bridge(features: np.ndarray, captions: np.ndarray, caption_photo: np.nda
 class LanguageRecipe:
     """The language map's recipe (models/language_map.py), selected on ../shared/eval's German and French
     sentences with throwaway probes; see weights/README.md."""
-    ridge: float = 3e-4  # the least-squares start (1e-3: German / French R@10 0.80 / 0.82 after training)
+    ridge: float = 3e-4  # the least-squares start (1e-3: German / French R@10 0.80 / 0.82 after training); speech's map
     epochs: int = 3  # 10 epochs at 1e-4 found as many; 5 at 3e-4 a point fewer in German
     batch: int = 256
     learning_rate: float = 3e-4
@@ -120,13 +120,18 @@ class LanguageRecipe:
     seed: int = 0
 
 
+def ridge_map(source: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
+    """Least squares with a ridge, source -> target (rows paired)."""
+    gram = source.T @ source + ridge * len(source) * np.eye(source.shape[1])
+    return np.linalg.solve(gram, source.T @ target)
+
+
 def fit_language_map(sentences: np.ndarray, pictures: np.ndarray, recipe: LanguageRecipe) -> np.ndarray:
     """A linear map from the multilingual encoder's vectors of captions to their photos' picture vectors:
     least squares with a ridge, then symmetric InfoNCE (each caption against the other pictures of its batch)."""
     import torch
 
-    gram = sentences.T @ sentences + recipe.ridge * len(sentences) * np.eye(sentences.shape[1])
-    start = np.linalg.solve(gram, sentences.T @ pictures)
+    start = ridge_map(sentences, pictures, recipe.ridge)
     torch.manual_seed(recipe.seed)
     torch.set_num_threads(1)
     rng = np.random.default_rng(recipe.seed)
@@ -164,11 +169,15 @@ def train_language_map(data: Path, out: Path, models, bridge: Bridge, echo: Call
     echo("embedding the captions with the multilingual encoder")
     sentences = MultilingualTextEmbedder(models.settings.model_threads).embed([c for _, c in pairs], echo=echo)
     echo("training the language map")
-    weight = fit_language_map(sentences.astype(np.float64), pictures[[i for i, _ in pairs]].astype(np.float64), recipe)
+    to_pictures = fit_language_map(sentences.astype(np.float64), pictures[[i for i, _ in pairs]].astype(np.float64), recipe)
+    echo("embedding one caption a photo with MiniLM, for the map that speech takes")
+    first = [next(k for k, (i, _) in enumerate(pairs) if i == photo) for photo in range(len(names))]
+    minilm = models.text.embed([pairs[k][1] for k in first], batch_size=128).astype(np.float64)
+    to_sentences = ridge_map(sentences[first].astype(np.float64), minilm, recipe.ridge)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, weight=weight.astype(np.float16), english_weight=np.float32(recipe.english_weight),
-                        bridge=np.str_(bridge.name))
+    np.savez_compressed(tmp, to_pictures=to_pictures.astype(np.float16), to_sentences=to_sentences.astype(np.float16),
+                        english_weight=np.float32(recipe.english_weight), bridge=np.str_(bridge.name))
     tmp.replace(out)
     return {"photos": len(names), "captions": len(pairs), "bytes": out.stat().st_size}
 
