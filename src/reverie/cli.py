@@ -633,8 +633,8 @@ def _status_text(status: dict) -> str:
 
 @main.group()
 def models() -> None:
-    """The models: train the picture-to-words bridge; switch a library to CLIP weights on disk and back; bring a
-    library indexed by an older Reverie up to date."""
+    """The models: train the picture-to-words bridge and the language map; switch a library to CLIP weights on
+    disk and back; bring a library indexed by an older Reverie up to date."""
 
 
 def training_options(what: str, shipped: str):
