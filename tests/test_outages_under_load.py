@@ -155,6 +155,10 @@ def test_database_and_object_store_failing_under_load_lose_nothing_and_come_back
     proxy = FaultProxy(distributed_stack.s3.port, delay=3.0).start()
     through_proxy = _through(proxy, distributed_stack, data)  # the test reads the store directly
     server = Server(data, "--no-workers", env=through_proxy).start()
+    # The first search loads the query models (several seconds on a loaded machine): done here, on an account
+    # of its own (no credits), so that no answer timed under the outages includes it.
+    warm = server.client(create_key(data, "warm-up")).post("/search", json={"search_param": "a red square", "search_type": "BY_IMAGE"})
+    assert warm.json()["code"] == "0000", warm.text
     # libpq names the worker's connections, so that they can be told apart and terminated.
     worker_proc = subprocess.Popen([str(BIN / "reverie"), "worker", "--data", str(data), "--workers", "2"],
                                    stdout=open(tmp_path / "worker.log", "ab"), stderr=subprocess.STDOUT,
