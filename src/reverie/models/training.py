@@ -120,6 +120,14 @@ class LanguageRecipe:
     seed: int = 0
 
 
+def first_captions(pairs: list[tuple[int, str]], photos: int) -> list[int]:
+    """The index in `pairs` ((photo, caption), ...) of each photo's first caption, photo by photo."""
+    first: dict[int, int] = {}
+    for k, (photo, _) in enumerate(pairs):
+        first.setdefault(photo, k)
+    return [first[photo] for photo in range(photos)]
+
+
 def ridge_map(source: np.ndarray, target: np.ndarray, ridge: float) -> np.ndarray:
     """Least squares with a ridge, source -> target (rows paired)."""
     gram = source.T @ source + ridge * len(source) * np.eye(source.shape[1])
@@ -171,7 +179,7 @@ def train_language_map(data: Path, out: Path, models, bridge: Bridge, echo: Call
     echo("training the language map")
     to_pictures = fit_language_map(sentences.astype(np.float64), pictures[[i for i, _ in pairs]].astype(np.float64), recipe)
     echo("embedding one caption a photo with MiniLM, for the map that speech takes")
-    first = [next(k for k, (i, _) in enumerate(pairs) if i == photo) for photo in range(len(names))]
+    first = first_captions(pairs, len(names))
     minilm = models.text.embed([pairs[k][1] for k in first], batch_size=128).astype(np.float64)
     to_sentences = ridge_map(sentences[first].astype(np.float64), minilm, recipe.ridge)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +205,7 @@ def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, re
     minilm = models.text.embed([c for _, c in pairs], batch_size=128).astype(np.float32)
     echo("training the bridge")
     weight, bias = fit_bridge(features, minilm, np.array([i for i, _ in pairs]), recipe)
-    first = [next(k for k, (i, _) in enumerate(pairs) if i == photo) for photo in range(len(names))]
+    first = first_captions(pairs, len(names))
     rng = np.random.default_rng(recipe.seed)
     ordinary = rng.choice(len(features), recipe.background, replace=False)
     hub_photos = rng.choice(len(features), min(recipe.hubs, len(features)), replace=False)
