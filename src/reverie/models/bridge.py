@@ -24,13 +24,8 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from .vectors import normalise
-
-# numpy's OpenBLAS would run the map on every core, and its threads then spin for a while after each call,
-# taking the cores from the indexing threads' networks: a fifth fewer photos a second (bench/index.py).
-_BLAS = ThreadpoolController()
+from .vectors import normalise, one_blas_thread
 
 SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
@@ -71,7 +66,7 @@ class Bridge:
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """Normalised pooled features (N, 1280) -> normalised vectors in MiniLM's space (N, 384)."""
-        with _BLAS.limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             return normalise(features @ self.weight + self.bias)
 
     def fuse(self, bridged: np.ndarray, conse: np.ndarray) -> np.ndarray:
@@ -80,7 +75,7 @@ class Bridge:
 
     def hubness(self, fused: np.ndarray) -> np.ndarray:
         """How close each picture (fuse()'s vectors) lies to sentences in general (N,)."""
-        with _BLAS.limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             sims = fused @ self.hubs.T
         k = min(self.hub_neighbours, len(self.hubs))
         return np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)

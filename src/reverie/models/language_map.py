@@ -23,11 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from .vectors import normalise
-
-_BLAS = ThreadpoolController()  # one thread, as in models/bridge.py
+from .vectors import normalise, one_blas_thread
 
 SHIPPED = Path(__file__).parent / "weights" / "language_map.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
@@ -62,5 +59,5 @@ class LanguageMap:
 
     @staticmethod
     def _map(vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        with _BLAS.limit(limits=1, user_api="blas"):
+        with one_blas_thread():
             return normalise(vectors @ weight).astype(np.float32)
