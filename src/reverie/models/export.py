@@ -1,6 +1,7 @@
 """Export the shipped weights to ONNX, once, into the model cache: the PyTorch ones exported, the COCO
 detector rebuilt from its TensorFlow graph (models/ssd_graph.py), RapidOCR's ONNX graphs rewritten to run
-faster (models/fuse.py); the classifier and the detector quantised to int8 (models/quantize.py).
+faster (models/fuse.py); the classifier and the detector quantised to int8 (models/quantize.py); the
+multilingual encoder's token table set apart, to be memory-mapped (models/multilingual.py).
 
 `ensure_exported` runs the export in a child process so that serving processes never import torch (it
 alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock. A cache that
@@ -22,6 +23,9 @@ import numpy as np
 
 from .detector import detector_input
 from .fuse import fold_pads, fuse_graph
+from .multilingual import ENCODER as MULTILINGUAL_ENCODER
+from .multilingual import TOKEN_TABLE as MULTILINGUAL_TABLE
+from .multilingual import export_encoder as export_multilingual
 from .quantize import quantize_classifier, quantize_on_scenes
 
 # Named anew whenever the export's outputs change, so that a cache holding an older export exports again:
@@ -36,7 +40,7 @@ TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
 EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
-            DETECTOR)
+            DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER)
 
 
 GEM_POWER = 3  # the classifier's features: the cube root of the mean cube of its final map
@@ -165,6 +169,8 @@ def _steps(tmp: Path) -> list[tuple[tuple[str, ...], Callable[[], object]]]:
         ((TEXT_DETECTOR,), lambda: fuse_graph(_shipped_ocr_graph("det"), tmp / TEXT_DETECTOR)),
         ((TEXT_RECOGNISER,), lambda: fuse_graph(_shipped_ocr_graph("rec"), tmp / TEXT_RECOGNISER)),
         ((DETECTOR_FLOAT, DETECTOR), detector),
+        ((MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER),
+         lambda: export_multilingual(tmp / MULTILINGUAL_TABLE, tmp / MULTILINGUAL_ENCODER)),
     ]
 
 

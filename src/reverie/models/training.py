@@ -175,7 +175,7 @@ def train_language_map(data: Path, out: Path, models, bridge: Bridge, echo: Call
     features, conse = image_evidence(models.without_bridge(), [data / "images" / n for n in names], echo)
     pictures = bridge.fuse(bridge.project(features), conse)
     echo("embedding the captions with the multilingual encoder")
-    sentences = MultilingualTextEmbedder(models.settings.model_threads).embed([c for _, c in pairs], echo=echo)
+    sentences = MultilingualTextEmbedder(models.cache, models.settings.model_threads).embed([c for _, c in pairs], echo=echo)
     echo("training the language map")
     to_pictures = fit_language_map(sentences.astype(np.float64), pictures[[i for i, _ in pairs]].astype(np.float64), recipe)
     echo("embedding one caption a photo with MiniLM, for the map that speech takes")

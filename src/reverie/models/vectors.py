@@ -12,9 +12,9 @@ from threadpoolctl import ThreadpoolController
 _BLAS = ThreadpoolController()
 
 
-def one_blas_thread() -> AbstractContextManager:
-    """Run the matrix products inside on one core."""
-    return _BLAS.limit(limits=1, user_api="blas")
+def blas_threads(limit: int = 1) -> AbstractContextManager:
+    """Run the matrix products inside on at most `limit` cores."""
+    return _BLAS.limit(limits=limit, user_api="blas")
 
 
 def normalise(x: np.ndarray) -> np.ndarray:
