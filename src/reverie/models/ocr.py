@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from .pixels import resized, rgb_pixels
+from .runtime import session
 
 # The gate looks at a copy of this many pixels, whatever the shape (a tall receipt shrunk by its long side
 # loses its text). Measured on the 40 dev receipts' previews: 110,592 px (384x288) finds text in all 40;
@@ -30,18 +31,19 @@ logging.getLogger("RapidOCR").setLevel(logging.ERROR)
 class TextReader:
     def __init__(self, detector: Path, recogniser: Path, threads: int = 1):
         from rapidocr_onnxruntime import RapidOCR
-        from rapidocr_onnxruntime.ch_ppocr_det import TextDetector
-        from rapidocr_onnxruntime.main import DEFAULT_CFG_PATH
-        from rapidocr_onnxruntime.utils import UpdateParameters, read_yaml, update_model_path
 
         cfg = dict(intra_op_num_threads=threads, inter_op_num_threads=1,
                    det_model_path=str(detector), rec_model_path=str(recogniser))
         # Detection needs no more than 1280 px (text lines stay ~10 px tall); recognition still crops each
         # line from the full image, so small print keeps its detail.
         self.engine = RapidOCR(print_verbose=False, det_limit_side_len=READ_DETECT_SIDE, det_limit_type="max", **cfg)
-        det_config = UpdateParameters()(update_model_path(read_yaml(DEFAULT_CFG_PATH)), **cfg)["Det"]
-        # has_text sizes and scales the copy itself, and runs the network and the box tracing directly.
-        self.gate = TextDetector(det_config)
+        # has_text sizes and scales the copy itself, runs the network on a session of its own and traces the
+        # boxes as the engine does. Its own session keeps a memory arena, which RapidOCR's sessions go
+        # without (their inputs vary up to 1280 px): the gate's are never above GATE_PIXELS, and without
+        # one, each photo's buffers were mapped afresh (models/memory.py), a tenth of the gate's time.
+        self.gate = session(detector, threads)
+        self._gate_input = self.gate.get_inputs()[0].name
+        self._boxes = self.engine.text_det
 
     @staticmethod
     def _bgr(pixels: np.ndarray) -> np.ndarray:
@@ -55,11 +57,11 @@ class TextReader:
         # std 0.5), here once and in float32.
         size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
         batch = (resized(pixels, size)[:, :, ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        probabilities = self.gate.infer(batch)[0]
-        if probabilities.max() <= self.gate.postprocess_op.thresh:  # no pixel of text: no boxes to trace
+        probabilities = self.gate.run(None, {self._gate_input: batch})[0]
+        if probabilities.max() <= self._boxes.postprocess_op.thresh:  # no pixel of text: no boxes to trace
             return False
-        boxes, _ = self.gate.postprocess_op(probabilities, (size[1], size[0]))
-        return len(self.gate.filter_tag_det_res(boxes, (size[1], size[0]))) > 0
+        boxes, _ = self._boxes.postprocess_op(probabilities, (size[1], size[0]))
+        return len(self._boxes.filter_tag_det_res(boxes, (size[1], size[0]))) > 0
 
     def read(self, im: Image.Image | np.ndarray, gate_view: Image.Image | np.ndarray | None = None) -> list[tuple[str, float]]:
         """Lines of text with their confidence, top to bottom; [] when the gate sees none. The gate may
