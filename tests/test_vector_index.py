@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import stack_free
+from sqlalchemy import event
 
 from reverie.config import Settings
 from reverie.store import Store
+from reverie.store.search_index import load_vectors
 from reverie.store.vectors import VectorIndex
+from reverie.store.videos import load_vectors as load_clip_vectors
 
 pytestmark = stack_free  # always the embedded index: it is what the test is about
 
@@ -141,3 +144,26 @@ def test_queries_of_a_new_model_search_its_vectors_as_they_replace_the_older_one
     found, _, _, _ = index.search(upgraded[0], 1, "default", 10)
     assert found[0] == older[0] and set(found) == set(new_ids) | set(older[:2])
     assert len(index.search(unit(rng, 1)[0], 1, "default", 10)[0]) == 4  # the older length again: the rows left
+
+
+def test_reading_new_rows_walks_only_its_own_space(store):
+    """Each search reads the rows written since the last (refresh): by (space, seq), not past every row of
+    the other spaces written after its own newest (migration 0013)."""
+    rng = np.random.default_rng(3)
+    ids = add_images(store, unit(rng, 3), 1000)
+    with store.db.write() as conn:  # another space's rows after the newest 'visual' one
+        for i in ids:
+            conn.exec_driver_sql("INSERT INTO image_vectors(image_id, space, model, vector) VALUES (?, 'features', 't', x'00')", (i,))
+    seen = []
+
+    @event.listens_for(store.db.engine, "before_cursor_execute")
+    def plan(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().startswith("SELECT") and "_vectors.seq >" in statement:
+            seen.append(" ".join(r[-1] for r in cursor.connection.execute("EXPLAIN QUERY PLAN " + statement, parameters)))
+
+    with store.db.read() as conn:
+        assert [r[1] for r in load_vectors(conn, "visual", 0)] == ids
+        assert load_vectors(conn, "visual", 3) == [] and load_clip_vectors(conn, "speech", 0) == []
+    assert len(seen) == 3
+    assert "ix_image_vectors_space_seq (space=? AND seq>?)" in seen[0] and "ix_image_vectors_space_seq" in seen[1]
+    assert "ix_video_vectors_space_seq (space=? AND seq>?)" in seen[2]

@@ -217,6 +217,7 @@ image_vectors = Table(
     Column("vector", LargeBinary),  # float32, little-endian (SQLite)
     Column("embedding", EMBEDDING),  # pgvector (PostgreSQL)
     Index("ux_image_vectors_image_space", "image_id", "space", unique=True),
+    Index("ix_image_vectors_space_seq", "space", "seq"),  # an index's read of new rows (migration 0013)
     # AUTOINCREMENT: without it SQLite hands out the numbers of deleted rows again, and an index that has
     # read up to seq N would never see a new row numbered N or less.
     sqlite_autoincrement=True,
@@ -319,6 +320,7 @@ video_vectors = Table(
     Column("embedding", EMBEDDING),
     Index("ux_video_vectors_item_space", "item_id", "space", unique=True),
     Index("ix_video_vectors_video", "video_id"),
+    Index("ix_video_vectors_space_seq", "space", "seq"),
     sqlite_autoincrement=True,
 )
 
