@@ -11,15 +11,15 @@ from pathlib import Path
 from ..config import Settings
 from .detector import ObjectDetector
 from .export import CLASSIFIER, DETECTOR, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
-from .memory import map_large_buffers
 from .ocr import TextReader
+from .process import share_the_machine
 from .text_embedding import TextEmbedder
 from .visual import VisualEmbedder
 
 
 class Models:
     def __init__(self, settings: Settings):
-        map_large_buffers()  # the networks' large buffers go back to the system when freed (models/memory.py)
+        share_the_machine()  # large buffers given back when freed, numpy's BLAS on one core (models/process.py)
         self.settings = settings
         self.cache: Path = settings.model_dir
         self._lock = threading.Lock()

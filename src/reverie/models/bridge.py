@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .vectors import blas_threads, normalise
+from .vectors import normalise
 
 SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
@@ -66,8 +66,7 @@ class Bridge:
 
     def project(self, features: np.ndarray) -> np.ndarray:
         """Normalised pooled features (N, 1280) -> normalised vectors in MiniLM's space (N, 384)."""
-        with blas_threads():
-            return normalise(features @ self.weight + self.bias)
+        return normalise(features @ self.weight + self.bias)
 
     def fuse(self, bridged: np.ndarray, conse: np.ndarray) -> np.ndarray:
         """The bridge and ConSE, both unit length, summed (ConSE weighted): in MiniLM's space, unit length."""
@@ -75,8 +74,7 @@ class Bridge:
 
     def hubness(self, fused: np.ndarray) -> np.ndarray:
         """How close each picture (fuse()'s vectors) lies to sentences in general (N,)."""
-        with blas_threads():
-            sims = fused @ self.hubs.T
+        sims = fused @ self.hubs.T
         k = min(self.hub_neighbours, len(self.hubs))
         return np.partition(sims, -k, axis=1)[:, -k:].mean(axis=1)
 

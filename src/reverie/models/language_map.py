@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .vectors import blas_threads, normalise
+from .vectors import normalise
 
 SHIPPED = Path(__file__).parent / "weights" / "language_map.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
@@ -59,5 +59,4 @@ class LanguageMap:
 
     @staticmethod
     def _map(vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
-        with blas_threads():
-            return normalise(vectors @ weight).astype(np.float32)
+        return normalise(vectors @ weight).astype(np.float32)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .vectors import blas_threads
+from .process import blas_threads
 
 # The encoder's 65 MB token table is read from the model cache through a memory map, so a process holds in
 # memory only the rows its queries touch: loaded from the wheel, it took 65 MB of every process that ever

@@ -40,7 +40,7 @@ class TextReader:
         # has_text sizes and scales the copy itself, runs the network on a session of its own and traces the
         # boxes as the engine does. Its own session keeps a memory arena, which RapidOCR's sessions go
         # without (their inputs vary up to 1280 px): the gate's are never above GATE_PIXELS, and without
-        # one, each photo's buffers were mapped afresh (models/memory.py), a tenth of the gate's time.
+        # one, each photo's buffers were mapped afresh (models/process.py), a tenth of the gate's time.
         self.gate = session(detector, threads)
         self._gate_input = self.gate.get_inputs()[0].name
         self._boxes = self.engine.text_det
