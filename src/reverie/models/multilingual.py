@@ -83,7 +83,7 @@ class MultilingualTextEmbedder:
 
     def embed(self, texts: list[str], echo: Callable[[str], None] | None = None) -> np.ndarray:
         out = np.zeros((len(texts), self.dim), np.float32)
-        # Left to itself, BLAS would spin up a thread a core, whose start outlasts a short query's work.
+        # A query's process keeps BLAS on one core (models/process.py); training lends the encoder more.
         with blas_threads(self.threads):
             for i in range(0, len(texts), 512):
                 out[i:i + 512] = self.model.encode(texts[i:i + 512])

@@ -4,8 +4,8 @@ Memory. The networks' buffers (OCR on a receipt, Whisper on a minute of speech) 
 after every call. glibc serves such a buffer from a fresh mapping, returned whole when freed, until the
 first such free: from then on it raises that threshold and serves them from its heaps, which fragment and
 keep what they grew to. One process holding every model then peaked anywhere from 1.11 to 1.23 GB from run
-to run; with the threshold held at 1 MiB, at 0.93 GB every time, and photos indexed as fast (bench/rss.py,
-bench/index.py; README).
+to run; with the threshold held at 1 MiB, at 0.89-0.93 GB every time, and photos indexed as fast
+(bench/rss.py, bench/index.py; README).
 
 BLAS. numpy's OpenBLAS would run even a small product (a query against a sample of the library, the bridge's
 map of one photo) on every core, and its threads then spin for a while after each call, taking the cores
