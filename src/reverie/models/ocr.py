@@ -39,8 +39,9 @@ class TextReader:
         self.engine = RapidOCR(print_verbose=False, det_limit_side_len=READ_DETECT_SIDE, det_limit_type="max", **cfg)
         # has_text sizes and scales the copy itself, runs the network on a session of its own and traces the
         # boxes as the engine does. Its own session keeps a memory arena, which RapidOCR's sessions go
-        # without (their inputs vary up to 1280 px): the gate's are never above GATE_PIXELS, and without
-        # one, each photo's buffers were mapped afresh (models/process.py), a tenth of the gate's time.
+        # without (their inputs vary up to 1280 px): the gate's never exceed GATE_PIXELS, so its buffers are
+        # reused photo to photo (with the mmap threshold at 1 MiB they had been mapped afresh, a tenth of
+        # the gate's time; models/process.py).
         self.gate = session(detector, threads)
         self._gate_input = self.gate.get_inputs()[0].name
         self._boxes = self.engine.text_det

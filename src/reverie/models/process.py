@@ -4,8 +4,9 @@ Memory. The networks' buffers (OCR on a receipt, Whisper on a minute of speech) 
 after every call. glibc serves such a buffer from a fresh mapping, returned whole when freed, until the
 first such free: from then on it raises that threshold and serves them from its heaps, which fragment and
 keep what they grew to. One process holding every model then peaked anywhere from 1.11 to 1.23 GB from run
-to run; with the threshold held at 1 MiB, at 0.89-0.93 GB every time, and photos indexed as fast
-(bench/rss.py, bench/index.py; README).
+to run; with the threshold held at 8 MiB, at 0.99-1.01 GB (bench/rss.py). At 1 MiB it peaked at 0.93 GB, but
+each photo's decoded pixels (5.8 MB at 1.9 MP) were then mapped and zeroed afresh: 27.0 / 28.0 photos a second
+against 29.1 / 30.9 before; at 8 MiB, 29.1 / 35.5 against 29.6 / 34.5 (bench/index.py, alternating; README).
 
 BLAS. numpy's OpenBLAS would run even a small product (a query against a sample of the library, the bridge's
 map of one photo) on every core, and its threads then spin for a while after each call, taking the cores
@@ -23,7 +24,7 @@ from contextlib import AbstractContextManager
 from threadpoolctl import ThreadpoolController
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h
-LARGE = 1 << 20
+LARGE = 8 << 20  # above a photo's decoded pixels; low enough to hold the peak at ~1.0 GB
 
 _BLAS = ThreadpoolController()
 
