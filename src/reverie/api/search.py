@@ -15,6 +15,7 @@ from ..ingest.fields import parse_number, whole_characters
 from ..ingest.images import OPENERS
 from ..ingest.multipart import read_form
 from ..search import filters as search_filters
+from ..search.combined import search_everything
 from ..search.fusion import LEVELS
 from ..store import images as image_rows
 from ..store import pointers
@@ -25,8 +26,6 @@ from .auth import api_key_scheme, limited
 from .envelope import ok
 from .images import image_item
 from .links import Links
-from ..search.combined import ranked_together
-from ..search.videos import merge
 
 router = APIRouter(dependencies=[Depends(api_key_scheme)])
 
@@ -120,11 +119,10 @@ def _text_search(request: Request, who: Caller, search_type: str, query: str, cu
                     "vector": _listed(videos.clips.vector_of(h.best_id)),
                     "user_id": user_id, "start_time": round(h.start, 3), "end_time": round(h.end, 3),
                     "score": round(h.score, 4)} for h in hits])
-    hits = [h for h in request.app.state.searcher.by_text(who.account_id, query, f, top_k) if h.score >= cut]
     if search_type == "BY_IMAGE":
-        return ok(_page(request, who, hits, page, page_size))
-    # ALL (extension): images and video clips in one ranking (search/combined.py).
-    ranked = ranked_together(hits, videos.clips_by_text(who.account_id, query, f, top_k, video_ids, cut), top_k)
+        return ok(_page(request, who, request.app.state.searcher.by_text(who.account_id, query, f, top_k, cut), page, page_size))
+    # ALL (extension): images and video clips in one ranking.
+    ranked = search_everything(request.app.state.searcher, videos, who.account_id, query, f, top_k, video_ids, cut)
     window = ranked[(page - 1) * page_size: page * page_size]
     image_page = _page(request, who, [h for kind, h in window if kind == "image"], 1, page_size)["item"]
     clip_items = _video_items_by_hit(request, who, [h for kind, h in window if kind == "clip"], keyframes=True)
@@ -247,7 +245,7 @@ def _similar(request: Request, who: Caller, example: Image.Image, fields: dict[s
     top_k = _form_int(fields, "top_k", 20)
     similarity = parse_number("similarity", fields["similarity"], 0, 1) if fields.get("similarity") else 0.0
     f = search_filters.parse({k: fields.get(k) for k in ("unique_id", "tag", "camera_tag") if fields.get(k)})
-    hits = [h for h in request.app.state.searcher.by_example(who.account_id, example, f, top_k) if h.score >= similarity]
+    hits = request.app.state.searcher.by_example(who.account_id, example, f, top_k, similarity)
     page = _page(request, who, hits, 1, max(1, len(hits)))
     _charge(request, who)
     return ok(page)
@@ -298,17 +296,7 @@ def _clips_by_image(request: Request, who: Caller, example: Image.Image, fields:
     if not prompt:
         raise InvalidInput("prompt", "required: a non-empty description of what to find")
     f = search_filters.parse({"unique_id": fields.get("unique_id")} if fields.get("unique_id") else {})
-    searcher = request.app.state.video_searcher
-    ids = [video_id or 0]
-    by_image = {h.item_ids[0]: h for h in searcher.frames_by_image(who.account_id, example, f, 1000, ids)}
-    by_prompt = {h.item_ids[0]: h for h in searcher.clips_by_text(who.account_id, prompt, f, 1000, ids, merged=False)}
-    # The picture decides most; the prompt re-orders among look-alikes.
-    hits = []
-    for clip_id, h in by_image.items():
-        text_score = by_prompt[clip_id].score if clip_id in by_prompt else 0.0
-        h.score = 0.7 * h.score + 0.3 * text_score
-        hits.append(h)
-    hits = merge(sorted(hits, key=lambda h: -h.score))[:20]
+    hits = request.app.state.video_searcher.clips_by_image(who.account_id, example, prompt, f, video_id or 0)
     with request.app.state.store.db.read() as conn:
         rows = video_rows.get_many(conn, who.account_id, list({h.video_id for h in hits}))
     _charge(request, who)

@@ -4,8 +4,10 @@ text: search/videos.py's HELD) come first, as a photo found by the words printed
 
 from __future__ import annotations
 
+from .filters import Filters
 from .fusion import Candidate
-from .videos import HELD, VideoHit
+from .images import Searcher
+from .videos import HELD, VideoHit, VideoSearcher
 
 
 def photo_held(hit: Candidate) -> bool:
@@ -17,3 +19,10 @@ def ranked_together(photos: list[Candidate], clips: list[VideoHit], top_k: int) 
     both = [("image", h, photo_held(h)) for h in photos] + [("clip", h, h.held) for h in clips]
     both.sort(key=lambda x: (not x[2], -x[1].score))
     return [(kind, h) for kind, h, _ in both[:top_k]]
+
+
+def search_everything(photos: Searcher, clips: VideoSearcher, account_id: int, query: str, f: Filters, top_k: int,
+                      video_ids: list[int] | None, min_score: float) -> list[tuple[str, Candidate | VideoHit]]:
+    """Photos and clips for a text query in one ranking, at most top_k, none scoring under min_score."""
+    return ranked_together(photos.by_text(account_id, query, f, top_k, min_score),
+                           clips.clips_by_text(account_id, query, f, top_k, video_ids, min_score), top_k)

@@ -78,7 +78,8 @@ class Searcher:
         with self.store.db.read() as conn:
             return allowed_ids(conn, account_id, f)
 
-    def by_text(self, account_id: int, query: str, f: Filters, top_k: int) -> list[Candidate]:
+    def by_text(self, account_id: int, query: str, f: Filters, top_k: int, min_score: float = 0.0) -> list[Candidate]:
+        """The best top_k photos for `query`, those scoring under min_score (a filtering level's cut) left out."""
         with self.store.db.read() as conn:
             f = with_named_people(conn, account_id, f, query)
         allowed = self._allowed(account_id, f)
@@ -96,14 +97,17 @@ class Searcher:
 
         seen = set(ids.tolist())
         cosines = self.visual.similarities(qvec, [h[0] for h in lexical if h[0] not in seen])
-        return self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get,
+        hits = self._searchable(fuse(ids, sims, mean, std, lexical, cosines.get,
                                      detected(self.store, query, seen | {h[0] for h in lexical}, images)), top_k)
+        return [h for h in hits if h.score >= min_score]
 
     def _lexical(self, account_id: int, unique_id: str, query: str, limit: int):  # noqa: ANN202
         with self.store.db.read() as conn:
             return search_index.lexical(conn, account_id, unique_id, search_index.query_terms(query), limit, phrase=query)
 
-    def by_example(self, account_id: int, image, f: Filters, top_k: int) -> list[Candidate]:  # noqa: ANN001
+    def by_example(self, account_id: int, image, f: Filters, top_k: int,  # noqa: ANN001
+                   min_score: float = 0.0) -> list[Candidate]:
+        """The top_k photos most like the example `image`, those less alike than min_score left out."""
         allowed = self._allowed(account_id, f)
         if allowed is not None and len(allowed) == 0:
             return []
@@ -118,4 +122,4 @@ class Searcher:
         # The higher of the two: a copy of the example scores 1, as it did before the expansion.
         scores = np.maximum(self.models.visual.similarity(cosines), self.models.visual.similarity(sims, expanded=True))
         hits = [Candidate(i, cosine=c, score=float(s), matched=["visual"]) for i, c, s in zip(ids.tolist(), cosines.tolist(), scores)]
-        return sorted(self._searchable(hits, len(hits)), key=lambda h: -h.score)[:top_k]
+        return [h for h in sorted(self._searchable(hits, len(hits)), key=lambda h: -h.score)[:top_k] if h.score >= min_score]

@@ -1,6 +1,6 @@
 """Video search: clips by text (visual vector + words of the clip, fused and calibrated as for images),
-speech by meaning (transcript segments), and keyframes by example image (phrases: search/phrases.py).
-Adjacent hits from one video merge into one clip."""
+speech by meaning (transcript segments), keyframes by example image, and moments of one video by an example
+image and a prompt (phrases: search/phrases.py). Adjacent hits from one video merge into one clip."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ LEXICAL_BONUS = 0.15
 # judged) is matched "said", and ranks above every clip (and, in ALL, photo) whose words do not hold it:
 # a misheard word still leaves 0.8 ("contracted to thy own bright eyes" for "... thine own ...": 0.82).
 HELD = 0.8
+# A moment found by an example image and a prompt (search_clips_by_image): the picture decides most, the
+# prompt re-orders among look-alikes. At most this many moments: the endpoint takes no top_k.
+BY_PICTURE, BY_PROMPT = 0.7, 0.3
+MOMENTS = 20
 
 
 @dataclass
@@ -211,6 +215,14 @@ class VideoSearcher:
                          matched=["image"], keyframe_key=rows[i].keyframe_key)
                 for i, s in zip(ids.tolist(), scores) if i in rows and s >= min_score]
         return hits[:top_k]
+
+    def clips_by_image(self, account_id: int, example: Image.Image, prompt: str, f: Filters, video_id: int) -> list[VideoHit]:
+        """Moments of one video that look like `example` and match `prompt`, best first."""
+        by_picture = self.frames_by_image(account_id, example, f, 1000, [video_id])
+        by_prompt = {h.item_ids[0]: h.score for h in self.clips_by_text(account_id, prompt, f, 1000, [video_id], merged=False)}
+        for h in by_picture:
+            h.score = BY_PICTURE * h.score + BY_PROMPT * by_prompt.get(h.item_ids[0], 0.0)
+        return merge(sorted(by_picture, key=lambda h: -h.score))[:MOMENTS]
 
 
 def spoken_or_shown(caption: str) -> str:
