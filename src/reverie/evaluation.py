@@ -18,6 +18,8 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
                   each caption as a BY_CLIP query; R@1/5/10 of a clip on its photo's shot, and what each
                   filtering level keeps of right answers and of unrelated queries; each COCO category as a
                   BY_CLIP query, mAP judged by COCO's labels of the shots' photos
+  image -> frame  (--videos) each Caltech image left out of the videos as the example (search_similar_images,
+                  any similarity): average precision of the 2 shots of its class, and R@1 of one of them
   speech          (--speech) phrase search and BY_AUDIO on read and synthesised speech (speech_evaluation.py)
 """
 
@@ -126,6 +128,8 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
 
     started = time.time()
     where: dict[str, tuple[str, float]] = {}  # COCO name -> (videoNo, shot start)
+    shots_of: dict[str, list[tuple[str, float]]] = {}  # Caltech class -> its shots (videoNo, start)
+    in_videos = {p for _, ps in gallery.caltech.items() for p in ps[:DISTRACTORS_PER_CLASS]}
     numbers = []
     with tempfile.TemporaryDirectory(prefix="reverie-eval-videos-") as tmp:
         for n, plan in enumerate(video_plan(gallery, root)):
@@ -134,9 +138,11 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
                 no = checked(http.post("/upload", files={"file": (path.name, f, "video/mp4")},
                                       data={"unique_id": VIDEO_NAMESPACE}))["videoNo"]
             numbers.append(no)
-            for i, (_, name) in enumerate(plan):
+            for i, (picture, name) in enumerate(plan):
                 if name is not None:
                     where[name] = (no, i * SHOT_S)
+                else:
+                    shots_of.setdefault(picture.parent.name, []).append((no, i * SHOT_S))
     echo(f"uploaded {len(numbers)} videos in {time.time() - started:.0f}s; indexing...")
     while True:
         page = checked(http.post("/list_videos", json={"unique_id": VIDEO_NAMESPACE, "status": "UNPARSE", "size": 1}))
@@ -184,9 +190,27 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
                 found.add(shot)
                 ap += len(found) / rank
         precisions.append(ap / len(relevant))
+
+    # Keyframes by example: a shot counts once, on its first hit, as for the categories.
+    frame_aps, frame_firsts = [], []
+    for cls, paths in gallery.caltech.items():
+        for example in [p for p in paths if p not in in_videos]:
+            res = http.post("/search_similar_images", files=[("file", (example.name, example.read_bytes(), "image/jpeg"))],
+                            data={"unique_id": VIDEO_NAMESPACE, "top_k": "10", "similarity": "0"})
+            found, ap = set(), 0.0
+            hits = checked(res)
+            for rank, hit in enumerate(hits, 1):
+                shot = next((s for s in set(shots_of[cls]) - found if on_shot(hit, *s)), None)
+                if shot is not None:
+                    found.add(shot)
+                    ap += len(found) / rank
+            frame_aps.append(ap / len(shots_of[cls]))
+            frame_firsts.append(bool(hits) and any(on_shot(hits[0], *s) for s in shots_of[cls]))
     return {"videos": len(numbers), "queries": len(ranks),
             "recall": {f"R@{k}": sum(r < k for r in ranks) / len(ranks) for k in (1, 5, 10)}, "levels": levels,
-            "categories": {"categories": len(precisions), "mAP": sum(precisions) / len(precisions)}}
+            "categories": {"categories": len(precisions), "mAP": sum(precisions) / len(precisions)},
+            "frames_by_example": {"queries": len(frame_aps), "mAP": sum(frame_aps) / len(frame_aps),
+                                  "R@1": sum(frame_firsts) / len(frame_firsts)}}
 
 
 def _upload_and_wait(http: httpx.Client, files: list[Path], namespace: str, echo=print) -> dict[str, int]:  # noqa: ANN001
@@ -455,6 +479,8 @@ def table(result: dict) -> str:
         rows.append(("text->clip R@1 / R@5 / R@10", f"{r['R@1']:.3f} / {r['R@5']:.3f} / {r['R@10']:.3f}  "
                                                      f"({v['queries']} captions, {v['videos']} videos)"))
         rows.append(("text->clip COCO categories mAP", f"{v['categories']['mAP']:.3f}  ({v['categories']['categories']} categories)"))
+        x = v["frames_by_example"]
+        rows.append(("image->frame mAP; R@1", f"{x['mAP']:.3f}; {x['R@1']:.3f}  ({x['queries']} Caltech examples, 2 shots each)"))
         for level, x in v["levels"].items():
             rows.append((f"clips, filtering_level {level}", f"{x['unrelated_hits_per_query']:.1f} hits per unrelated query; "
                                                              f"{x['right_answers_kept']:.0%} of right answers kept"))
