@@ -5,7 +5,6 @@ numpy's BLAS runs on one core."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -65,5 +64,8 @@ print(json.dumps(seen))
 """
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     seen = json.loads(out.stdout)
-    assert seen["before"] == [os.cpu_count()]  # OpenBLAS starts with a thread a core
-    assert seen["after"] == [1] and seen["lent"] == [2] and seen["again"] == [1]
+    # OpenBLAS starts with a thread a core, or as many as OPENBLAS_NUM_THREADS says; one has nothing to limit.
+    if seen["before"] == [1]:
+        pytest.skip("numpy's BLAS starts on one thread here (one core, or OPENBLAS_NUM_THREADS=1)")
+    assert len(seen["before"]) == 1 and seen["before"][0] > 1
+    assert seen["after"] == [1] and seen["lent"] == [min(2, seen["before"][0])] and seen["again"] == [1]
