@@ -22,6 +22,7 @@ from reverie.models.language_map import LanguageMap
 from reverie.models.multilingual import language_of
 from reverie.models.pixels import rgb_pixels
 from reverie.models.training import LanguageRecipe, Recipe, train, train_language_map
+from reverie.models.visual import ConseEmbedder
 from reverie.store import vector_rows
 from reverie.store.schema import image_vectors
 
@@ -61,6 +62,17 @@ def test_a_missing_bridge_or_language_map_says_what_to_do(tmp_path):
         Bridge.load(tmp_path / "bridge.npz")
     with pytest.raises(FileNotFoundError, match="train-languages"):
         LanguageMap.load(tmp_path / "language_map.npz")
+
+
+@stack_free
+def test_a_language_map_trained_toward_another_bridge_is_named_at_load(models, caplog):
+    visual = models.visual
+    ConseEmbedder(visual.classifier, visual.text, models.cache, visual.bridge, models.sentences)
+    assert "train-languages" not in caplog.text
+    retrained = Bridge.load()
+    retrained.name = "bridge-v99"
+    ConseEmbedder(visual.classifier, visual.text, models.cache, retrained, models.sentences)
+    assert f"toward {visual.bridge.name}, not this bridge-v99" in caplog.text and "train-languages" in caplog.text
 
 
 @stack_free

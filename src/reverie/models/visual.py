@@ -15,6 +15,7 @@ Text queries are embedded by MiniLM into the same space; other languages through
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -40,6 +41,8 @@ SIMILARITY_POWER = 1.4
 # run higher (unrelated Caltech pairs 0.443 median, same-class 0.826); this power lets the same 3.6 % of
 # unrelated pairs past 0.4.
 EXPANDED_POWER = 1.8
+log = logging.getLogger("reverie")
+
 INPUT_SIDE = 320  # the classifier is fully convolutional; the whole frame, squashed, keeps every object
 LABELS_KEPT = 5
 
@@ -82,6 +85,12 @@ class ConseEmbedder:
         self.text = text
         self.bridge = bridge  # None only while the bridge itself is being trained
         self.sentences = sentences  # None: English queries only (the bridge's own training)
+        if bridge is not None and sentences is not None and sentences.language_map.bridge != bridge.name:
+            # The map points queries to where its bridge put the pictures: after the bridge alone is retrained,
+            # other languages still run, but miss.
+            log.warning("the language map was trained toward %s, not this %s: queries in other languages will find "
+                        "their photos poorly until `reverie models train-languages` runs (models/weights/README.md)",
+                        sentences.language_map.bridge, bridge.name)
         self.name = conse_name(bridge)
         self.dim = text.dim + (0 if bridge is None else 1)  # the bridge's hubness coordinate
         self.class_vectors = self._class_vectors(cache_dir)
