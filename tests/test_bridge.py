@@ -137,7 +137,7 @@ def test_a_sentence_in_three_languages_finds_its_photo_among_forty(models):
     captions = json.loads((FLICKR / "captions.json").read_text())
     names = sorted(translations)[:40]
     visual = models.visual
-    assert visual.name == "conse+bridge-v3"
+    assert visual.name == "conse+bridge-v4"
     gallery = np.stack([a.vector for a in visual.analyse(_photos(names))])
     for lang in ("en", "de", "fr"):
         queries = [captions[n][0] if lang == "en" else translations[n][lang] for n in names]
@@ -208,7 +208,7 @@ def _training_subset(tmp_path: Path, photos: int) -> tuple[Path, list[str]]:
 @pytest.mark.skipif(not TRAIN.exists(), reason="../shared/train is not beside the repo")
 def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models):
     subset, names = _training_subset(tmp_path, 96)
-    recipe = Recipe(epochs=3, batch=32, background=16, held_out=16)
+    recipe = Recipe(epochs=3, batch=32, background=16, held_out=16, seeds=2)
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
     report = train(subset, first, models, echo=lambda _m: None, recipe=recipe)
     train(subset, second, models, echo=lambda _m: None, recipe=recipe)
@@ -257,7 +257,7 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
     ids = client.upload_ok([(n, (FLICKR / "images" / n).read_bytes(), "image/jpeg") for n in names])
     assert all(client.wait_indexed(i, timeout=120)["status"] == "PARSE" for i in ids)
     indexed = _vector_rows(server.data, ids)
-    assert {model for model, _ in indexed.values()} == {"conse+bridge-v3"} and len(indexed) == 6
+    assert {model for model, _ in indexed.values()} == {"conse+bridge-v4"} and len(indexed) == 6
     server.stop()
 
     # What an older Reverie stored: ConSE's vector alone under "conse", and features pooled otherwise. The
@@ -287,13 +287,13 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
 
     assert found_first(names[2]) == ids[2]  # the server has read the older vectors, and the current one
     out = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
-    assert "embedded 2 photos and 0 video clips with conse+bridge-v3" in out.stdout, out.stderr
+    assert "embedded 2 photos and 0 video clips with conse+bridge-v4" in out.stdout, out.stderr
     assert [found_first(name) for name in names] == ids
     server.stop()
     upgraded = _vector_rows(server.data, ids)
     assert upgraded.keys() == indexed.keys()
     for key, (model, vec) in upgraded.items():
-        assert model == "conse+bridge-v3"
+        assert model == "conse+bridge-v4"
         assert np.allclose(vec, indexed[key][1], atol=1e-4), key
     again = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
     assert "nothing to do" in again.stdout

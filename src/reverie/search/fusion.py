@@ -51,14 +51,14 @@ LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}  # memories.ai's cut-offs, 
 # from the ranking logit and the query's best match, and the probability each level cuts at. There, `low`
 # keeps 0.80 of the photos whose captions name a word query's thing ("dog"), `medium` lets 0.2 hits through
 # per query about something absent, and `high` keeps hits that are right 0.85 of the time.
-MEANING = {"logit": 0.2501, "best_cosine": 13.697, "best_z": -1.5128, "bias": -1.7411}
-KNOTS = {"low": 0.017266, "medium": 0.274413, "high": 0.477}
+MEANING = {"logit": 0.2455, "best_cosine": 13.0214, "best_z": -1.4153, "bias": -1.8866}
+KNOTS = {"low": 0.016761, "medium": 0.276679, "high": 0.4622}
 # The same for a query that only names detector classes, measured on such queries alone (23 classes the
 # held-out captions name, 20 they do not): `detected` spreads its logits ~10 times wider, and one model for
 # both squeezed every sentence's scores (captions kept 0.66 of their photo at `low` instead of 0.89). Its
 # `low` keeps 0.90 of the right photos there (bench/calibrate.py says why not 0.80).
-NAMED_MEANING = {"logit": 0.0757, "best_cosine": 14.3652, "best_z": -1.8986, "bias": -3.9524}
-NAMED_KNOTS = {"low": 0.006058, "medium": 0.352187, "high": 0.7261}
+NAMED_MEANING = {"logit": 0.0753, "best_cosine": 14.2635, "best_z": -1.8578, "bias": -4.1099}
+NAMED_KNOTS = {"low": 0.006165, "medium": 0.335063, "high": 0.7152}
 
 
 @dataclass
