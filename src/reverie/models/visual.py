@@ -31,6 +31,8 @@ from .pixels import resized, rgb_pixels
 from .text_embedding import TextEmbedder
 from .vectors import normalise
 
+log = logging.getLogger("reverie")
+
 TOP_CLASSES = 20
 # GeM-pooled features (models/export.py) run closer together than the mean-pooled ones did: on the Caltech
 # dev images unrelated pairs 0.378 (median), same-class 0.617, against 0.254 and 0.535. Raised to this
@@ -41,8 +43,6 @@ SIMILARITY_POWER = 1.4
 # run higher (unrelated Caltech pairs 0.443 median, same-class 0.826); this power lets the same 3.6 % of
 # unrelated pairs past 0.4.
 EXPANDED_POWER = 1.8
-log = logging.getLogger("reverie")
-
 INPUT_SIDE = 320  # the classifier is fully convolutional; the whole frame, squashed, keeps every object
 LABELS_KEPT = 5
 
