@@ -129,7 +129,7 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
     started = time.time()
     where: dict[str, tuple[str, float]] = {}  # COCO name -> (videoNo, shot start)
     shots_of: dict[str, list[tuple[str, float]]] = {}  # Caltech class -> its shots (videoNo, start)
-    in_videos = {p for _, ps in gallery.caltech.items() for p in ps[:DISTRACTORS_PER_CLASS]}
+    in_videos: set[Path] = set()  # the Caltech images shown in them
     numbers = []
     with tempfile.TemporaryDirectory(prefix="reverie-eval-videos-") as tmp:
         for n, plan in enumerate(video_plan(gallery, root)):
@@ -143,6 +143,7 @@ def run_videos(http: httpx.Client, root: Path, gallery: Gallery, echo=print) -> 
                     where[name] = (no, i * SHOT_S)
                 else:
                     shots_of.setdefault(picture.parent.name, []).append((no, i * SHOT_S))
+                    in_videos.add(picture)
     echo(f"uploaded {len(numbers)} videos in {time.time() - started:.0f}s; indexing...")
     while True:
         page = checked(http.post("/list_videos", json={"unique_id": VIDEO_NAMESPACE, "status": "UNPARSE", "size": 1}))
