@@ -67,7 +67,11 @@ RECALL_AT_LOW = 0.8  # the targets themselves (issue 20); 0.85 here kept 0.95 on
 # photos, at 0.85 0.77, at 0.90 0.90, which lets ~11 % of the photos through for a class nobody
 # photographed (other queries let ~7 % through at `low`; at `medium` both let 0.2 photos through).
 NAMED_RECALL_AT_LOW = 0.9
-UNRELATED_AT_MEDIUM = 0.2  # (several of these queries are near things the photos hold: "a cruise ship in port")
+# The issue's target is 0.2, on any library. These photos are Flickr's people, dogs and streets; a library of
+# objects and buildings holds look-alikes for more unrelated queries (bridge v5, levels set here at 0.2: "a
+# lighthouse on a cliff in a storm" kept 12 pyramids, pagodas and minarets at `medium` among the dev split's
+# Caltech images, 0.75 hits per unrelated query in all), so `medium` lets half as many through here.
+UNRELATED_AT_MEDIUM = 0.1  # (several of these queries are near things the photos hold: "a cruise ship in port")
 PRECISION_AT_HIGH = 0.85
 
 # query -> the caption words that make a photo right; each names a kind of thing in >= 10 held-out photos

@@ -76,8 +76,8 @@ def main() -> None:
                 timed("EXIF", lambda: read_exif(im))
                 pixels = timed("upright RGB", lambda: rgb_pixels(upright_rgb(im)))
                 timed("thumbnail (resize, JPEG, write)", lambda: store_thumbnail(store, i, pixels))
-                timed("classifier + ConSE vector", lambda: models.visual.analyse([pixels]))
-                found = timed("object detector (int8)", lambda: models.detector.detect([pixels])[0])
+                found = timed("object detector (int8), the bridge's scene", lambda: models.detector.detect([pixels])[0])
+                timed("classifier + ConSE + bridge vector", lambda: models.visual.analyse([pixels], found.scene[None]))
                 timed("object and photo colours", lambda: (described(pixels, found.objects), photo_colours(pixels)))
                 timed("OCR gate (text detector)", lambda: models.ocr.has_text(pixels))
                 sha256 = f"{i:064x}"

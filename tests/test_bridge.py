@@ -40,7 +40,7 @@ def test_the_shipped_bridge_is_the_file_the_code_expects():
     assert file_sha256(SHIPPED) == SHIPPED_SHA256, "retrain with models/weights/README.md's command, then update SHIPPED_SHA256"
     assert SHIPPED.stat().st_size < 2_000_000
     bridge = Bridge.load()
-    assert bridge.weight.shape == (1280, 384)
+    assert bridge.weight.shape == (2560, 384)
     assert bridge.background.shape[1] == 385 and np.isfinite(bridge.weight).all()
     assert bridge.hubs.shape == (512, 384) and (bridge.hub_neighbours, bridge.hub_weight) == (30, pytest.approx(0.35))
 
@@ -137,7 +137,7 @@ def test_a_sentence_in_three_languages_finds_its_photo_among_forty(models):
     captions = json.loads((FLICKR / "captions.json").read_text())
     names = sorted(translations)[:40]
     visual = models.visual
-    assert visual.name == "conse+bridge-v4"
+    assert visual.name == "conse+bridge-v5"
     gallery = np.stack([a.vector for a in visual.analyse(_photos(names))])
     for lang in ("en", "de", "fr"):
         queries = [captions[n][0] if lang == "en" else translations[n][lang] for n in names]
@@ -162,6 +162,23 @@ def test_the_bridge_beats_conse_alone_on_people_and_scenes(models):
 
     bridged, alone = recall_at_5(models.visual.embed_text(texts), with_bridge), recall_at_5(models.text.embed(texts), conse)
     assert bridged > alone + 0.2, (bridged, alone)  # 0.95 against 0.60 with bridge v3 (v2: 0.93; v1: 0.95, 0.58)
+
+
+@stack_free
+def test_the_bridge_reads_the_detectors_scene_however_the_caller_runs_it(models):
+    """Indexing runs the detector once, for the objects and the scene; keyframes, upgrade-vectors and
+    REVERIE_OBJECTS=off leave it to analyse(). Both give the same vector, and the scene is part of it."""
+    names = sorted(json.loads((FLICKR / "captions.json").read_text()))[:6]
+    pixels = _photos(names)
+    scenes = np.stack([s.scene for s in models.detector.detect(pixels)])
+    assert scenes.shape == (6, 1280) and np.allclose(np.linalg.norm(scenes, axis=1), 1, atol=1e-4)
+    given = np.stack([a.vector for a in models.visual.analyse(pixels, scenes)])
+    own = np.stack([a.vector for a in models.visual.analyse(pixels)])
+    assert np.allclose(given, own, atol=1e-5)
+    others = np.stack([a.vector for a in models.visual.analyse(pixels, np.roll(scenes, 1, axis=0))])
+    assert (np.einsum("ij,ij->i", others[:, :384], own[:, :384]) < 0.99).all()
+    features = models.visual.features(pixels)
+    assert np.allclose(features, np.stack([a.features for a in models.visual.analyse(pixels, scenes)]), atol=1e-6)
 
 
 @stack_free
@@ -217,7 +234,8 @@ def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models)
     bridge = Bridge.load(first)
     assert bridge.background.shape == (16, 385) and bridge.hubs.shape == (80, 384)
     assert len(bridge.held_out) == 16 and set(bridge.held_out) < set(names)
-    vectors = bridge.project(np.random.default_rng(0).random((3, 1280), dtype=np.float32))
+    rng = np.random.default_rng(0)
+    vectors = bridge.project(rng.random((3, 1280), dtype=np.float32), rng.random((3, 1280), dtype=np.float32))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
 
 
@@ -257,7 +275,7 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
     ids = client.upload_ok([(n, (FLICKR / "images" / n).read_bytes(), "image/jpeg") for n in names])
     assert all(client.wait_indexed(i, timeout=120)["status"] == "PARSE" for i in ids)
     indexed = _vector_rows(server.data, ids)
-    assert {model for model, _ in indexed.values()} == {"conse+bridge-v4"} and len(indexed) == 6
+    assert {model for model, _ in indexed.values()} == {"conse+bridge-v5"} and len(indexed) == 6
     server.stop()
 
     # What an older Reverie stored: ConSE's vector alone under "conse", and features pooled otherwise. The
@@ -287,22 +305,24 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
 
     assert found_first(names[2]) == ids[2]  # the server has read the older vectors, and the current one
     out = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
-    assert "embedded 2 photos and 0 video clips with conse+bridge-v4" in out.stdout, out.stderr
+    assert "embedded 2 photos and 0 video clips with conse+bridge-v5" in out.stdout, out.stderr
     assert [found_first(name) for name in names] == ids
     server.stop()
     upgraded = _vector_rows(server.data, ids)
     assert upgraded.keys() == indexed.keys()
     for key, (model, vec) in upgraded.items():
-        assert model == "conse+bridge-v4"
+        assert model == "conse+bridge-v5"
         assert np.allclose(vec, indexed[key][1], atol=1e-4), key
     again = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
     assert "nothing to do" in again.stdout
 
 
 @stack_free
-def test_a_bridge_file_from_before_hubness_says_to_retrain(tmp_path):
+@pytest.mark.parametrize("left_out, named", [("hub", "no caption hubs"), ("weight_scale", "no scene in the map")])
+def test_a_bridge_file_from_an_older_reverie_says_to_retrain(tmp_path, left_out, named):
+    """Before hubness (v2) and before the scene (v4) the file lacked these arrays."""
     with np.load(SHIPPED) as z:
-        older = {k: z[k] for k in z.files if not k.startswith("hub")}
+        older = {k: z[k] for k in z.files if not k.startswith(left_out)}
     np.savez_compressed(tmp_path / "older.npz", **older)
-    with pytest.raises(ValueError, match="train-bridge"):
+    with pytest.raises(ValueError, match=f"{named}.*train-bridge"):
         Bridge.load(tmp_path / "older.npz")

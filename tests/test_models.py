@@ -33,7 +33,8 @@ def test_the_int8_classifier_sees_what_the_float_export_sees(models):
     pictures = [rgb_pixels(Image.open(p)) for p in coco + caltech]
     quantised = models.visual
     assert isinstance(quantised, ConseEmbedder)
-    exact = ConseEmbedder(ImageClassifier(models.cache / CLASSIFIER_FLOAT, 1), quantised.text, models.cache, quantised.bridge)
+    exact = ConseEmbedder(ImageClassifier(models.cache / CLASSIFIER_FLOAT, 1), quantised.text, models.cache, quantised.bridge,
+                          detector=quantised.detector)
     int8, float32 = quantised.analyse(pictures), exact.analyse(pictures)
     same_top = sum(a.labels[0][0] == b.labels[0][0] for a, b in zip(int8, float32))
     vector_cos = [float(a.vector @ b.vector) for a, b in zip(int8, float32)]

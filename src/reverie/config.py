@@ -43,8 +43,8 @@ class Settings:
     clip_path: str = _opt("", "Folder of a CLIP-family model exported to ONNX (used with --visual-model clip).")
     ann_threshold: int = _opt(50_000, "Vectors in a namespace past which search also builds an HNSW graph (exact below).")
     ocr: str = _opt("on", "on: read text in images (only where the detector sees some); off: never.")
-    objects: str = _opt("on", "on: find COCO's 80 kinds of object in photos, with counts and colours (~17 ms of CPU a "
-                              "photo); off: never (photos index ~20 % faster; searches then cannot count objects).")
+    objects: str = _opt("on", "on: find COCO's 80 kinds of object in photos, with counts and colours; off: store none "
+                              "(searches then cannot count objects). The detector runs either way: the bridge reads its scene.")
     faces: str = _opt("on", "on: find faces in photos where the object detector sees a person, and group them into "
                             "people (~80 ms of CPU a face, job image.faces); off: never (nothing about faces is "
                             "computed or stored, and the people endpoints say so).")

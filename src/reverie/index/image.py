@@ -27,7 +27,7 @@ from ..store.blobs import derived_key, original_key
 from ..store.search_index import confident_labels
 from .colours import photo_colours
 from .exif import ExifFacts, read_exif
-from .objects import find_objects, object_words
+from .objects import find_objects, object_words, scenes, sightings
 from .places import place_name
 
 THUMBNAIL_SIDE = 320
@@ -157,8 +157,9 @@ def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | 
     if not analysed:
         return out
     try:
-        analyses = models.visual.analyse(pixels)
-        objects = find_objects(store.settings, models, pixels)
+        seen = sightings(store.settings, models, pixels)
+        analyses = models.visual.analyse(pixels, scenes(seen))
+        objects = find_objects(store.settings, models, pixels, seen)
     except Exception as exc:  # the batch's model run failed: each image fails with it, and is retried
         return [exc if isinstance(facts, ImageFacts) else facts for facts in out]
     for facts, analysis, found in zip(analysed, analyses, objects):

@@ -38,14 +38,25 @@ class Found:
     likelihoods: dict[str, float] = field(default_factory=dict)
 
 
-def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray]) -> list[Found]:
-    """What the detector finds in each picture, its animals checked by the classifier; nothing at all when
-    REVERIE_OBJECTS is off."""
+def sightings(settings: Settings, models: Models, pictures: list[np.ndarray]) -> list[Sighting] | None:
+    """The detector's run over the pictures, which both find_objects and the bridge read (models/visual.py);
+    None when REVERIE_OBJECTS is off, and the bridge runs it for its scenes alone."""
+    return models.detector.detect(pictures) if settings.objects == "on" and pictures else None
+
+
+def scenes(seen: list[Sighting] | None) -> np.ndarray | None:
+    return None if seen is None else np.stack([s.scene for s in seen])
+
+
+def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray],
+                 seen: list[Sighting] | None = None) -> list[Found]:
+    """What the detector finds in each picture (`seen`, where sightings() ran already), its animals checked
+    by the classifier; nothing at all when REVERIE_OBJECTS is off."""
     if settings.objects != "on" or not pictures:
         return [Found() for _ in pictures]
     found = []
-    for p, seen in zip(pictures, models.detector.detect(pictures)):
-        objects, likelihoods = checked(p, seen, models)
+    for p, sighting in zip(pictures, seen or models.detector.detect(pictures)):
+        objects, likelihoods = checked(p, sighting, models)
         found.append(Found(described(p, objects), likelihoods))
     return found
 

@@ -21,7 +21,7 @@ from ..models.pixels import rgb_pixels
 from ..store import Store
 from ..store.videos import keyframe_key
 from .glued_words import unglued
-from .objects import find_objects, objects_phrase
+from .objects import find_objects, objects_phrase, scenes, sightings
 from .places import place_name
 
 log = logging.getLogger(__name__)
@@ -187,8 +187,10 @@ def _clips(store: Store, models: Models, video_id: int, path: str, alive: Callab
         small = [im.copy() for _, im, _ in batch]
         for im in small:
             im.thumbnail((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BILINEAR)
-        analyses = models.visual.analyse(small)
-        objects = find_objects(store.settings, models, [rgb_pixels(view) for view in small])
+        views = [rgb_pixels(view) for view in small]
+        seen = sightings(store.settings, models, views)
+        analyses = models.visual.analyse(views, scenes(seen))
+        objects = find_objects(store.settings, models, views, seen)
         for (t, im, grey), view, a, found in zip(batch, small, analyses, objects):
             # Text on screen is read again only when the picture changed: a still caption or slide would
             # otherwise cost 0.5 s at every keyframe.

@@ -111,7 +111,8 @@ class Models:
         classifier = self._image_classifier()
         if not with_bridge:
             return ConseEmbedder(classifier, self._text_embedder(), self.cache)
-        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge.load(), self._sentence_embedder())
+        return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge.load(), self._sentence_embedder(),
+                             self._object_detector())
 
     def without_bridge(self):  # noqa: ANN201
         """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""
@@ -120,12 +121,15 @@ class Models:
 
     @property
     def detector(self) -> ObjectDetector:
-        """COCO's 80 kinds of object, boxed (SSD-MobileNet-v2)."""
+        """COCO's 80 kinds of object, boxed (SSD-MobileNet-v2), and the scene the bridge reads."""
         with self._lock:
-            if self._detector is None:
-                ensure_exported(self.cache)
-                self._detector = ObjectDetector(self.cache / DETECTOR, self.settings.model_threads)
-            return self._detector
+            return self._object_detector()
+
+    def _object_detector(self) -> ObjectDetector:
+        if self._detector is None:
+            ensure_exported(self.cache)
+            self._detector = ObjectDetector(self.cache / DETECTOR, self.settings.model_threads)
+        return self._detector
 
     @property
     def animal_check(self):  # noqa: ANN201  (AnimalCheck)

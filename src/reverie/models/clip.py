@@ -62,11 +62,13 @@ class ClipEmbedder:
         im = im.crop((left, top, left + self.side, top + self.side))
         return (np.asarray(im, np.float32).transpose(2, 0, 1) / 255.0 - self.mean) / self.std
 
-    def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]:
+    def analyse(self, images: list[Image.Image | np.ndarray], scenes: np.ndarray | None = None) -> list[ImageAnalysis]:
+        return [ImageAnalysis(vector=e, features=e, labels=[]) for e in self.features(images)]
+
+    def features(self, images: list[Image.Image | np.ndarray]) -> np.ndarray:
         batch = np.stack([self._pixels(im) for im in images]).astype(np.float32)
         (emb,) = self.visual.run(None, {self.visual.get_inputs()[0].name: batch})
-        emb = normalise(emb).astype(np.float32)
-        return [ImageAnalysis(vector=e, features=e, labels=[]) for e in emb]
+        return normalise(emb).astype(np.float32)
 
     def token_ids(self, texts: list[str]) -> np.ndarray:
         return np.array([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)

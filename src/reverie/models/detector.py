@@ -1,4 +1,6 @@
-"""The COCO object detector (SSD-MobileNet-v2, int8) through ONNX Runtime: boxes, labels and scores.
+"""The COCO object detector (SSD-MobileNet-v2, int8) through ONNX Runtime: boxes, labels and scores, and
+the scene: its backbone's last map averaged, which the bridge reads beside the classifier's features
+(models/bridge.py).
 
 The exported graph (models/ssd_graph.py) already decodes its 1,917 anchors into boxes; what is left here is
 TensorFlow's post-processing: per-class non-maximum suppression at IoU 0.6, best 100 kept.
@@ -14,6 +16,7 @@ import numpy as np
 from .coco import NAMES
 from .pixels import resized
 from .runtime import session
+from .vectors import normalise
 
 SIDE = 300
 # On the COCO dev photos a label kept at 0.5 is right 96 % of the time (0.91 at 0.3, 0.99 at 0.7) and
@@ -40,6 +43,7 @@ class Sighting:
     """What the detector saw in one picture."""
     objects: list[Detection]  # scored MIN_SCORE or more, best first
     likelihoods: dict[str, float]  # each class's best score anywhere in the picture, LIKELY or more
+    scene: np.ndarray  # (1280,) the pooled backbone, L2-normalised
 
 
 def likelihoods(scores: np.ndarray) -> dict[str, float]:
@@ -87,6 +91,7 @@ class ObjectDetector:
         self.session = session(onnx_path, threads)
 
     def detect(self, images: list[np.ndarray]) -> list[Sighting]:
-        """The objects in each RGB array, best first, and how likely each class is anywhere in it."""
-        boxes, scores = self.session.run(None, {"pixels": detector_input(images)})
-        return [Sighting(suppress(b, s), likelihoods(s)) for b, s in zip(boxes, scores)]
+        """The objects in each RGB array, best first, how likely each class is anywhere in it, and its scene."""
+        boxes, scores, scenes = self.session.run(None, {"pixels": detector_input(images)})
+        scenes = normalise(scenes).astype(np.float32)
+        return [Sighting(suppress(b, s), likelihoods(s), c) for b, s, c in zip(boxes, scores, scenes)]

@@ -30,15 +30,15 @@ from .quantize import quantize_classifier, quantize_on_scenes
 
 # Named anew whenever the export's outputs change, so that a cache holding an older export exports again:
 # "_gem", the features GeM-pooled (before: the plain mean); "_logits", the head classifies the pooled map
-# (before: every cell of it).
+# (before: every cell of it); the detector's "_scene", its pooled backbone as a third output.
 CLASSIFIER_FLOAT = "efficientnet_lite0_gem_logits.onnx"  # the export; kept to measure the int8 copy against
 CLASSIFIER = "efficientnet_lite0_gem_logits_int8.onnx"  # what runs (models/quantize.py)
 TEXT_ENCODER = "minilm_l6_v2.onnx"
 TOKENIZER = "minilm_tokenizer.json"
 TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
 TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
-DETECTOR_FLOAT = "ssd_mobilenet_v2_coco.onnx"
-DETECTOR = "ssd_mobilenet_v2_coco_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
+DETECTOR_FLOAT = "ssd_mobilenet_v2_coco_scene.onnx"
+DETECTOR = "ssd_mobilenet_v2_coco_scene_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
 EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
             DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER)
 
@@ -145,8 +145,8 @@ def _export_detector(dest: Path) -> None:
         (torch.zeros(1, 3, SIDE, SIDE),),
         str(dest),
         input_names=["pixels"],
-        output_names=["boxes", "scores"],
-        dynamic_axes={"pixels": {0: "n"}, "boxes": {0: "n"}, "scores": {0: "n"}},
+        output_names=["boxes", "scores", "scene"],
+        dynamic_axes={"pixels": {0: "n"}, "boxes": {0: "n"}, "scores": {0: "n"}, "scene": {0: "n"}},
         opset_version=17,
         dynamo=False,
     )

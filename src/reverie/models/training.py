@@ -23,11 +23,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .bridge import Bridge
+from .bridge import Bridge, dequantised, quantised
+from .detector import ObjectDetector
 from .pixels import resized
 from .visual import INPUT_SIDE, ConseEmbedder
 
-VERSION = "v4"  # v4: the mean of maps trained from several seeds; v3: pictures carry their hubness (models/bridge.py);
+VERSION = "v5"  # v5: the detector's scene beside the classifier's features (models/bridge.py); v4: the mean of
+# maps trained from several seeds; v3: pictures carry their hubness (models/bridge.py);
 # v2: GeM-pooled features; v1: plain mean
 
 
@@ -57,18 +59,20 @@ class Recipe:
     seeds: int = 5
 
 
-def image_evidence(visual: ConseEmbedder, paths: list[Path], echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray]:
-    """(normalised pooled features, ConSE vectors) of each photo, as indexing computes them."""
-    features, conse = [], []
+def image_evidence(visual: ConseEmbedder, detector: ObjectDetector, paths: list[Path],
+                   echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(normalised pooled features, scenes, ConSE vectors) of each photo, as indexing computes them."""
+    features, scenes, conse = [], [], []
     started = time.time()
     for i in range(0, len(paths), 16):
-        pixels = [resized(np.asarray(Image.open(p).convert("RGB")), (INPUT_SIDE, INPUT_SIDE)) for p in paths[i:i + 16]]
-        analyses = visual.analyse(pixels)
+        pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths[i:i + 16]]
+        analyses = visual.analyse([resized(p, (INPUT_SIDE, INPUT_SIDE)) for p in pixels])
         features.append(np.stack([a.features for a in analyses]))
         conse.append(np.stack([a.conse for a in analyses]))
+        scenes.append(np.stack([s.scene for s in detector.detect(pixels)]))
         if (i // 16) % 50 == 0:
             echo(f"  photos {i + len(pixels)}/{len(paths)} ({time.time() - started:.0f} s)")
-    return np.concatenate(features), np.concatenate(conse)
+    return np.concatenate(features), np.concatenate(scenes), np.concatenate(conse)
 
 
 def fit_bridge(features: np.ndarray, captions: np.ndarray, caption_photo: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
@@ -177,8 +181,9 @@ def train_language_map(data: Path, out: Path, models, bridge: Bridge, echo: Call
     names = [n for n in sorted(captions) if n not in held_out]
     pairs = [(i, c) for i, name in enumerate(names) for c in captions[name]]
     echo(f"{len(names)} photos, {len(pairs)} captions from {data}")
-    features, conse = image_evidence(models.without_bridge(), [data / "images" / n for n in names], echo)
-    pictures = bridge.fuse(bridge.project(features), conse)
+    paths = [data / "images" / n for n in names]
+    features, scenes, conse = image_evidence(models.without_bridge(), models.detector, paths, echo)
+    pictures = bridge.fuse(bridge.project(features, scenes), conse)
     echo("embedding the captions with the multilingual encoder")
     sentences = MultilingualTextEmbedder(models.cache, models.settings.model_threads).embed([c for _, c in pairs], echo=echo)
     echo("training the language map")
@@ -204,26 +209,29 @@ def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, re
     names = [n for n in every if n not in held_out]
     pairs = [(i, c) for i, name in enumerate(names) for c in captions[name]]
     echo(f"{len(names)} photos, {len(pairs)} captions from {data} ({len(held_out)} photos held out for calibration)")
-    visual = models.without_bridge()
-    features, conse = image_evidence(visual, [data / "images" / n for n in names], echo)
+    paths = [data / "images" / n for n in names]
+    features, scenes, conse = image_evidence(models.without_bridge(), models.detector, paths, echo)
+    evidence = Bridge.evidence(features, scenes)
     echo("embedding the captions with MiniLM")
     minilm = models.text.embed([c for _, c in pairs], batch_size=128).astype(np.float32)
     maps = []
     for k in range(recipe.seeds):
         echo(f"training the bridge from seed {recipe.seed + k} ({k + 1} of {recipe.seeds})")
-        maps.append(fit_bridge(features, minilm, np.array([i for i, _ in pairs]), replace(recipe, seed=recipe.seed + k)))
+        maps.append(fit_bridge(evidence, minilm, np.array([i for i, _ in pairs]), replace(recipe, seed=recipe.seed + k)))
     weight, bias = np.mean([w for w, _ in maps], axis=0), np.mean([b for _, b in maps], axis=0)
     first = first_captions(pairs, len(names))
     rng = np.random.default_rng(recipe.seed)
     ordinary = rng.choice(len(features), recipe.background, replace=False)
     hub_photos = rng.choice(len(features), min(recipe.hubs, len(features)), replace=False)
     hubs = minilm[[first[photo] + int(rng.integers(len(captions[names[photo]]))) for photo in hub_photos]]
+    stored, weight_scale = quantised(weight)
+    weight = dequantised(stored, weight_scale)  # as the file holds it
     bridge = Bridge(weight, bias, recipe.conse_weight, np.zeros((0, weight.shape[1])), VERSION, hubs,
                     recipe.hub_weight, recipe.hub_neighbours)
-    background = bridge.fuse(bridge.project(features[ordinary]), conse[ordinary])
+    background = bridge.fuse(bridge.project(features[ordinary], scenes[ordinary]), conse[ordinary])
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, weight=weight.astype(np.float16), bias=bias.astype(np.float16),
+    np.savez_compressed(tmp, weight=stored, weight_scale=weight_scale, bias=bias.astype(np.float16),
                         conse_weight=np.float32(recipe.conse_weight), background=background.astype(np.float16), version=np.str_(VERSION),
                         hubs=hubs.astype(np.float16), hub_weight=np.float32(recipe.hub_weight),
                         hub_neighbours=np.int32(recipe.hub_neighbours), held_out=np.array(sorted(held_out)))

@@ -1,14 +1,15 @@
 """Visual embedding in a space shared with text, so a sentence can find a photo.
 
 `ConseEmbedder` (the default) needs no image-text model: EfficientNet-Lite0 classifies the whole image in
-one pass at 320 px. Two vectors in MiniLM's sentence space come from that pass, and their sum is the
-picture's vector:
+one pass at 320 px. Two vectors in MiniLM's sentence space come from that pass (the bridge reads the
+detector's too), and their sum is the picture's vector:
 - ConSE (Norouzi et al. 2014): the probability-weighted mean of the MiniLM embeddings of the top-20 class
   names. On ../shared/eval (COCO captions among Caltech distractors) these settings beat the plain recipe
   (224 px centre crop, first name only, top-10): R@10 0.72 against 0.57.
 - the learned bridge (models/bridge.py): the pooled features mapped by a linear layer trained on captioned
-  photos. It knows what ImageNet has no class for (people, scenes, activities); ConSE holds up better on
-  photos unlike the bridge's training set. Summed they beat either (weights/README.md has the figures).
+  photos, beside them the object detector's scene (models/detector.py). It knows what ImageNet has no class
+  for (people, scenes, activities); ConSE holds up better on photos unlike the bridge's training set. Summed
+  they beat either (weights/README.md has the figures).
 With the bridge a picture's vector carries its hubness as one more coordinate (models/bridge.py).
 Text queries are embedded by MiniLM into the same space; other languages through the multilingual encoder.
 """
@@ -25,6 +26,7 @@ from PIL import Image
 
 from .bridge import Bridge
 from .classifier import ImageClassifier
+from .detector import ObjectDetector
 from .imagenet import class_names
 from .sentences import SentenceEmbedder
 from .pixels import resized, rgb_pixels
@@ -59,7 +61,10 @@ class VisualEmbedder(Protocol):
     name: str
     dim: int
 
-    def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]: ...
+    def analyse(self, images: list[Image.Image | np.ndarray], scenes: np.ndarray | None = None) -> list[ImageAnalysis]: ...
+
+    def features(self, images: list[Image.Image | np.ndarray]) -> np.ndarray:
+        """What a search by example compares (ImageAnalysis.features), without the rest of analyse()."""
 
     def embed_text(self, texts: list[str]) -> np.ndarray: ...
 
@@ -80,10 +85,11 @@ def conse_name(bridge: Bridge | None) -> str:
 
 class ConseEmbedder:
     def __init__(self, classifier: ImageClassifier, text: TextEmbedder, cache_dir: Path, bridge: Bridge | None = None,
-                 sentences: SentenceEmbedder | None = None):
+                 sentences: SentenceEmbedder | None = None, detector: ObjectDetector | None = None):
         self.classifier = classifier
         self.text = text
         self.bridge = bridge  # None only while the bridge itself is being trained
+        self.detector = detector  # the bridge reads its scenes, where the caller has not run it already
         self.sentences = sentences  # None: English queries only (the bridge's own training)
         if bridge is not None and sentences is not None and sentences.language_map.bridge != bridge.name:
             # The map points queries to where its bridge put the pictures: after the bridge alone is retrained,
@@ -106,14 +112,21 @@ class ConseEmbedder:
         tmp.replace(path)
         return vectors
 
-    def analyse(self, images: list[Image.Image | np.ndarray]) -> list[ImageAnalysis]:
-        squashed = [resized(rgb_pixels(im), (INPUT_SIDE, INPUT_SIDE)) for im in images]
-        probs, pooled = self.classifier.predict(squashed)
+    def analyse(self, images: list[Image.Image | np.ndarray], scenes: np.ndarray | None = None) -> list[ImageAnalysis]:
+        """`scenes`: the detector's scene of each image (models/detector.py), where the caller ran it for
+        the objects already; else the detector runs here, as the bridge reads them."""
+        pixels = [rgb_pixels(im) for im in images]
+        probs, pooled = self.classifier.predict([resized(p, (INPUT_SIDE, INPUT_SIDE)) for p in pixels])
         features = normalise(pooled).astype(np.float32)
         top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
         weights = np.take_along_axis(probs, top, axis=1)
         conse = normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1)).astype(np.float32)
-        vectors = conse if self.bridge is None else self.bridge.picture(features, conse)
+        if self.bridge is None:
+            vectors = conse
+        else:
+            if scenes is None:
+                scenes = np.stack([s.scene for s in self.detector.detect(pixels)])
+            vectors = self.bridge.picture(features, scenes, conse)
         names = [lemmas[0] for lemmas in class_names()]
         return [
             ImageAnalysis(
@@ -124,6 +137,10 @@ class ConseEmbedder:
             )
             for i in range(len(images))
         ]
+
+    def features(self, images: list[Image.Image | np.ndarray]) -> np.ndarray:
+        _, pooled = self.classifier.predict([resized(rgb_pixels(im), (INPUT_SIDE, INPUT_SIDE)) for im in images])
+        return normalise(pooled).astype(np.float32)
 
     def similarity(self, cosines: np.ndarray, expanded: bool = False) -> np.ndarray:
         return np.clip(cosines, 0.0, 1.0) ** (EXPANDED_POWER if expanded else SIMILARITY_POWER)

@@ -111,7 +111,7 @@ class Searcher:
         allowed = self._allowed(account_id, f)
         if allowed is not None and len(allowed) == 0:
             return []
-        example = self.models.visual.analyse([image])[0].features
+        example = self.models.visual.features([image])[0]
         near, near_cosines, _, _ = self.features.search(example, account_id, f.unique_id, EXPANSION, allowed)
         close = [i for i, c in zip(near.tolist(), near_cosines.tolist()) if c >= NEIGHBOUR_COSINE]
         neighbours = [v for v in map(self.features.vector_of, close) if v is not None]

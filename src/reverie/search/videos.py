@@ -207,7 +207,7 @@ class VideoSearcher:
             return []
         example = example.copy()
         example.thumbnail((320, 320))
-        features = self.models.visual.analyse([example])[0].features
+        features = self.models.visual.features([example])[0]
         ids, sims, _mean, _std = self.frames.search(features, account_id, f.unique_id, max(POOL, top_k), allowed)
         rows = self._rows(video_clips, ids.tolist())
         scores = self.models.visual.similarity(sims)
