@@ -68,9 +68,10 @@ RECALL_AT_LOW = 0.8  # the targets themselves (issue 20); 0.85 here kept 0.95 on
 # photographed (other queries let ~7 % through at `low`; at `medium` both let 0.2 photos through).
 NAMED_RECALL_AT_LOW = 0.9
 # The issue's target is 0.2, on any library. These photos are Flickr's people, dogs and streets; a library of
-# objects and buildings holds look-alikes for more unrelated queries (bridge v5, levels set here at 0.2: "a
-# lighthouse on a cliff in a storm" kept 12 pyramids, pagodas and minarets at `medium` among the dev split's
-# Caltech images, 0.75 hits per unrelated query in all), so `medium` lets half as many through here.
+# objects and buildings holds look-alikes for more unrelated queries (bridge v5, which first read the
+# detector's scene, levels set here at 0.2: "a lighthouse on a cliff in a storm" kept 12 pyramids, pagodas
+# and minarets at `medium` among the dev split's Caltech images, 0.75 hits per unrelated query in all; at 0.1,
+# 0.25), so `medium` lets half as many through here (bridge v6: 0.05 on the dev split).
 UNRELATED_AT_MEDIUM = 0.1  # (several of these queries are near things the photos hold: "a cruise ship in port")
 PRECISION_AT_HIGH = 0.85
 

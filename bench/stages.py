@@ -77,7 +77,7 @@ def main() -> None:
                 pixels = timed("upright RGB", lambda: rgb_pixels(upright_rgb(im)))
                 timed("thumbnail (resize, JPEG, write)", lambda: store_thumbnail(store, i, pixels))
                 found = timed("object detector (int8), the bridge's scene", lambda: models.detector.detect([pixels])[0])
-                timed("classifier + ConSE + bridge vector", lambda: models.visual.analyse([pixels], found.scene[None]))
+                timed("Lite0 + Lite2 + ConSE + bridge vector", lambda: models.visual.analyse([pixels], found.scene[None]))
                 timed("object and photo colours", lambda: (described(pixels, found.objects), photo_colours(pixels)))
                 timed("OCR gate (text detector)", lambda: models.ocr.has_text(pixels))
                 sha256 = f"{i:064x}"

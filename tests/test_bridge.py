@@ -40,7 +40,7 @@ def test_the_shipped_bridge_is_the_file_the_code_expects():
     assert file_sha256(SHIPPED) == SHIPPED_SHA256, "retrain with models/weights/README.md's command, then update SHIPPED_SHA256"
     assert SHIPPED.stat().st_size < 2_000_000
     bridge = Bridge.load()
-    assert bridge.weight.shape == (2560, 384)
+    assert bridge.weight.shape == (3840, 384)
     assert bridge.background.shape[1] == 385 and np.isfinite(bridge.weight).all()
     assert bridge.hubs.shape == (512, 384) and (bridge.hub_neighbours, bridge.hub_weight) == (30, pytest.approx(0.35))
 
@@ -137,7 +137,7 @@ def test_a_sentence_in_three_languages_finds_its_photo_among_forty(models):
     captions = json.loads((FLICKR / "captions.json").read_text())
     names = sorted(translations)[:40]
     visual = models.visual
-    assert visual.name == "conse+bridge-v5"
+    assert visual.name == "conse+bridge-v6"
     gallery = np.stack([a.vector for a in visual.analyse(_photos(names))])
     for lang in ("en", "de", "fr"):
         queries = [captions[n][0] if lang == "en" else translations[n][lang] for n in names]
@@ -235,7 +235,7 @@ def test_training_is_seeded_and_writes_a_bridge_the_code_loads(tmp_path, models)
     assert bridge.background.shape == (16, 385) and bridge.hubs.shape == (80, 384)
     assert len(bridge.held_out) == 16 and set(bridge.held_out) < set(names)
     rng = np.random.default_rng(0)
-    vectors = bridge.project(rng.random((3, 1280), dtype=np.float32), rng.random((3, 1280), dtype=np.float32))
+    vectors = bridge.project(*(rng.random((3, 1280), dtype=np.float32) for _ in range(3)))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
 
 
@@ -275,7 +275,7 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
     ids = client.upload_ok([(n, (FLICKR / "images" / n).read_bytes(), "image/jpeg") for n in names])
     assert all(client.wait_indexed(i, timeout=120)["status"] == "PARSE" for i in ids)
     indexed = _vector_rows(server.data, ids)
-    assert {model for model, _ in indexed.values()} == {"conse+bridge-v5"} and len(indexed) == 6
+    assert {model for model, _ in indexed.values()} == {"conse+bridge-v6"} and len(indexed) == 6
     server.stop()
 
     # What an older Reverie stored: ConSE's vector alone under "conse", and features pooled otherwise. The
@@ -305,24 +305,27 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
 
     assert found_first(names[2]) == ids[2]  # the server has read the older vectors, and the current one
     out = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
-    assert "embedded 2 photos and 0 video clips with conse+bridge-v5" in out.stdout, out.stderr
+    assert "embedded 2 photos and 0 video clips with conse+bridge-v6" in out.stdout, out.stderr
     assert [found_first(name) for name in names] == ids
     server.stop()
     upgraded = _vector_rows(server.data, ids)
     assert upgraded.keys() == indexed.keys()
     for key, (model, vec) in upgraded.items():
-        assert model == "conse+bridge-v5"
+        assert model == "conse+bridge-v6"
         assert np.allclose(vec, indexed[key][1], atol=1e-4), key
     again = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
     assert "nothing to do" in again.stdout
 
 
 @stack_free
-@pytest.mark.parametrize("left_out, named", [("hub", "no caption hubs"), ("weight_scale", "no scene in the map")])
+@pytest.mark.parametrize("left_out, named", [("hub", "no caption hubs"), ("weight_scale", "no scene in the map"),
+                                              ("lite2", "no Lite2 in the map")])
 def test_a_bridge_file_from_an_older_reverie_says_to_retrain(tmp_path, left_out, named):
-    """Before hubness (v2) and before the scene (v4) the file lacked these arrays."""
+    """Before hubness (v2) and before the scene (v4) the file lacked these arrays; v5's map read 2,560 numbers."""
     with np.load(SHIPPED) as z:
         older = {k: z[k] for k in z.files if not k.startswith(left_out)}
+    if left_out == "lite2":
+        older["weight"] = older["weight"][:2560]
     np.savez_compressed(tmp_path / "older.npz", **older)
     with pytest.raises(ValueError, match=f"{named}.*train-bridge"):
         Bridge.load(tmp_path / "older.npz")

@@ -1,4 +1,4 @@
-"""The models on their own, on real photos: the int8 classifier against its float export, the OCR gate, and
+"""The models on their own, on real photos: the int8 classifiers against their float exports, the OCR gate, and
 the resizing every model input goes through."""
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from reverie.config import Settings
 from reverie.index.image import decode, model_view, upright_rgb
 from reverie.models import Models
 from reverie.models.classifier import ImageClassifier
-from reverie.models.export import CLASSIFIER_FLOAT
+from reverie.models.details import DetailFeatures
+from reverie.models.export import CLASSIFIER_FLOAT, DETAILS_FLOAT
 from reverie.models.pixels import fitted, resized, rgb_pixels
 from reverie.models.visual import ConseEmbedder
 
@@ -34,7 +35,7 @@ def test_the_int8_classifier_sees_what_the_float_export_sees(models):
     quantised = models.visual
     assert isinstance(quantised, ConseEmbedder)
     exact = ConseEmbedder(ImageClassifier(models.cache / CLASSIFIER_FLOAT, 1), quantised.text, models.cache, quantised.bridge,
-                          detector=quantised.detector)
+                          detector=quantised.detector, details=quantised.details)
     int8, float32 = quantised.analyse(pictures), exact.analyse(pictures)
     same_top = sum(a.labels[0][0] == b.labels[0][0] for a, b in zip(int8, float32))
     vector_cos = [float(a.vector @ b.vector) for a, b in zip(int8, float32)]
@@ -42,6 +43,20 @@ def test_the_int8_classifier_sees_what_the_float_export_sees(models):
     assert same_top >= 18, f"the top label differs on {24 - same_top} of 24 photos"  # near-ties may swap
     assert np.mean(vector_cos) > 0.98 and min(vector_cos) > 0.9, vector_cos
     assert np.mean(feature_cos) > 0.97, feature_cos
+
+
+def test_the_int8_lite2_sees_what_its_float_export_sees(models):
+    """The bridge reads Lite2's features (models/details.py); int8 must not move them far from the float
+    network's, or the bridge's training (on the same int8 features) would not carry over to another CPU."""
+    pictures = [rgb_pixels(Image.open(p)) for p in sorted((EVAL / "flickr8k" / "images").glob("*.jpg"))[:16]]
+    int8 = models.visual.details.features(pictures)
+    float32 = DetailFeatures(models.cache / DETAILS_FLOAT, 1).features(pictures)
+    assert int8.shape == float32.shape == (16, 1280)
+    same = np.einsum("ij,ij->i", int8, float32)
+    others = int8 @ float32.T
+    assert same.mean() > 0.97 and same.min() > 0.93, same
+    # each photo's int8 features are closest to its own float ones: they still tell photos apart
+    assert (others.argmax(axis=1) == np.arange(16)).all()
 
 
 def test_the_ocr_gate_sees_text_on_every_receipt(models):

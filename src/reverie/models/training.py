@@ -28,9 +28,10 @@ from .detector import ObjectDetector
 from .pixels import resized
 from .visual import INPUT_SIDE, ConseEmbedder
 
-VERSION = "v5"  # v5: the detector's scene beside the classifier's features (models/bridge.py); v4: the mean of
-# maps trained from several seeds; v3: pictures carry their hubness (models/bridge.py);
-# v2: GeM-pooled features; v1: plain mean
+# v6: Lite2's features beside them too (models/details.py); v5: the detector's scene beside the classifier's
+# features (models/bridge.py); v4: the mean of maps trained from several seeds; v3: pictures carry their
+# hubness (models/bridge.py); v2: GeM-pooled features; v1: plain mean
+VERSION = "v6"
 
 
 @dataclass
@@ -60,19 +61,20 @@ class Recipe:
 
 
 def image_evidence(visual: ConseEmbedder, detector: ObjectDetector, paths: list[Path],
-                   echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(normalised pooled features, scenes, ConSE vectors) of each photo, as indexing computes them."""
-    features, scenes, conse = [], [], []
+                   echo: Callable[[str], None]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(normalised Lite0 features, Lite2 features, scenes, ConSE vectors) of each photo, as indexing computes them."""
+    features, details, scenes, conse = [], [], [], []
     started = time.time()
     for i in range(0, len(paths), 16):
         pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths[i:i + 16]]
         analyses = visual.analyse([resized(p, (INPUT_SIDE, INPUT_SIDE)) for p in pixels])
         features.append(np.stack([a.features for a in analyses]))
         conse.append(np.stack([a.conse for a in analyses]))
+        details.append(visual.details.features(pixels))
         scenes.append(np.stack([s.scene for s in detector.detect(pixels)]))
         if (i // 16) % 50 == 0:
             echo(f"  photos {i + len(pixels)}/{len(paths)} ({time.time() - started:.0f} s)")
-    return np.concatenate(features), np.concatenate(scenes), np.concatenate(conse)
+    return np.concatenate(features), np.concatenate(details), np.concatenate(scenes), np.concatenate(conse)
 
 
 def fit_bridge(features: np.ndarray, captions: np.ndarray, caption_photo: np.ndarray, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
@@ -182,8 +184,8 @@ def train_language_map(data: Path, out: Path, models, bridge: Bridge, echo: Call
     pairs = [(i, c) for i, name in enumerate(names) for c in captions[name]]
     echo(f"{len(names)} photos, {len(pairs)} captions from {data}")
     paths = [data / "images" / n for n in names]
-    features, scenes, conse = image_evidence(models.without_bridge(), models.detector, paths, echo)
-    pictures = bridge.fuse(bridge.project(features, scenes), conse)
+    features, details, scenes, conse = image_evidence(models.without_bridge(), models.detector, paths, echo)
+    pictures = bridge.fuse(bridge.project(features, details, scenes), conse)
     echo("embedding the captions with the multilingual encoder")
     sentences = MultilingualTextEmbedder(models.cache, models.settings.model_threads).embed([c for _, c in pairs], echo=echo)
     echo("training the language map")
@@ -210,8 +212,8 @@ def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, re
     pairs = [(i, c) for i, name in enumerate(names) for c in captions[name]]
     echo(f"{len(names)} photos, {len(pairs)} captions from {data} ({len(held_out)} photos held out for calibration)")
     paths = [data / "images" / n for n in names]
-    features, scenes, conse = image_evidence(models.without_bridge(), models.detector, paths, echo)
-    evidence = Bridge.evidence(features, scenes)
+    features, details, scenes, conse = image_evidence(models.without_bridge(), models.detector, paths, echo)
+    evidence = Bridge.evidence(features, details, scenes)
     echo("embedding the captions with MiniLM")
     minilm = models.text.embed([c for _, c in pairs], batch_size=128).astype(np.float32)
     maps = []
@@ -223,17 +225,20 @@ def train(data: Path, out: Path, models, echo: Callable[[str], None] = print, re
     rng = np.random.default_rng(recipe.seed)
     ordinary = rng.choice(len(features), recipe.background, replace=False)
     hub_photos = rng.choice(len(features), min(recipe.hubs, len(features)), replace=False)
-    hubs = minilm[[first[photo] + int(rng.integers(len(captions[names[photo]]))) for photo in hub_photos]]
+    stored_hubs, hubs_scale = quantised(minilm[[first[photo] + int(rng.integers(len(captions[names[photo]]))) for photo in hub_photos]])
+    hubs = dequantised(stored_hubs, hubs_scale)
     stored, weight_scale = quantised(weight)
     weight = dequantised(stored, weight_scale)  # as the file holds it
     bridge = Bridge(weight, bias, recipe.conse_weight, np.zeros((0, weight.shape[1])), VERSION, hubs,
                     recipe.hub_weight, recipe.hub_neighbours)
-    background = bridge.fuse(bridge.project(features[ordinary], scenes[ordinary]), conse[ordinary])
+    background = bridge.fuse(bridge.project(features[ordinary], details[ordinary], scenes[ordinary]), conse[ordinary])
+    stored_background, background_scale = quantised(background)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(tmp, weight=stored, weight_scale=weight_scale, bias=bias.astype(np.float16),
-                        conse_weight=np.float32(recipe.conse_weight), background=background.astype(np.float16), version=np.str_(VERSION),
-                        hubs=hubs.astype(np.float16), hub_weight=np.float32(recipe.hub_weight),
+                        conse_weight=np.float32(recipe.conse_weight), background=stored_background,
+                        background_scale=background_scale, version=np.str_(VERSION),
+                        hubs=stored_hubs, hubs_scale=hubs_scale, hub_weight=np.float32(recipe.hub_weight),
                         hub_neighbours=np.int32(recipe.hub_neighbours), held_out=np.array(sorted(held_out)))
     tmp.replace(out)
     return {"photos": len(names), "captions": len(pairs), "held_out": len(held_out), "bytes": out.stat().st_size}

@@ -1,13 +1,14 @@
 """Visual embedding in a space shared with text, so a sentence can find a photo.
 
 `ConseEmbedder` (the default) needs no image-text model: EfficientNet-Lite0 classifies the whole image in
-one pass at 320 px. Two vectors in MiniLM's sentence space come from that pass (the bridge reads the
-detector's too), and their sum is the picture's vector:
+one pass at 320 px. Two vectors in MiniLM's sentence space come from that pass (the bridge reads Lite2's
+and the detector's too), and their sum is the picture's vector:
 - ConSE (Norouzi et al. 2014): the probability-weighted mean of the MiniLM embeddings of the top-20 class
   names. On ../shared/eval (COCO captions among Caltech distractors) these settings beat the plain recipe
   (224 px centre crop, first name only, top-10): R@10 0.72 against 0.57.
 - the learned bridge (models/bridge.py): the pooled features mapped by a linear layer trained on captioned
-  photos, beside them the object detector's scene (models/detector.py). It knows what ImageNet has no class
+  photos, beside them a larger classifier's (models/details.py) and the object detector's scene
+  (models/detector.py). It knows what ImageNet has no class
   for (people, scenes, activities); ConSE holds up better on photos unlike the bridge's training set. Summed
   they beat either (weights/README.md has the figures).
 With the bridge a picture's vector carries its hubness as one more coordinate (models/bridge.py).
@@ -26,6 +27,7 @@ from PIL import Image
 
 from .bridge import Bridge
 from .classifier import ImageClassifier
+from .details import DetailFeatures
 from .detector import ObjectDetector
 from .imagenet import class_names
 from .sentences import SentenceEmbedder
@@ -85,8 +87,10 @@ def conse_name(bridge: Bridge | None) -> str:
 
 class ConseEmbedder:
     def __init__(self, classifier: ImageClassifier, text: TextEmbedder, cache_dir: Path, bridge: Bridge | None = None,
-                 sentences: SentenceEmbedder | None = None, detector: ObjectDetector | None = None):
+                 sentences: SentenceEmbedder | None = None, detector: ObjectDetector | None = None,
+                 details: DetailFeatures | None = None):
         self.classifier = classifier
+        self.details = details  # Lite2, which the bridge reads beside the classifier's features
         self.text = text
         self.bridge = bridge  # None only while the bridge itself is being trained
         self.detector = detector  # the bridge reads its scenes, where the caller has not run it already
@@ -126,7 +130,7 @@ class ConseEmbedder:
         else:
             if scenes is None:
                 scenes = np.stack([s.scene for s in self.detector.detect(pixels)])
-            vectors = self.bridge.picture(features, scenes, conse)
+            vectors = self.bridge.picture(features, self.details.features(pixels), scenes, conse)
         names = [lemmas[0] for lemmas in class_names()]
         return [
             ImageAnalysis(

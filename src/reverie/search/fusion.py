@@ -52,14 +52,14 @@ LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}  # memories.ai's cut-offs, 
 # keeps 0.80 of the photos whose captions name a word query's thing ("dog"), `medium` lets 0.1 hits through
 # per query about something absent (bench/calibrate.py says why not 0.2), and `high` keeps hits that are right
 # 0.85 of the time.
-MEANING = {"logit": 0.2426, "best_cosine": 11.9153, "best_z": -1.3038, "bias": -1.8417}
-KNOTS = {"low": 0.015523, "medium": 0.306363, "high": 0.4398}
+MEANING = {"logit": 0.248, "best_cosine": 12.1802, "best_z": -1.1506, "bias": -2.2627}
+KNOTS = {"low": 0.015862, "medium": 0.31984, "high": 0.5094}
 # The same for a query that only names detector classes, measured on such queries alone (23 classes the
 # held-out captions name, 20 they do not): `detected` spreads its logits ~10 times wider, and one model for
 # both squeezed every sentence's scores (captions kept 0.66 of their photo at `low` instead of 0.89). Its
 # `low` keeps 0.90 of the right photos there (bench/calibrate.py says why not 0.80).
-NAMED_MEANING = {"logit": 0.0749, "best_cosine": 14.26, "best_z": -1.8831, "bias": -4.0443}
-NAMED_KNOTS = {"low": 0.0063, "medium": 0.356759, "high": 0.701}
+NAMED_MEANING = {"logit": 0.0749, "best_cosine": 13.5934, "best_z": -1.6845, "bias": -4.2012}
+NAMED_KNOTS = {"low": 0.006838, "medium": 0.385396, "high": 0.6966}
 
 
 @dataclass
