@@ -2,9 +2,9 @@
 through ONNX Runtime), read beside Lite0's and the detector's scene (models/bridge.py).
 
 Lite0 stays the classifier (labels, ConSE, search by example); Lite2 was trained on the same ImageNet classes
-at 260 px with twice the depth, and sees finer parts of a scene than Lite0 does. The bridge reading all three
-ranked a Flickr8k dev caption's photo in the top ten for 0.911 of them against 0.895 without Lite2
-(weights/README.md), for ~8 ms of one core a photo on the Intel Xeon.
+at 260 px, deeper and wider, with about twice Lite0's arithmetic. The bridge reading all three ranked a
+Flickr8k dev caption's photo in the top ten for 0.911 of them against 0.895 without Lite2 (weights/README.md),
+for ~8 ms of one core a photo on the Intel Xeon.
 """
 
 from __future__ import annotations
