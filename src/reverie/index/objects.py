@@ -22,6 +22,7 @@ from ..models import Models
 from ..models.coco import plural
 from ..models.animal_check import KINDS
 from ..models.detector import LIKELY, MIN_SCORE, Detection, Sighting
+from ..models.detector import scenes as scenes_of
 from .colours import object_colour
 
 # An animal box whose crop the classifier gives this share of its animal probability or more keeps its score;
@@ -45,7 +46,7 @@ def sightings(settings: Settings, models: Models, pictures: list[np.ndarray]) ->
 
 
 def scenes(seen: list[Sighting] | None) -> np.ndarray | None:
-    return None if seen is None else np.stack([s.scene for s in seen])
+    return None if seen is None else scenes_of(seen)
 
 
 def find_objects(settings: Settings, models: Models, pictures: list[np.ndarray],

@@ -46,6 +46,11 @@ class Sighting:
     scene: np.ndarray  # (1280,) the pooled backbone, L2-normalised
 
 
+def scenes(seen: list[Sighting]) -> np.ndarray:
+    """The sightings' scenes stacked (N, 1280), as the bridge reads them."""
+    return np.stack([s.scene for s in seen])
+
+
 def likelihoods(scores: np.ndarray) -> dict[str, float]:
     """Each class's best score over one image's anchors, where it reaches LIKELY."""
     best = scores.max(axis=0)

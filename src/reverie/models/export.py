@@ -42,11 +42,15 @@ TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
 TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco_scene.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_scene_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
-EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, DETAILS_FLOAT, DETAILS, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR, TEXT_RECOGNISER, DETECTOR_FLOAT,
-            DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER)
+EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, DETAILS_FLOAT, DETAILS, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR,
+            TEXT_RECOGNISER, DETECTOR_FLOAT, DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER)
 
 
-GEM_POWER = 3  # the classifier's features: the cube root of the mean cube of its final map
+GEM_POWER = 3  # the classifiers' features: the cube root of the mean cube of their final map
+
+
+def _gem(fmap):  # noqa: ANN001, ANN202  (a torch tensor N x C x H x W -> N x C)
+    return fmap.clamp(min=0).pow(GEM_POWER).mean(dim=(2, 3)).pow(1 / GEM_POWER)
 
 
 def _export_classifier(dest: Path) -> None:
@@ -75,7 +79,7 @@ def _export_classifier(dest: Path) -> None:
 
         def forward(self, x):  # noqa: ANN001
             fmap = self.inner.extract_features(x)
-            return self.inner._fc(fmap.mean(dim=(2, 3))), fmap.clamp(min=0).pow(GEM_POWER).mean(dim=(2, 3)).pow(1 / GEM_POWER)
+            return self.inner._fc(fmap.mean(dim=(2, 3))), _gem(fmap)
 
     torch.onnx.export(
         LogitsAndFeatures(net),
@@ -107,7 +111,7 @@ def _export_details(dest: Path) -> None:
             self.inner = inner
 
         def forward(self, x):  # noqa: ANN001
-            return self.inner.extract_features(x).clamp(min=0).pow(GEM_POWER).mean(dim=(2, 3)).pow(1 / GEM_POWER)
+            return _gem(self.inner.extract_features(x))
 
     torch.onnx.export(
         Features(net),

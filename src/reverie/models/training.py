@@ -25,6 +25,7 @@ from PIL import Image
 
 from .bridge import Bridge, dequantised, quantised
 from .detector import ObjectDetector
+from .detector import scenes as scenes_of
 from .pixels import resized
 from .visual import INPUT_SIDE, ConseEmbedder
 
@@ -71,7 +72,7 @@ def image_evidence(visual: ConseEmbedder, detector: ObjectDetector, paths: list[
         features.append(np.stack([a.features for a in analyses]))
         conse.append(np.stack([a.conse for a in analyses]))
         details.append(visual.details.features(pixels))
-        scenes.append(np.stack([s.scene for s in detector.detect(pixels)]))
+        scenes.append(scenes_of(detector.detect(pixels)))
         if (i // 16) % 50 == 0:
             echo(f"  photos {i + len(pixels)}/{len(paths)} ({time.time() - started:.0f} s)")
     return np.concatenate(features), np.concatenate(details), np.concatenate(scenes), np.concatenate(conse)

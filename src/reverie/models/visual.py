@@ -8,9 +8,9 @@ and the detector's too), and their sum is the picture's vector:
   (224 px centre crop, first name only, top-10): R@10 0.72 against 0.57.
 - the learned bridge (models/bridge.py): the pooled features mapped by a linear layer trained on captioned
   photos, beside them a larger classifier's (models/details.py) and the object detector's scene
-  (models/detector.py). It knows what ImageNet has no class
-  for (people, scenes, activities); ConSE holds up better on photos unlike the bridge's training set. Summed
-  they beat either (weights/README.md has the figures).
+  (models/detector.py). It knows what ImageNet has no class for (people, scenes, activities); ConSE holds
+  up better on photos unlike the bridge's training set. Summed they beat either (weights/README.md has the
+  figures).
 With the bridge a picture's vector carries its hubness as one more coordinate (models/bridge.py).
 Text queries are embedded by MiniLM into the same space; other languages through the multilingual encoder.
 """
@@ -29,6 +29,7 @@ from .bridge import Bridge
 from .classifier import ImageClassifier
 from .details import DetailFeatures
 from .detector import ObjectDetector
+from .detector import scenes as scenes_of
 from .imagenet import class_names
 from .sentences import SentenceEmbedder
 from .pixels import resized, rgb_pixels
@@ -129,7 +130,7 @@ class ConseEmbedder:
             vectors = conse
         else:
             if scenes is None:
-                scenes = np.stack([s.scene for s in self.detector.detect(pixels)])
+                scenes = scenes_of(self.detector.detect(pixels))
             vectors = self.bridge.picture(features, self.details.features(pixels), scenes, conse)
         names = [lemmas[0] for lemmas in class_names()]
         return [
