@@ -30,7 +30,7 @@ numpy over the generated vectors; the raw vector search latency is timed there t
 the ANN path from N vectors: on embedded both server and recall (REVERIE_ANN_THRESHOLD); on distributed
 only the recall measurement (it patches pg_vectors.EXACT_BELOW in this process; the server keeps 20,000).
 
-Features (the 1280-d image-to-image space, unused by text search): written on embedded, as before, and
+Features (the 1280-d image-to-image space "appearance", unused by text search): written on embedded, as before, and
 not on distributed (1280-d x 1M is 5 GB); --with-features / --without-features choose.
 """
 
@@ -193,7 +193,7 @@ def _fill_sqlite(store: Store, n: int, model_dir: Path, features: bool, trigrams
         matrix[start : start + len(visual)] = visual
         vecs = [(ID_BASE + start + j, "visual", MODEL, v.astype("<f4").tobytes()) for j, v in enumerate(visual)]
         if feats is not None:
-            vecs += [(ID_BASE + start + j, "features", MODEL, v.astype("<f4").tobytes()) for j, v in enumerate(feats)]
+            vecs += [(ID_BASE + start + j, "appearance", MODEL, v.astype("<f4").tobytes()) for j, v in enumerate(feats)]
         with store.db.engine.begin() as conn:
             conn.exec_driver_sql(f"INSERT INTO images({IMAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                                  image_rows(start, len(visual), now))
@@ -226,7 +226,7 @@ def _fill_postgres(store: Store, n: int, model_dir: Path, features: bool, trigra
                         cp.write_row(row)
                 with cur.copy("COPY image_vectors (image_id, space, model, embedding) FROM STDIN WITH (FORMAT BINARY)") as cp:
                     cp.set_types(["int8", "text", "text", "vector"])
-                    for space, vecs in (("visual", visual), ("features", feats)):
+                    for space, vecs in (("visual", visual), ("appearance", feats)):
                         if vecs is None:
                             continue
                         for j, v in enumerate(vecs):

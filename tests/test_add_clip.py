@@ -65,8 +65,8 @@ def write_openclip_folder(folder, quick_gelu: bool = False) -> None:  # noqa: AN
 
 
 def _vector_models(data) -> set[tuple[str, int]]:  # noqa: ANN001
-    rows = db_rows(data, "SELECT model, vector, embedding FROM image_vectors WHERE space IN ('visual', 'features')")
-    rows += db_rows(data, "SELECT model, vector, embedding FROM video_vectors WHERE space IN ('clip_visual', 'clip_features')")
+    rows = db_rows(data, "SELECT model, vector, embedding FROM image_vectors WHERE space IN ('visual', 'appearance')")
+    rows += db_rows(data, "SELECT model, vector, embedding FROM video_vectors WHERE space IN ('clip_visual', 'clip_appearance')")
     return {(model, len(np.frombuffer(blob, "<f4")) if blob is not None else len(json.loads(embedding)))
             for model, blob, embedding in rows}
 

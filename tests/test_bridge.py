@@ -260,7 +260,7 @@ def test_the_language_map_training_is_seeded_and_writes_a_map_the_code_loads(tmp
 
 
 def _vector_rows(data: Path, ids: list[int]) -> dict[tuple[int, str], tuple[str, np.ndarray]]:
-    """(image id, space) -> (model, vector) of the photos' text-shared vectors and features."""
+    """(image id, space) -> (model, vector) of the photos' vectors in every space."""
     store = open_store(data)
     with store.db.read() as conn:
         rows = conn.execute(image_vectors.select().where(image_vectors.c.image_id.in_(ids))).all()
@@ -275,25 +275,30 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
     ids = client.upload_ok([(n, (FLICKR / "images" / n).read_bytes(), "image/jpeg") for n in names])
     assert all(client.wait_indexed(i, timeout=120)["status"] == "PARSE" for i in ids)
     indexed = _vector_rows(server.data, ids)
-    assert {model for model, _ in indexed.values()} == {"conse+bridge-v6"} and len(indexed) == 6
+    assert {model for model, _ in indexed.values()} == {"conse+bridge-v6"}
+    assert set(indexed) == {(i, space) for i in ids for space in ("visual", "appearance")}
     server.stop()
 
-    # What an older Reverie stored: ConSE's vector alone under "conse", and features pooled otherwise. The
-    # third photo was embedded by the current model already and is left as it is.
+    # What older Reveries stored. The first two photos: ConSE's vector alone under "conse". All three: Lite0's
+    # features in the space a search by example read before Lite2 ("features"), the third beside the current
+    # model's vector, as the release before Lite2's wrote it.
     older = models.without_bridge().analyse(_photos(names[:2]))
+    lite0 = [a.pooled for a in models.visual.analyse(_photos(names))]
     store = open_store(server.data)
     with store.db.write() as conn:
         for image_id, analysis in zip(ids, older):
-            for space, vec in (("visual", analysis.vector), ("features", np.sqrt(analysis.features))):
-                conn.execute(image_vectors.update().where(image_vectors.c.image_id == image_id, image_vectors.c.space == space)
-                             .values(model="conse", **vector_rows.stored(conn, vec / np.linalg.norm(vec))))
+            conn.execute(image_vectors.update().where(image_vectors.c.image_id == image_id, image_vectors.c.space == "visual")
+                         .values(model="conse", **vector_rows.stored(conn, analysis.vector)))
+        for image_id, features, model in zip(ids, lite0, ["conse", "conse", "conse+bridge-v6"]):
+            conn.execute(image_vectors.update().where(image_vectors.c.image_id == image_id, image_vectors.c.space == "appearance")
+                         .values(space="features", model=model, **vector_rows.stored(conn, features)))
     store.db.dispose()
 
     # A server started on the library says so, and once the command has run beside it finds the photos by their
     # new vectors, although those are longer than the older ones it read first.
     server.start()
     deadline = time.time() + 120
-    while "2 photos and 0 video clips have vectors of an older visual model" not in server.log.read_text():
+    while "3 photos and 0 video clips have vectors of an older visual model" not in server.log.read_text():
         assert time.time() < deadline, server.log.read_text()[-2000:]
         time.sleep(0.5)
     assert "reverie models upgrade-vectors" in server.log.read_text()
@@ -303,13 +308,21 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
         body = client.post("/search", json={"search_param": german[name], "search_type": "BY_IMAGE", "top_k": 3}).json()
         return body["data"]["item"][0]["id"]
 
+    def like(name: str) -> list[tuple[int, float]]:
+        example = ("q.jpg", (FLICKR / "images" / name).read_bytes(), "image/jpeg")
+        body = client.post("/search_similar_imgs", files=[("file", example)], data={"top_k": "3"}).json()
+        return [(h["id"], h["score"]) for h in body["data"]["item"]]
+
     assert found_first(names[2]) == ids[2]  # the server has read the older vectors, and the current one
+    assert like(names[2]) == []  # Lite0's features are never compared with an example's Lite2 ones
     out = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
-    assert "embedded 2 photos and 0 video clips with conse+bridge-v6" in out.stdout, out.stderr
+    assert "embedded 3 photos and 0 video clips with conse+bridge-v6" in out.stdout, out.stderr
     assert [found_first(name) for name in names] == ids
+    for name, image_id in zip(names, ids):
+        assert like(name)[0][0] == image_id and like(name)[0][1] > 0.999
     server.stop()
     upgraded = _vector_rows(server.data, ids)
-    assert upgraded.keys() == indexed.keys()
+    assert upgraded.keys() == indexed.keys()  # Lite0's retired features are gone
     for key, (model, vec) in upgraded.items():
         assert model == "conse+bridge-v6"
         assert np.allclose(vec, indexed[key][1], atol=1e-4), key

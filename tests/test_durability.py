@@ -132,7 +132,7 @@ def test_a_batch_is_described_as_its_images_one_by_one(store_with_jobs):
         (alone,) = index_images(store, models, [row])
         assert isinstance(facts, ImageFacts) and isinstance(alone, ImageFacts)
         assert [name for name, _ in facts.labels] == [name for name, _ in alone.labels]
-        for space in ("visual", "features"):
+        for space in ("visual", "appearance"):
             assert np.allclose(facts.vectors[space], alone.vectors[space], atol=1e-4)
         assert (facts.width, facts.height, facts.has_text) == (alone.width, alone.height, alone.has_text)
 

@@ -39,15 +39,16 @@ def test_the_int8_classifier_sees_what_the_float_export_sees(models):
     int8, float32 = quantised.analyse(pictures), exact.analyse(pictures)
     same_top = sum(a.labels[0][0] == b.labels[0][0] for a, b in zip(int8, float32))
     vector_cos = [float(a.vector @ b.vector) for a, b in zip(int8, float32)]
-    feature_cos = [float(a.features @ b.features) for a, b in zip(int8, float32)]
+    feature_cos = [float(a.pooled @ b.pooled) for a, b in zip(int8, float32)]
     assert same_top >= 18, f"the top label differs on {24 - same_top} of 24 photos"  # near-ties may swap
     assert np.mean(vector_cos) > 0.98 and min(vector_cos) > 0.9, vector_cos
     assert np.mean(feature_cos) > 0.97, feature_cos
 
 
 def test_the_int8_lite2_sees_what_its_float_export_sees(models):
-    """The bridge reads Lite2's features (models/details.py); int8 must not move them far from the float
-    network's, or the bridge's training (on the same int8 features) would not carry over to another CPU."""
+    """The bridge reads Lite2's features and a search by example compares them (models/details.py); int8 must
+    not move them far from the float network's, or the bridge's training (on the same int8 features) would not
+    carry over to another CPU."""
     pictures = [rgb_pixels(Image.open(p)) for p in sorted((EVAL / "flickr8k" / "images").glob("*.jpg"))[:16]]
     int8 = models.visual.details.features(pictures)
     float32 = DetailFeatures(models.cache / DETAILS_FLOAT, 1).features(pictures)

@@ -153,7 +153,7 @@ def test_reading_new_rows_walks_only_its_own_space(store):
     ids = add_images(store, unit(rng, 3), 1000)
     with store.db.write() as conn:  # another space's rows after the newest 'visual' one
         for i in ids:
-            conn.exec_driver_sql("INSERT INTO image_vectors(image_id, space, model, vector) VALUES (?, 'features', 't', x'00')", (i,))
+            conn.exec_driver_sql("INSERT INTO image_vectors(image_id, space, model, vector) VALUES (?, 'appearance', 't', x'00')", (i,))
     seen = []
 
     @event.listens_for(store.db.engine, "before_cursor_execute")

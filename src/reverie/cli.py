@@ -860,10 +860,11 @@ def _embed_again(store, loaded) -> tuple[int, int]:  # noqa: ANN001
 @settings_options(CONNECTION_SETTINGS + ("model_dir",))
 def models_upgrade_vectors(**values) -> None:
     """Give photos and clips embedded by an older version of the bundled visual model (before the bridge, its
-    GeM-pooled features, or the hubness its vectors carry) the current model's vectors: each is read again
-    from its original (a clip from its keyframe), with progress, while the server keeps serving. Until then a
-    search in words finds them only through their labels, text and tags. Run it once after upgrading; run it
-    again to embed what servers that were not yet restarted indexed meanwhile."""
+    GeM-pooled features, or the hubness its vectors carry) the current model's vectors, and those that lack
+    the appearance vector a search by example compares (before Lite2's) that too: each is read again from its
+    original (a clip from its keyframe), with progress, while the server keeps serving. Until then a search in
+    words finds them only through their labels, text and tags. Run it once after upgrading; run it again to
+    embed what servers that were not yet restarted indexed meanwhile."""
     from .index import reembed
     from .models import Models
 

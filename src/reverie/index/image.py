@@ -165,7 +165,7 @@ def index_images(store: Store, models: Models, rows: list) -> list[ImageFacts | 
     for facts, analysis, found in zip(analysed, analyses, objects):
         facts.labels = analysis.labels
         facts.objects, facts.likelihoods = found.objects, found.likelihoods
-        facts.vectors = {"visual": analysis.vector, "features": analysis.features}
+        facts.vectors = {"visual": analysis.vector, "appearance": analysis.features}
         facts.model = models.visual.name
     return out
 

@@ -26,7 +26,9 @@ log = logging.getLogger("reverie")
 @dataclass(frozen=True)
 class Pictures:
     """What is embedded again: rows of `table` with vectors in `vectors` (keyed by its column `item`) in a
-    text-shared space and a features space, read back by `read` from the row's `key`."""
+    text-shared space and an appearance space (search by example), read back by `read` from the row's `key`.
+    `retired`: the space whose vectors the appearance space replaced (Lite0's features), removed as the
+    new ones are written."""
 
     what: str
     table: Table
@@ -34,19 +36,21 @@ class Pictures:
     vectors: Table
     item: str
     spaces: tuple[str, str]
+    retired: str
     read: Callable
     key: str
 
     def lacking(self, model: str) -> ColumnElement:
-        has = exists().where(and_(self.vectors.c[self.item] == self.table.c.id, self.vectors.c.space == self.spaces[0],
-                                  self.vectors.c.model == model))
-        return and_(self.ready, ~has)
+        def has(space: str) -> ColumnElement:
+            return exists().where(and_(self.vectors.c[self.item] == self.table.c.id, self.vectors.c.space == space,
+                                       self.vectors.c.model == model))
+        return and_(self.ready, ~and_(*map(has, self.spaces)))
 
 
-PHOTOS = Pictures("image", images, images.c.status == "PARSE", image_vectors, "image_id", ("visual", "features"),
-                  original_pixels, "sha256")
-CLIPS = Pictures("clip", video_clips, true(), video_vectors, "item_id", ("clip_visual", "clip_features"),
-                 keyframe_pixels, "keyframe_key")
+PHOTOS = Pictures("image", images, images.c.status == "PARSE", image_vectors, "image_id", ("visual", "appearance"),
+                  "features", original_pixels, "sha256")
+CLIPS = Pictures("clip", video_clips, true(), video_vectors, "item_id", ("clip_visual", "clip_appearance"),
+                 "clip_features", keyframe_pixels, "keyframe_key")
 
 
 def lacking(store: Store, model: str) -> tuple[int, int]:
@@ -58,13 +62,14 @@ def lacking(store: Store, model: str) -> tuple[int, int]:
 
 def warn_if_older(store: Store, model: str) -> None:
     """Say at a server's start what an older visual model embedded: a search by words reaches it poorly, or,
-    where the vectors' length changed (bridge v3, CLIP), only through its labels, text and tags."""
+    where the vectors' length changed (bridge v3, CLIP), only through its labels, text and tags; a search by
+    example, not at all where it has no appearance vector (before Lite2's)."""
     photos, clips = lacking(store, model)
     if photos or clips:
         log.warning("%d photos and %d video clips have vectors of an older visual model than %s: searches by "
-                    "words find them poorly or not at all until `reverie models upgrade-vectors` (with this "
-                    "server's --data or --database-url) embeds them again; it runs while the server serves",
-                    photos, clips, model)
+                    "words find them poorly or not at all, and searches by example may not find them, until "
+                    "`reverie models upgrade-vectors` (with this server's --data or --database-url) embeds them "
+                    "again; it runs while the server serves", photos, clips, model)
 
 
 def reembed(store: Store, models: Models, kind: Pictures, progress: Callable[[int], None] = lambda _n: None) -> int:
@@ -78,7 +83,7 @@ def reembed(store: Store, models: Models, kind: Pictures, progress: Callable[[in
         with store.db.write() as conn:
             for row in rows:
                 conn.execute(kind.vectors.delete().where(kind.vectors.c[kind.item] == row.id,
-                                                         kind.vectors.c.space.in_(kind.spaces)))
+                                                         kind.vectors.c.space.in_([*kind.spaces, kind.retired])))
                 still = conn.execute(select(kind.table.c.id).where(kind.table.c.id == row.id)).first()
                 if row.id in analyses and still:
                     a = analyses[row.id]

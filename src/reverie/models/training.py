@@ -26,8 +26,7 @@ from PIL import Image
 from .bridge import Bridge, dequantised, quantised
 from .detector import ObjectDetector
 from .detector import scenes as scenes_of
-from .pixels import resized
-from .visual import INPUT_SIDE, ConseEmbedder
+from .visual import ConseEmbedder
 
 # v6: Lite2's features beside them too (models/details.py); v5: the detector's scene beside the classifier's
 # features (models/bridge.py); v4: the mean of maps trained from several seeds; v3: pictures carry their
@@ -68,10 +67,10 @@ def image_evidence(visual: ConseEmbedder, detector: ObjectDetector, paths: list[
     started = time.time()
     for i in range(0, len(paths), 16):
         pixels = [np.asarray(Image.open(p).convert("RGB")) for p in paths[i:i + 16]]
-        analyses = visual.analyse([resized(p, (INPUT_SIDE, INPUT_SIDE)) for p in pixels])
-        features.append(np.stack([a.features for a in analyses]))
+        analyses = visual.analyse(pixels)
+        features.append(np.stack([a.pooled for a in analyses]))
         conse.append(np.stack([a.conse for a in analyses]))
-        details.append(visual.details.features(pixels))
+        details.append(np.stack([a.features for a in analyses]))
         scenes.append(scenes_of(detector.detect(pixels)))
         if (i // 16) % 50 == 0:
             echo(f"  photos {i + len(pixels)}/{len(paths)} ({time.time() - started:.0f} s)")

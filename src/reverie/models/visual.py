@@ -12,6 +12,7 @@ and the detector's too), and their sum is the picture's vector:
   up better on photos unlike the bridge's training set. Summed they beat either (weights/README.md has the
   figures).
 With the bridge a picture's vector carries its hubness as one more coordinate (models/bridge.py).
+A search by example compares Lite2's features alone (`features`): they tell photos apart better than Lite0's.
 Text queries are embedded by MiniLM into the same space; other languages through the multilingual encoder.
 """
 
@@ -39,14 +40,16 @@ from .vectors import normalise
 log = logging.getLogger("reverie")
 
 TOP_CLASSES = 20
-# GeM-pooled features (models/export.py) run closer together than the mean-pooled ones did: on the Caltech
-# dev images unrelated pairs 0.378 (median), same-class 0.617, against 0.254 and 0.535. Raised to this
-# power they read as before (0.256, 0.509; a `similarity` of 0.4 lets 3.6 % of unrelated pairs through,
-# 4.5 % before, 38 % without it), so a client's cut-off keeps its meaning.
-SIMILARITY_POWER = 1.4
+# A search by example compares Lite2's GeM-pooled features (models/details.py), which indexing computes for
+# the bridge anyway: on the Caltech-101 dev images they put 0.873 of a class's photos in an example's top ten
+# (`reverie eval`), Lite0's 0.848. Pooled features run close together (unrelated Caltech pairs 0.398 median,
+# same-class 0.673): raised to this power a `similarity` of 0.4 lets 3.5 % of unrelated pairs through and
+# keeps 89 % of same-class ones (49 % of unrelated pairs without the power), so a client's cut-off means what
+# it meant with Lite0 (3.6 % at its power 1.4).
+SIMILARITY_POWER = 1.5
 # A search by example ranks by the example expanded with its nearest photos (search/images.py), whose cosines
-# run higher (unrelated Caltech pairs 0.443 median, same-class 0.826); this power lets the same 3.6 % of
-# unrelated pairs past 0.4.
+# run higher (unrelated Caltech pairs 0.443 median, same-class 0.833); this power lets 3.7 % of unrelated
+# pairs past 0.4.
 EXPANDED_POWER = 1.8
 INPUT_SIDE = 320  # the classifier is fully convolutional; the whole frame, squashed, keeps every object
 LABELS_KEPT = 5
@@ -57,7 +60,10 @@ class ImageAnalysis:
     vector: np.ndarray  # in the text-shared space, L2-normalised
     features: np.ndarray  # for image-to-image similarity, L2-normalised
     labels: list[tuple[str, float]]  # top classes with probabilities
-    conse: np.ndarray | None = None  # ConSE's part of `vector` alone (training the bridge needs it)
+    # What training the bridge reads besides `features`: ConSE's part of `vector` alone, and the classifier's
+    # pooled features (normalised).
+    conse: np.ndarray | None = None
+    pooled: np.ndarray | None = None
 
 
 class VisualEmbedder(Protocol):
@@ -91,7 +97,7 @@ class ConseEmbedder:
                  sentences: SentenceEmbedder | None = None, detector: ObjectDetector | None = None,
                  details: DetailFeatures | None = None):
         self.classifier = classifier
-        self.details = details  # Lite2, which the bridge reads beside the classifier's features
+        self.details = details  # Lite2: what a search by example compares, and the bridge reads beside Lite0
         self.text = text
         self.bridge = bridge  # None only while the bridge itself is being trained
         self.detector = detector  # the bridge reads its scenes, where the caller has not run it already
@@ -122,7 +128,8 @@ class ConseEmbedder:
         the objects already; else the detector runs here, as the bridge reads them."""
         pixels = [rgb_pixels(im) for im in images]
         probs, pooled = self.classifier.predict([resized(p, (INPUT_SIDE, INPUT_SIDE)) for p in pixels])
-        features = normalise(pooled).astype(np.float32)
+        pooled = normalise(pooled).astype(np.float32)
+        features = self.details.features(pixels)
         top = np.argsort(-probs, axis=1)[:, :TOP_CLASSES]
         weights = np.take_along_axis(probs, top, axis=1)
         conse = normalise((weights[:, :, None] * self.class_vectors[top]).sum(axis=1)).astype(np.float32)
@@ -131,7 +138,7 @@ class ConseEmbedder:
         else:
             if scenes is None:
                 scenes = scenes_of(self.detector.detect(pixels))
-            vectors = self.bridge.picture(features, self.details.features(pixels), scenes, conse)
+            vectors = self.bridge.picture(pooled, features, scenes, conse)
         names = [lemmas[0] for lemmas in class_names()]
         return [
             ImageAnalysis(
@@ -139,13 +146,13 @@ class ConseEmbedder:
                 features=features[i],
                 labels=[(names[c], float(p)) for c, p in zip(top[i, :LABELS_KEPT], weights[i, :LABELS_KEPT])],
                 conse=conse[i],
+                pooled=pooled[i],
             )
             for i in range(len(images))
         ]
 
     def features(self, images: list[Image.Image | np.ndarray]) -> np.ndarray:
-        _, pooled = self.classifier.predict([resized(rgb_pixels(im), (INPUT_SIDE, INPUT_SIDE)) for im in images])
-        return normalise(pooled).astype(np.float32)
+        return self.details.features([rgb_pixels(im) for im in images])
 
     def similarity(self, cosines: np.ndarray, expanded: bool = False) -> np.ndarray:
         return np.clip(cosines, 0.0, 1.0) ** (EXPANDED_POWER if expanded else SIMILARITY_POWER)

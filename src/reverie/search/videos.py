@@ -80,7 +80,7 @@ class VideoSearcher:
     @classmethod
     def create(cls, store: Store, models: Models) -> "VideoSearcher":
         return cls(store, models, *(store.vector_search(space, videos=True)
-                                    for space in ("clip_visual", "clip_features", "speech")))
+                                    for space in ("clip_visual", "clip_appearance", "speech")))
 
     def close(self) -> None:
         for index in (self.clips, self.frames, self.speech):

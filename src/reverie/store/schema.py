@@ -204,7 +204,8 @@ jobs = Table(
     Index("ix_jobs_subject", "subject_id"),
 )
 
-# Vectors per image and space ("visual": shared with text queries; "features": image-to-image).
+# Vectors per image and space ("visual": shared with text queries; "appearance": what a search by example
+# compares, Lite2's features; "features", Lite0's before it, is retired and emptied by upgrade-vectors).
 # `seq` grows with every write and is never reused, so an in-memory index catches up by reading rows
 # past the last seq it saw.
 image_vectors = Table(
@@ -307,7 +308,8 @@ transcript_segments = Table(
     sqlite_autoincrement=True,  # as for clips: segment ids label vectors in memory
 )
 
-# Vectors of clips (spaces clip_visual, clip_features) and transcript segments (speech), by item id.
+# Vectors of clips (spaces clip_visual, clip_appearance; clip_features retired) and transcript segments
+# (speech), by item id.
 video_vectors = Table(
     "video_vectors",
     metadata,

@@ -12,8 +12,6 @@ from sqlalchemy import Connection, delete, select, text
 from . import people, pg_text, vector_rows
 from .schema import image_vectors, images
 
-SPACES = ("visual", "features")
-
 # Words that say nothing about a picture; dropped from lexical queries (the vector side still reads them).
 STOPWORDS = frozenset(
     "a an the and or of to in on at by for with from into onto over under near is are was were be been "

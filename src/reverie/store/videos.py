@@ -201,7 +201,7 @@ def write_clips(conn: Connection, video_id: int, clips: list, tags: list[str], n
             labels_json=json.dumps(c.labels), objects_json=json.dumps(c.objects),
             object_likelihoods_json=json.dumps(c.likelihoods), ocr_text=c.ocr_text or None,
             caption=c.caption)).inserted_primary_key[0]
-        for space, vec in (("clip_visual", c.visual), ("clip_features", c.features)):
+        for space, vec in (("clip_visual", c.visual), ("clip_appearance", c.features)):
             conn.execute(video_vectors.insert().values(video_id=video_id, item_id=clip_id, space=space, model=model,
                                                        **vector_rows.stored(conn, vec)))
         conn.execute(text("INSERT INTO clip_fts(rowid, caption, labels, tags, name) VALUES (:id, :c, :l, :t, :n)"),
