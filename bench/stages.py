@@ -5,7 +5,8 @@
 
 Runs the steps of reverie.index.image one by one on the same photos, as the image job does (the thumbnail
 written to a blob folder on disk), and prints the median milliseconds of each, from a second round (the
-first warms the models and the caches); then what rendering a preview on its first request costs. The
+first warms the models and the caches); then what rendering a preview on its first request costs, and an
+example image's features for a search by example (Lite2's, from the decoded photo). The
 classifier runs here one photo at a time; the worker runs it on batches of four (~1 ms less a photo).
 What it leaves out is the job around the steps: claiming it, reading the original, and writing the row,
 vectors and full-text entry (bench/index.py measures the whole).
@@ -64,6 +65,7 @@ def main() -> None:
         for _ in range(2):
             times: dict[str, list[float]] = {}
             rendering: list[float] = []
+            example: list[float] = []
 
             def timed(step: str, run):  # noqa: ANN001, ANN202
                 start = time.perf_counter()
@@ -85,13 +87,17 @@ def main() -> None:
                 start = time.perf_counter()
                 render_preview(store, sha256, f"previews/{i}.jpg")
                 rendering.append((time.perf_counter() - start) * 1000)
+                start = time.perf_counter()
+                models.visual.features([pixels])
+                example.append((time.perf_counter() - start) * 1000)
     medians = {step: statistics.median(ms) for step, ms in times.items()}
     print(f"machine: {os.cpu_count()} CPUs; one thread; {len(blobs)} COCO photos at {args.side}\n")
     for step, ms in medians.items():
         print(f"{step:<45} {ms:6.1f} ms")
     print(f"{'total':<45} {sum(medians.values()):6.1f} ms  ({1000 / sum(medians.values()):.0f} photos/s on one core)")
     print(f"\nnot part of indexing: the preview, on its first request (decode, resize, JPEG, write) "
-          f"{statistics.median(rendering):.1f} ms")
+          f"{statistics.median(rendering):.1f} ms; an example's features for a search by example "
+          f"{statistics.median(example):.1f} ms")
 
 
 if __name__ == "__main__":
