@@ -319,7 +319,8 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
     assert "embedded 3 photos and 0 video clips with conse+bridge-v6" in out.stdout, out.stderr
     assert [found_first(name) for name in names] == ids
     for name, image_id in zip(names, ids):
-        assert like(name)[0][0] == image_id and like(name)[0][1] > 0.999
+        (first_id, first_score), *_ = like(name)
+        assert first_id == image_id and first_score > 0.999
     server.stop()
     upgraded = _vector_rows(server.data, ids)
     assert upgraded.keys() == indexed.keys()  # Lite0's retired features are gone
