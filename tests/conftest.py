@@ -164,6 +164,30 @@ def create_key(data: Path, name: str, account: str | None = None) -> str:
     return out.strip().splitlines()[-1].split()[-1]
 
 
+def _holds_listener(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on loopback `port` (read from Linux's /proc)."""
+    tables = [Path("/proc/net/tcp"), Path("/proc/net/tcp6")]
+    if not tables[0].exists():
+        return True  # no /proc to ask: trust the answer on the port, as before
+    listening = set()
+    for table in tables:
+        for row in table.read_text().splitlines()[1:] if table.exists() else []:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                listening.add(f"socket:[{fields[9]}]")
+    held = set()
+    try:
+        descriptors = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # the process is gone
+        return False
+    for fd in descriptors:
+        try:
+            held.add(os.readlink(fd))
+        except OSError:  # closed as we read
+            pass
+    return bool(listening & held)
+
+
 class Server:
     """`reverie serve` in a child process, talked to over HTTP."""
 
@@ -178,16 +202,30 @@ class Server:
         self.log = data.parent / f"server-{self.port}.log"
 
     def start(self) -> "Server":
+        # free_port() only names a port that was free a moment ago: the other stack's pass, running beside
+        # this one, may take it first. Then its server answers our readiness probe while ours exits, and
+        # the test talks to a stranger until that one stops (connection refused). So a start counts only
+        # once this process holds the listening socket; a lost port is traded for a fresh one.
+        for _ in range(3):
+            if self._launch():
+                return self
+            self.port = free_port()
+            self.base = f"http://127.0.0.1:{self.port}"
+        raise RuntimeError(f"server lost its port three times; its log: {self.log.read_text()[-3000:]}")
+
+    def _launch(self) -> bool:
         self.data.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")
         serve_args = list(self.extra)
-        if DISTRIBUTED and "--no-workers" not in serve_args:
+        if DISTRIBUTED and "--no-workers" not in serve_args and self.worker is None:
             # Indexing in a process of its own, as on many machines; it takes the same settings.
             self.worker = subprocess.Popen(
                 [str(BIN / "reverie"), "worker", "--data", str(self.data), *serve_args],
                 stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
             _started.append(self.worker)
+        if DISTRIBUTED and "--no-workers" not in serve_args:
             serve_args.append("--no-workers")
+        log_start = self.log.stat().st_size
         self.proc = subprocess.Popen(
             [str(BIN / "reverie"), "serve", "--port", str(self.port), "--data", str(self.data), *serve_args],
             stdout=logf,
@@ -198,12 +236,20 @@ class Server:
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                said = self.log.read_bytes()[log_start:].decode(errors="replace")
+                if "address already in use" in said.lower():
+                    return False
                 raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
             try:
                 requests.get(self.base + "/openapi.json", timeout=1)
-                return self
             except requests.ConnectionError:
                 time.sleep(0.1)
+                continue
+            if _holds_listener(self.proc.pid, self.port):
+                return True
+            self.proc.kill()
+            self.proc.wait()
+            return False
         raise RuntimeError("server did not start in 30 s")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
@@ -227,10 +273,22 @@ class Client:
         self.session.headers["Authorization"] = key
 
     def post(self, path: str, **kw) -> requests.Response:
-        return self.session.post(self.server.url(path), timeout=60, **kw)
+        return self._send("POST", path, **kw)
 
     def get(self, path: str, **kw) -> requests.Response:
-        return self.session.get(self.server.url(path), timeout=60, **kw)
+        return self._send("GET", path, **kw)
+
+    def _send(self, method: str, path: str, **kw) -> requests.Response:
+        try:
+            return self.session.request(method, self.server.url(path), timeout=60, **kw)
+        except requests.ConnectionError as e:
+            # A refused connection alone says nothing of why: say whether the server still runs, and what it
+            # logged last (CI keeps no server logs).
+            proc = self.server.proc
+            state = "not started" if proc is None else (
+                "still running" if proc.poll() is None else f"exited with {proc.returncode}")
+            log = self.server.log.read_text(errors="replace")[-3000:] if self.server.log.exists() else ""
+            raise requests.ConnectionError(f"{method} {path}: {e}; the server is {state}; its log ends:\n{log}") from e
 
     def upload(self, files: list[tuple[str, bytes, str]], data: dict | list | None = None) -> dict:
         parts = [("files", (name, content, ctype)) for name, content, ctype in files]
