@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from reverie.config import Settings  # noqa: E402
-from reverie.evaluation import NAMESPACE, UNRELATED, Gallery  # noqa: E402
+from reverie.evaluation import NAMESPACE, UNRELATED, Gallery, company_key  # noqa: E402
 from reverie.models import Models  # noqa: E402
 from reverie.search import fusion  # noqa: E402
 from reverie.search.images import Searcher, detected  # noqa: E402
@@ -111,8 +111,9 @@ def photo_examples(store: Store) -> tuple[list, list, list, int, int]:
     queries = [(c, {by_name[name]}) for name, caps in gallery.coco.items() for c in caps]
     same_company: dict[str, set[int]] = {}
     for path, company in gallery.receipts:
-        same_company.setdefault(company, set()).add(by_name[path.name])
-    queries += [(company, ids) for company, ids in same_company.items()]
+        same_company.setdefault(company_key(company), set()).add(by_name[path.name])
+    labels = sorted({company for _, company in gallery.receipts})  # each spelling a query, as `reverie eval` asks
+    queries += [(company, same_company[company_key(company)]) for company in labels]
     queries += [(q, set()) for q in UNRELATED]
     X, y, group = [], [], []
     for qi, (query, target) in enumerate(queries):
@@ -120,7 +121,7 @@ def photo_examples(store: Store) -> tuple[list, list, list, int, int]:
             X.append(c.features())
             y.append(1.0 if c.image_id in target else 0.0)
             group.append(qi)
-    return X, y, group, sum(len(c) for c in gallery.coco.values()), len(same_company)
+    return X, y, group, sum(len(c) for c in gallery.coco.values()), len(labels)
 
 
 def kept_at_levels(p: np.ndarray, y: np.ndarray, unrelated: np.ndarray, what: str) -> None:
@@ -181,7 +182,7 @@ def main() -> None:
     hit_at = lambda qi, k: Py[Pg == qi][np.argsort(-p[Pg == qi])[:k]].any()  # noqa: E731
     print(f"with this fit: caption R@10 {np.mean([hit_at(qi, 10) for qi in range(n_captions)]):.3f}, "
           f"company hit@1 {np.mean([hit_at(qi, 1) for qi in range(n_captions, n_captions + n_companies)]):.3f} "
-          f"(over {n_companies} distinct companies)")
+          f"(over {n_companies} distinct company labels)")
     kept_at_levels(p, Py, Pg >= n_captions + n_companies, "photos")
     kept_at_levels(v, Vy, Vg >= n_clip_captions, "clips")
 

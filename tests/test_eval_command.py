@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import EVAL, create_key, jpeg, reverie
+from conftest import EVAL, create_key, jpeg, reverie, stack_free
+from reverie.evaluation import company_key
 
 COCO = ["000000000790.jpg", "000000030752.jpg", "000000037666.jpg"]
 CALTECH = {"Leopards": 2, "accordion": 2}
@@ -76,3 +77,11 @@ def test_eval_refuses_before_uploading_when_any_of_its_namespaces_is_taken(share
     assert done.returncode != 0
     assert "1 in unique_id 'eval-flickr8k'" in done.stderr
     assert client.post("/img_list_page", json={"unique_id": "eval", "page_size": 1}).json()["data"]["total_count"] == 0
+
+
+@stack_free
+def test_one_shop_spelt_with_and_without_its_dots_is_one_company_to_the_ocr_measure():
+    assert company_key("MR. D.I.Y. (M) SDN BHD") == company_key("MR D.I.Y. (M) SDN BHD")
+    assert company_key("S.H.H. MOTOR (SUNGAI RENGIT) SDN. BHD.") == company_key("s.h.h. motor (sungai rengit) sdn bhd")
+    # a misspelt label is another string, not another spelling: the measure does not guess
+    assert company_key("TED HENG STATIONERY & BOOKS") != company_key("TEO HENG STATIONERY & BOOKS")

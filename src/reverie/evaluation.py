@@ -5,7 +5,8 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
   image -> image  one image per Caltech class as the example (search_similar_imgs); P@10 counts same-class
                   hits among the top 10 (the query itself excluded), divided by min(10, other images of
                   the class), since the set has only 6 images a class
-  OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company;
+  OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company
+                  (labels equal but for punctuation, spaces and case name one company: `company_key`);
                   and one word of each company's name ("AEON", "D.I.Y.", `shop_word`), where a receipt of any
                   company whose name holds the word counts
   unrelated       queries about things absent from the gallery; hits each filtering level lets through
@@ -103,6 +104,12 @@ def shop_word(company: str) -> str:
         if len(word) >= 4 and word.isalpha() and word.upper() not in GENERIC:
             return word
     return next((t for t in tokens if len(t) >= 3), company)
+
+
+def company_key(company: str) -> str:
+    """Which shop a receipt's label names: SROIE spells one shop "MR. D.I.Y. (M) SDN BHD" on one receipt and
+    "MR D.I.Y. (M) SDN BHD" on another, so punctuation, spaces and case do not tell two shops apart."""
+    return "".join(ch for ch in company.lower() if ch.isalnum())
 
 
 MIME = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -398,17 +405,20 @@ def run_images(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN
 
     # OCR
     ocr_hits = 0
-    of_company: dict[str, set[int]] = {}
+    of_label: dict[str, set[int]] = {}
     for path, company in gallery.receipts:  # several receipts come from the same shop
-        of_company.setdefault(company, set()).add(by_label[f"receipt:{path.stem}:{path.name}"])
+        of_label.setdefault(company, set()).add(by_label[f"receipt:{path.stem}:{path.name}"])
+    of_company: dict[str, set[int]] = {}
+    for company, ids in of_label.items():
+        of_company.setdefault(company_key(company), set()).update(ids)
     for path, company in gallery.receipts:
         hits = search(company, 1)
-        ocr_hits += bool(hits) and hits[0]["id"] in of_company[company]
+        ocr_hits += bool(hits) and hits[0]["id"] in of_company[company_key(company)]
     ocr = ocr_hits / len(gallery.receipts)
-    words = {company: shop_word(company) for company in of_company}
+    words = {company: shop_word(company) for company in of_label}
     word_hits = 0
     for company, word in words.items():  # any receipt of a company whose name holds the word counts
-        right = set().union(*(ids for c, ids in of_company.items() if word.lower() in c.lower()))
+        right = set().union(*(ids for c, ids in of_label.items() if word.lower() in c.lower()))
         hits = search(word, 1)
         word_hits += bool(hits) and hits[0]["id"] in right
 
