@@ -11,7 +11,7 @@ caption's own photo and every receipt of the company count as right, so the fit 
 generic queries. Clips: the same captions over the eval videos; a clip is right when it lies on the
 caption's photo's shot. One logistic regression (Newton's method, small L2) over the features of
 fusion.Candidate fits both, the clips weighing half as much as the photos in all, so that a score means
-the same for a photo and a clip. It prints what the fit keeps at each filtering level, for each.
+the same for a photo and a clip; the weights in fusion.HELD stay as they are (fusion.py says why). It prints what the fit keeps at each filtering level, for each.
 """
 
 from __future__ import annotations
@@ -56,11 +56,13 @@ def candidates(searcher: Searcher, account_id: int, query: str, namespace: str =
     return fusion.fuse(ids, sims, mean, std, lexical, cos, likely)
 
 
-def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
+def fit(X: np.ndarray, y: np.ndarray, weight: np.ndarray, l2: float = 1e-2, iters: int = 50,
+        offset: np.ndarray | float = 0.0) -> np.ndarray:
+    """Weights of X's columns and a bias; `offset` is each row's logit from the weights held (not fitted)."""
     X1 = np.hstack([X, np.ones((len(X), 1))])
     w = np.zeros(X1.shape[1])
     for _ in range(iters):
-        p = 1 / (1 + np.exp(-X1 @ w))
+        p = 1 / (1 + np.exp(-(X1 @ w + offset)))
         grad = X1.T @ (weight * (p - y)) + l2 * np.r_[w[:-1], 0]
         hess = (X1 * (weight * p * (1 - p))[:, None]).T @ X1 + l2 * np.eye(len(w))
         w -= np.linalg.solve(hess, grad)
@@ -167,10 +169,14 @@ def main() -> None:
     weight = np.r_[np.ones(len(Py)), np.full(len(Vy), CLIP_WEIGHT * len(Py) / len(Vy))]
     weight[:len(Py)][Pg >= n_captions + n_companies] *= UNRELATED_WEIGHT
     weight[len(Py):][Vg >= n_clip_captions] *= UNRELATED_WEIGHT
-    fitted = [n != "detected" for n in fusion.FEATURES]  # always 0 here: set apart (--detected)
-    w = fit(np.vstack([PX, VX])[:, fitted], np.r_[Py, Vy], weight)
+    # Held, not fitted: `detected` (always 0 here: set apart, --detected) and fusion.HELD (fusion.py says why)
+    held = {"detected": fusion.DETECTED, **fusion.HELD}
+    fitted = np.array([n not in held for n in fusion.FEATURES])
+    X = np.vstack([PX, VX])
+    w = fit(X[:, fitted], np.r_[Py, Vy], weight,
+            offset=X[:, ~fitted] @ np.array([held[n] for n in np.array(fusion.FEATURES)[~fitted]]))
     coef = {n: round(float(v), 3) for n, v in zip(np.array(fusion.FEATURES)[fitted], w[:-1])}
-    coef["detected"] = fusion.DETECTED
+    coef.update(held)
     bias = round(float(w[-1]), 3)
     print(f"photos: {Pg.max() + 1} queries, {len(Py)} candidates, {int(Py.sum())} right; "
           f"clips: {Vg.max() + 1} queries, {len(Vy)} candidates, {int(Vy.sum())} right")

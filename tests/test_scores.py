@@ -80,3 +80,28 @@ def test_a_query_naming_classes_keeps_the_ranking_models_order_too():
     logits = fusion.ranking_logit(np.stack([c.features() for c in ranked]))
     assert np.all(np.diff(logits) <= 1e-9)
     assert fusion.NAMED_MEANING["logit"] > 0  # else the order would turn over
+
+
+@stack_free
+def test_words_the_picture_shows_weigh_apart_from_the_models_own_labels():
+    """The same match in OCR text and in the labels the models gave weighs differently (fusion.py says why);
+    a clip's words count as read only where its speech or text on screen holds the query ("said")."""
+    ids, sims = np.array([1, 2]), np.array([0.2, 0.2])
+    lexical = [(1, 3.0, "ocr", 0.9), (2, 3.0, "labels", 0.9), (3, 3.0, "words,said", 0.9), (4, 3.0, "words", 0.9)]
+    by_id = {c.image_id: c for c in fusion.fuse(ids, sims, 0.1, 0.05, lexical, lambda i: 0.2)}
+    assert [by_id[i].read for i in (1, 2, 3, 4)] == [True, False, True, False]
+    read, seen = by_id[1].features(), by_id[2].features()
+    names = list(fusion.FEATURES)
+    assert read[names.index("lexical")] > 0 and read[names.index("seen_lexical")] == 0
+    assert seen[names.index("seen_phrase")] == read[names.index("phrase")] and seen[names.index("phrase")] == 0
+
+
+@stack_free
+def test_a_name_printed_on_a_receipt_outranks_a_photo_only_like_its_words():
+    """`reverie eval`'s "99 SPEED MART S/B": OCR read "99 SPEED MART 57B…" (the phrase 0.82 held), while the
+    words "speed mart" drew a bus photo far closer in the picture space. The fit before text read in a picture
+    weighed apart put the bus first."""
+    mean, std = 0.0164, 0.0756  # the eval namespace's cosines for that query
+    ids, sims = np.array([10, 11]), np.array([0.306, 0.030])
+    ranked = fusion.fuse(ids, sims, mean, std, [(11, 7.42, "ocr", 0.82)], lambda i: None)
+    assert [c.image_id for c in ranked] == [11, 10]
