@@ -11,7 +11,8 @@ caption's own photo and every receipt of the company count as right, so the fit 
 generic queries. Clips: the same captions over the eval videos; a clip is right when it lies on the
 caption's photo's shot. One logistic regression (Newton's method, small L2) over the features of
 fusion.Candidate fits both, the clips weighing half as much as the photos in all, so that a score means
-the same for a photo and a clip; the weights in fusion.HELD stay as they are (fusion.py says why). It prints what the fit keeps at each filtering level, for each.
+the same for a photo and a clip; the weights in fusion.FIRST_FIT stay as they are (fusion.py says why).
+It prints what the fit keeps at each filtering level, for each.
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def main() -> None:
     weight = np.r_[np.ones(len(Py)), np.full(len(Vy), CLIP_WEIGHT * len(Py) / len(Vy))]
     weight[:len(Py)][Pg >= n_captions + n_companies] *= UNRELATED_WEIGHT
     weight[len(Py):][Vg >= n_clip_captions] *= UNRELATED_WEIGHT
-    # Held, not fitted: `detected` (always 0 here: set apart, --detected) and fusion.HELD (fusion.py says why)
-    held = {"detected": fusion.DETECTED, **fusion.HELD}
+    # Held, not fitted: `detected` (always 0 here: set apart, --detected) and fusion.FIRST_FIT (fusion.py says why)
+    held = {"detected": fusion.DETECTED, **fusion.FIRST_FIT}
     fitted = np.array([n not in held for n in fusion.FEATURES])
     X = np.vstack([PX, VX])
     w = fit(X[:, fitted], np.r_[Py, Vy], weight,

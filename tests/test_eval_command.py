@@ -55,8 +55,10 @@ def test_eval_measures_a_library_it_builds_and_refuses_one_already_built(shared_
     assert result["flickr8k"]["de"]["queries"] == FLICKR
     for figures in (result["text_image"], result["flickr8k"]["en"]):
         assert 0 <= figures["R@1"] <= figures["R@5"] <= figures["R@10"] <= 1
-    # Nine pictures: each receipt's company name finds a receipt of its company first.
+    # Nine pictures: each receipt's company name finds a receipt of its company first, with a score `medium`
+    # keeps: the name is printed on it.
     assert result["ocr_hit@1"] == 1.0
+    assert result["ocr_hit@1_kept"]["medium"] == 1.0
 
     # A second run over the same library would meet the first run's copies, photos no label names.
     again = reverie(*args, check=False)

@@ -105,3 +105,28 @@ def test_a_name_printed_on_a_receipt_outranks_a_photo_only_like_its_words():
     ids, sims = np.array([10, 11]), np.array([0.306, 0.030])
     ranked = fusion.fuse(ids, sims, mean, std, [(11, 7.42, "ocr", 0.82)], lambda i: None)
     assert [c.image_id for c in ranked] == [11, 10]
+
+
+@stack_free
+def test_a_query_a_pictures_own_text_holds_scores_its_picture_as_the_ranking_model_does():
+    """"UNIHAKKA INTERNATIONAL SDN BHD" in `reverie eval`: the receipts printed with it scored 0.16, under
+    `medium`, by the calibration set on photos that hold no text. Held by read text, the receipt now keeps
+    the ranking model's probability; the same words in the models' labels, or half the name, do not."""
+    ids, sims, mean, std = np.array([1, 2]), np.array([0.149, 0.039]), -0.024, 0.05
+    ranked = fusion.fuse(ids, sims, mean, std, [(2, 6.56, "ocr", 1.0)], lambda i: None)
+    assert ranked[0].image_id == 2 and ranked[0].score >= fusion.LEVELS["high"]
+    assert ranked[1].score < fusion.LEVELS["medium"]  # the photo the text does not hold is not lifted with it
+    for columns, phrase in (("labels", 1.0), ("ocr", 0.5)):
+        receipt = fusion.fuse(ids, sims, mean, std, [(2, 6.56, columns, phrase)], lambda i: None)[0]
+        assert receipt.image_id == 2 and receipt.score < fusion.LEVELS["medium"]
+
+
+@stack_free
+def test_a_query_naming_a_detector_class_is_not_lifted_by_a_word_of_a_receipt():
+    """"cat" is printed on a receipt ("DOREMON CAT" snacks): the photos the detector takes for cats keep the
+    scores their own calibration gives them."""
+    ids, sims = np.array([1, 2]), np.array([0.30, 0.05])
+    lexical = [(2, 4.0, "ocr", 1.0)]
+    with_receipt = {c.image_id: c.score for c in fusion.fuse(ids, sims, 0.1, 0.05, lexical, lambda i: None, {1: 0.9})}
+    without = {c.image_id: c.score for c in fusion.fuse(ids, sims, 0.1, 0.05, [], lambda i: None, {1: 0.9})}
+    assert with_receipt[1] == without[1]

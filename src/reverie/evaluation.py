@@ -6,7 +6,8 @@ Gallery (one namespace): the COCO photos, the Caltech-101 images and the SROIE r
                   hits among the top 10 (the query itself excluded), divided by min(10, other images of
                   the class), since the set has only 6 images a class
   OCR             each receipt's company name (key/*.json) as a query; hit@1 of a receipt of that company
-                  (labels equal but for punctuation, spaces and case name one company: `company_key`);
+                  (labels equal but for punctuation, spaces and case name one company: `company_key`), and
+                  how many of those right first hits each filtering level keeps;
                   and one word of each company's name ("AEON", "D.I.Y.", `shop_word`), where a receipt of any
                   company whose name holds the word counts
   unrelated       queries about things absent from the gallery; hits each filtering level lets through
@@ -411,10 +412,14 @@ def run_images(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN
     of_company: dict[str, set[int]] = {}
     for company, ids in of_label.items():
         of_company.setdefault(company_key(company), set()).update(ids)
+    found_scores = []  # the score of each right first hit: what a filtering level keeps of them
     for path, company in gallery.receipts:
         hits = search(company, 1)
-        ocr_hits += bool(hits) and hits[0]["id"] in of_company[company_key(company)]
+        if hits and hits[0]["id"] in of_company[company_key(company)]:
+            ocr_hits += 1
+            found_scores.append(hits[0]["score"])
     ocr = ocr_hits / len(gallery.receipts)
+    ocr_kept = {level: sum(s >= cut for s in found_scores) / len(gallery.receipts) for level, cut in LEVELS.items()}
     words = {company: shop_word(company) for company in of_label}
     word_hits = 0
     for company, word in words.items():  # any receipt of a company whose name holds the word counts
@@ -434,7 +439,7 @@ def run_images(http: httpx.Client, root: Path, echo=print) -> dict:  # noqa: ANN
         "gallery": {"coco": len(gallery.coco), "caltech": sum(map(len, gallery.caltech.values())), "receipts": len(gallery.receipts)},
         "text_image": text_image, "text_image_queries": len(ranks),
         "image_image_P@10": image_image, "image_image_queries": len(precisions),
-        "ocr_hit@1": ocr, "ocr_queries": len(gallery.receipts),
+        "ocr_hit@1": ocr, "ocr_queries": len(gallery.receipts), "ocr_hit@1_kept": ocr_kept,
         "ocr_word_hit@1": word_hits / len(words), "ocr_word_queries": sorted(words.values()),
         "levels": levels,
         "animals": run_animals(search, by_label, root),
@@ -511,6 +516,7 @@ def _image_rows(result: dict) -> list[tuple[str, str]]:
         ("text->image R@1 / R@5 / R@10", f"{t['R@1']:.3f} / {t['R@5']:.3f} / {t['R@10']:.3f}  ({result['text_image_queries']} captions)"),
         ("image->image P@10", f"{result['image_image_P@10']:.3f}  ({result['image_image_queries']} classes)"),
         ("OCR hit@1", f"{result['ocr_hit@1']:.3f}  ({result['ocr_queries']} receipts)"),
+        ("OCR hit@1 kept at low / medium / high", " / ".join(f"{v:.3f}" for v in result["ocr_hit@1_kept"].values())),
         ("OCR hit@1 by one shop word", f"{result['ocr_word_hit@1']:.3f}  ({len(result['ocr_word_queries'])} companies)"),
     ]
     for lang, f in result["flickr8k"].items():

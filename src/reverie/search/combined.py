@@ -1,13 +1,13 @@
 """`ALL` (an extension): photos and video clips in one ranking. Both scores are calibrated the same way
 (search/fusion.py); hits whose own words hold the query (a photo's OCR text, a clip's speech or screen
-text: search/videos.py's HELD) come first, as a photo found by the words printed on it would."""
+text: search/fusion.py's HELD) come first, as a photo found by the words printed on it would."""
 
 from __future__ import annotations
 
 from .filters import Filters
-from .fusion import Candidate
+from .fusion import HELD, Candidate
 from .images import Searcher
-from .videos import HELD, VideoHit, VideoSearcher
+from .videos import VideoHit, VideoSearcher
 
 
 def photo_held(hit: Candidate) -> bool:

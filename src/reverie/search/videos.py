@@ -18,7 +18,7 @@ from ..store.schema import faces, transcript_segments, video_clips, videos
 from ..store.search_index import compact, coverage, query_terms, trigrams
 from ..store.vectors import VectorSearch
 from .filters import Filters, allowed_video_ids, people_wanted, with_named_people
-from .fusion import fuse
+from .fusion import HELD, fuse
 from .images import detected
 
 POOL = 200
@@ -30,10 +30,6 @@ MERGE_RELATIVE = 0.8
 # a sentence typed as it was said, with one word misheard, still counts (`reverie eval` BY_AUDIO top-1 with
 # all-or-nothing / graded: English 0.929 / 1.0, German 0.583 / 0.75, French 0.417 / 0.5).
 LEXICAL_BONUS = 0.15
-# A clip whose speech or screen text holds this much of the query (letter trigrams, as a photo's OCR text is
-# judged) is matched "said", and ranks above every clip (and, in ALL, photo) whose words do not hold it:
-# a misheard word still leaves 0.8 ("contracted to thy own bright eyes" for "... thine own ...": 0.82).
-HELD = 0.8
 # A moment found by an example image and a prompt (search_clips_by_image): the picture decides most, the
 # prompt re-orders among look-alikes. At most this many moments: the endpoint takes no top_k.
 BY_PICTURE, BY_PROMPT = 0.7, 0.3
