@@ -40,9 +40,9 @@ DETECTED = 96.0
 # The ranking model, fitted by bench/fit_fusion.py on the dev split (photos and clips together, unrelated
 # queries weighing 20 times more; the script says why). Only the weights of words found in text somebody
 # wrote or the picture shows, and the bias, are fitted now; the rest (FIRST_FIT) keep the fit of 2026-12-03
-# (6ff09aa). Fitted again there, the words found only in the models' labels weighed -0.15 -> +0.87 and cost
-# Flickr8k dev R@10 0.918 -> 0.908: the dev split's COCO photos are the detector's own training data, where
-# its words are right far more often than elsewhere. The similarity's weights, fitted again beside the split
+# (6ff09aa). Fitted again there with one weight for all words, the lexical weight went -0.15 -> +0.87 and cost
+# Flickr8k dev R@10 0.918 -> 0.908, where only the models' labels give photos words: the dev split's COCO
+# photos are the detector's own training data, where its words are right far more often than elsewhere. The similarity's weights, fitted again beside the split
 # words, gained nothing out of fold (COCO caption R@1 0.618 -> 0.616) and cost text->clip R@5 0.920 -> 0.905.
 FIRST_FIT = {"cosine": 6.088, "z": 0.616, "gap": 20.25, "seen_lexical": -0.151, "seen_share": 1.351, "seen_phrase": 4.821}
 COEF = {**FIRST_FIT, "lexical": 0.038, "share": 1.242, "phrase": 7.064, "detected": DETECTED}
