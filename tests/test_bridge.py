@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import EVAL, REPO, create_key, open_store, reverie, stack_free
+from conftest import DISTRIBUTED, EVAL, REPO, create_key, open_store, reverie, stack_free
 from reverie.config import Settings
 from reverie.index.image import decode, model_view, upright_rgb
 from reverie.models import Models
@@ -315,8 +315,20 @@ def test_photos_embedded_by_an_older_model_are_embedded_again_by_upgrade_vectors
 
     assert found_first(names[2]) == ids[2]  # the server has read the older vectors, and the current one
     assert like(names[2]) == []  # Lite0's features are never compared with an example's Lite2 ones
+    # A large namespace's search graph of Lite0's features, as the release before Lite2's left it on SQLite,
+    # beside one of a space still searched.
+    graphs = server.data / "vectors"
+    retired, current = graphs / "features-1280-1-0123456789abcdef", graphs / "appearance-1408-9-0123456789abcdef"
+    if not DISTRIBUTED:
+        graphs.mkdir(exist_ok=True)
+        for graph in (retired, current):
+            graph.with_suffix(".hnsw").write_bytes(b"graph")
+            graph.with_suffix(".json").write_text('{"seq": 1}')
     out = reverie("models", "upgrade-vectors", "--data", str(server.data), "--model-dir", str(REPO / ".model-cache"))
     assert "embedded 3 photos and 0 video clips with conse+bridge-v6" in out.stdout, out.stderr
+    if not DISTRIBUTED:
+        assert not retired.with_suffix(".hnsw").exists() and not retired.with_suffix(".json").exists()
+        assert current.with_suffix(".hnsw").exists() and current.with_suffix(".json").exists()
     assert [found_first(name) for name in names] == ids
     for name, image_id in zip(names, ids):
         (first_id, first_score), *_ = like(name)

@@ -93,4 +93,9 @@ def reembed(store: Store, models: Models, kind: Pictures, progress: Callable[[in
                         for space, vec in zip(kind.spaces, (a.vector, a.features))])
                     done += 1
         progress(len(rows))
+    with store.db.read() as conn:
+        retired_left = conn.execute(select(func.count()).select_from(kind.vectors)
+                                    .where(kind.vectors.c.space == kind.retired)).scalar_one()
+    if not retired_left and (dropped := store.drop_vector_graphs(kind.retired)):
+        log.info("deleted %d search graphs of %s vectors no search reads any more", dropped, kind.retired)
     return done

@@ -12,7 +12,7 @@ from .blob_stores import open_blob_store
 from .blobs import BlobStore
 from .db import Database, migrate
 from .pg_vectors import IMAGES, VIDEO_ITEMS, PgVectorIndex
-from .vectors import VectorIndex, VectorSearch
+from .vectors import VectorIndex, VectorSearch, drop_graphs
 
 
 @dataclass
@@ -38,6 +38,11 @@ class Store:
             return PgVectorIndex(self.db, VIDEO_ITEMS if videos else IMAGES, space)
         loader = video_rows.load_vectors if videos else search_index.load_vectors
         return VectorIndex(self.db, space, self.settings.data / "vectors", self.settings.ann_threshold, loader=loader)
+
+    def drop_vector_graphs(self, space: str) -> int:
+        """Delete the search graphs of a vector space nothing searches any more: SQLite's live in the data
+        folder (pgvector keeps its own in the database); how many."""
+        return drop_graphs(self.settings.data / "vectors", space) if self.db.is_sqlite else 0
 
     def close(self) -> None:
         self.db.dispose()
