@@ -27,7 +27,8 @@ ELEPHANTS = COCO / "images" / "000000054718.jpg"  # three elephants
 TWO_DOGS = FLICKR / "1001773457_577c3a7d70.jpg"  # "Two dogs on pavement moving toward each other."
 ONE_DOG = FLICKR / "1392272228_cf104086e6.jpg"  # "A black dog carrying an object out of the water."
 CALTECH = EVAL / "caltech101"
-# Animals COCO has no name for, which the detector alone calls by one, sure of it:
+# Animals COCO has no name for, which the detector alone calls by one, sure of it (the emu's "dog" is 0.88 on an
+# Intel Xeon and 0.78 on an AMD EPYC: int8 kernels differ between CPUs):
 NOT_A_DOG = [CALTECH / "okapi" / "image_0006.jpg", CALTECH / "emu" / "image_0003.jpg"]  # "dog" at 0.98 and 0.88
 NOT_A_BIRD = CALTECH / "platypus" / "image_0006.jpg"  # "bird" at 0.99
 NOT_A_CAT = CALTECH / "hedgehog" / "image_0003.jpg"  # "cat" at 0.95
@@ -118,7 +119,7 @@ def test_the_classifier_overrules_the_detector_on_animals_coco_has_no_name_for(m
     wrong = {NOT_A_DOG[0]: "dog", NOT_A_DOG[1]: "dog", NOT_A_BIRD: "bird", NOT_A_CAT: "cat"}
     for path, kind in wrong.items():
         raw = models.detector.detect([_pixels(path)])[0]  # what the test is about: the detector alone is sure
-        assert any(d.label == kind and d.score >= 0.85 for d in raw.objects), (path, raw.objects)
+        assert any(d.label == kind and d.score >= 0.7 for d in raw.objects), (path, raw.objects)
         (found,) = find_objects(models.settings, models, [_pixels(path)])
         assert kind not in {o["label"] for o in found.objects}, (path, found.objects)
         assert found.likelihoods.get(kind, 0.0) < 0.35, (path, found.likelihoods)
