@@ -217,13 +217,13 @@ class Server:
         self.data.mkdir(parents=True, exist_ok=True)
         logf = open(self.log, "ab")
         serve_args = list(self.extra)
-        if DISTRIBUTED and "--no-workers" not in serve_args and self.worker is None:
-            # Indexing in a process of its own, as on many machines; it takes the same settings.
-            self.worker = subprocess.Popen(
-                [str(BIN / "reverie"), "worker", "--data", str(self.data), *serve_args],
-                stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
-            _started.append(self.worker)
         if DISTRIBUTED and "--no-workers" not in serve_args:
+            if self.worker is None:  # a second launch, on a fresh port, keeps the worker it started
+                # Indexing in a process of its own, as on many machines; it takes the same settings.
+                self.worker = subprocess.Popen(
+                    [str(BIN / "reverie"), "worker", "--data", str(self.data), *serve_args],
+                    stdout=logf, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+                _started.append(self.worker)
             serve_args.append("--no-workers")
         log_start = self.log.stat().st_size
         self.proc = subprocess.Popen(
