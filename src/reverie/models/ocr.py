@@ -50,10 +50,12 @@ class TextReader:
     def _bgr(pixels: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(pixels[:, :, ::-1])
 
-    def has_text(self, im: Image.Image | np.ndarray) -> bool:
+    def has_text(self, im: Image.Image | np.ndarray, budget: int = GATE_PIXELS) -> bool:
+        """Whether the detector traces a line of text in a copy of about `budget` pixels (bench/ocr_gate.py
+        measures what smaller copies miss)."""
         pixels = rgb_pixels(im)
         height, width = pixels.shape[:2]
-        scale = min(1.0, math.sqrt(GATE_PIXELS / (width * height)))
+        scale = min(1.0, math.sqrt(budget / (width * height)))
         # Sides in multiples of 32, as the detector needs; BGR scaled to [-1, 1] as it was trained (mean and
         # std 0.5), here once and in float32.
         size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))

@@ -1,0 +1,80 @@
+"""What a smaller first look would save the OCR gate, and what text it would miss.
+
+    .venv/bin/python bench/ocr_gate.py                      # every dev photo: Flickr8k, COCO, Caltech, receipts
+    .venv/bin/python bench/ocr_gate.py --caltech-every 2 --budgets 27648,49152
+
+The gate (models/ocr.py) runs the text detector on a copy of GATE_PIXELS pixels of every photo, and is the
+largest step of indexing a photo without text (bench/stages.py). A cascade would look at a smaller copy
+first and run the gate only where that look traces text. For each smaller look this prints its median cost,
+how many photos would still go on to the gate, the expected cost a photo, and what it loses: photos in which
+OCR reads a word (three letters or more) that the small look passes over, and receipts it passes over.
+Photos are decoded as indexing decodes them; one thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from reverie.config import Settings  # noqa: E402
+from reverie.index.image import decode, model_view, upright_rgb  # noqa: E402
+from reverie.models import Models  # noqa: E402
+from reverie.models.ocr import GATE_PIXELS  # noqa: E402
+from reverie.models.pixels import rgb_pixels  # noqa: E402
+
+EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
+WORD = re.compile(r"[^\W\d_]{3,}")
+
+
+def timed(run):  # noqa: ANN001, ANN201
+    start = time.perf_counter()
+    out = run()
+    return out, (time.perf_counter() - start) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--budgets", default="12288,27648,49152,76800", help="pixel counts of the first look")
+    ap.add_argument("--caltech-every", type=int, default=1, help="take every n-th Caltech-101 image")
+    ap.add_argument("--model-dir", default=str(Path(__file__).resolve().parents[1] / ".model-cache"))
+    args = ap.parse_args()
+    budgets = [int(b) for b in args.budgets.split(",")]
+    sets = {"flickr8k": sorted((EVAL / "flickr8k" / "images").glob("*.jpg")),
+            "coco": sorted((EVAL / "coco" / "images").glob("*.jpg")),
+            "caltech": sorted((EVAL / "caltech101").glob("*/*.jpg"))[::args.caltech_every],
+            "receipts": sorted((EVAL / "sroie" / "img").glob("*.jpg"))}
+    with tempfile.TemporaryDirectory(prefix="reverie-bench-gate-") as folder:
+        ocr = Models(Settings(data=Path(folder), model_dir=Path(args.model_dir), model_threads=1)).ocr
+        rows = []
+        for kind, paths in sets.items():
+            for path in paths:
+                pixels = rgb_pixels(upright_rgb(decode(path.read_bytes(), 10**9, model_view)[0]))
+                gate, gate_ms = timed(lambda: ocr.has_text(pixels))
+                words = gate and any(WORD.search(text) for text, _ in ocr.read_lines(pixels))
+                looks = {b: timed(lambda b=b: ocr.has_text(pixels, b)) for b in budgets}
+                rows.append((kind, gate, gate_ms, words, looks))
+            print(f"{kind}: {len(paths)} photos", file=sys.stderr)
+    with_words = sum(r[3] for r in rows)
+    gate_ms = statistics.median(r[2] for r in rows)
+    print(f"{len(rows)} dev photos; the gate ({GATE_PIXELS:,} px) sees text in {sum(r[1] for r in rows)}, "
+          f"OCR reads a word in {with_words}; the gate alone: {gate_ms:.1f} ms a photo\n")
+    print(f"{'first look':>12} {'its ms':>7} {'go on to the gate':>18} {'expected ms':>12} "
+          f"{'photos with words missed':>25} {'receipts missed':>16}")
+    for b in budgets:
+        ms = statistics.median(r[4][b][1] for r in rows)
+        passed = [r for r in rows if r[4][b][0]]
+        missed = sum(1 for r in rows if r[3] and not r[4][b][0])
+        receipts = sum(1 for r in rows if r[0] == "receipts" and not r[4][b][0])
+        print(f"{b:>12,} {ms:>7.1f} {len(passed):>10} of {len(rows):<5} {ms + gate_ms * len(passed) / len(rows):>12.1f} "
+              f"{missed:>17} of {with_words:<5} {receipts:>9} of {len(sets['receipts'])}")
+
+
+if __name__ == "__main__":
+    main()
