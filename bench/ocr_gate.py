@@ -8,7 +8,7 @@ largest step of indexing a photo without text (bench/stages.py). A cascade would
 first and run the gate only where that look traces text. For each smaller look this prints its median cost,
 how many photos would still go on to the gate, the expected cost a photo, and what it loses: photos in which
 OCR reads a word (three letters or more) that the small look passes over, and receipts it passes over.
-Photos are decoded as indexing decodes them; one thread.
+Photos are decoded, gated and read as indexing does; one thread.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from reverie.config import Settings  # noqa: E402
-from reverie.index.image import decode, model_view, upright_rgb  # noqa: E402
+from reverie.index.image import decode, model_view, preview_view, upright_rgb  # noqa: E402
 from reverie.models import Models  # noqa: E402
 from reverie.models.ocr import GATE_PIXELS  # noqa: E402
 from reverie.models.pixels import rgb_pixels  # noqa: E402
@@ -55,9 +55,12 @@ def main() -> None:
         rows = []
         for kind, paths in sets.items():
             for path in paths:
-                pixels = rgb_pixels(upright_rgb(decode(path.read_bytes(), 10**9, model_view)[0]))
+                data = path.read_bytes()
+                pixels = rgb_pixels(upright_rgb(decode(data, 10**9, model_view)[0]))
                 gate, gate_ms = timed(lambda: ocr.has_text(pixels))
-                words = gate and any(WORD.search(text) for text, _ in ocr.read_lines(pixels))
+                # read as the image.ocr job reads (index/image.py read_text)
+                words = gate and any(WORD.search(text) for text, _ in
+                                     ocr.read_lines(upright_rgb(decode(data, 10**9, preview_view)[0])))
                 looks = {b: timed(lambda b=b: ocr.has_text(pixels, b)) for b in budgets}
                 rows.append((kind, gate, gate_ms, words, looks))
             print(f"{kind}: {len(paths)} photos", file=sys.stderr)
