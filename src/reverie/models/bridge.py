@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .vectors import normalise
+from .vectors import dequantised, normalise
 
 SHIPPED = Path(__file__).parent / "weights" / "bridge.npz"
 # The file the code expects: retrain with the command in weights/README.md, then update this.
@@ -46,17 +46,6 @@ EVIDENCE = 3 * 1280  # the map's input: Lite0's features, Lite2's and the detect
 
 def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def quantised(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An array as int8 with one scale a column, as the file holds the map, the hubs and the background: the
-    map alone would take 2.9 MB in float16, 1.5 in int8 (which ranked the dev split as the float map did)."""
-    scale = np.abs(values).max(axis=0) / 127
-    return np.round(values / scale).astype(np.int8), scale.astype(np.float32)
-
-
-def dequantised(weight: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    return weight.astype(np.float32) * scale
 
 
 class Bridge:

@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .bridge import Bridge, dequantised, quantised
+from .bridge import Bridge
 from .detector import ObjectDetector
 from .detector import scenes as scenes_of
+from .vectors import dequantised, quantised
 from .visual import ConseEmbedder
 
 # v6: Lite2's features beside them too (models/details.py); v5: the detector's scene beside the classifier's
