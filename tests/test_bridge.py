@@ -18,7 +18,7 @@ from reverie.index.image import decode, model_view, upright_rgb
 from reverie.models import Models
 from reverie.models import language_map
 from reverie.models.bridge import SHIPPED, SHIPPED_SHA256, Bridge, file_sha256
-from reverie.models.language_map import LanguageMap
+from reverie.models.language_map import CaptionBank, LanguageMap
 from reverie.models.multilingual import language_of
 from reverie.models.pixels import rgb_pixels
 from reverie.models.training import LanguageRecipe, Recipe, train, train_language_map
@@ -54,6 +54,33 @@ def test_the_shipped_language_map_is_the_file_the_code_expects():
     assert loaded.to_pictures.shape == loaded.to_sentences.shape == (512, 384)
     assert np.isfinite(loaded.to_pictures).all() and np.isfinite(loaded.to_sentences).all()
     assert loaded.bridge == Bridge.load().name and loaded.english_weight == pytest.approx(0.25)
+    bank = loaded.bank  # the 6,091 photos the bridge learnt from, none of the 1,000 it held out
+    assert bank.sentences.shape == (6091, 128) and bank.directions.shape == (128, 512)
+    assert bank.pictures.shape == (6091, 64) and bank.picture_directions.shape == (64, 384)
+    assert (bank.neighbours, bank.temperature, bank.weight) == (10, pytest.approx(0.05), pytest.approx(0.25))
+
+
+@stack_free
+def test_the_caption_bank_reads_a_query_as_the_pictures_of_the_photos_whose_captions_say_it():
+    rng = np.random.default_rng(0)
+    directions = np.linalg.qr(rng.normal(size=(512, 8)))[0].T  # 8 orthonormal directions of the encoder's space
+    sentences = np.eye(8)[:5]  # five photos, each one's captions along one direction
+    picture_directions = np.linalg.qr(rng.normal(size=(384, 4)))[0].T
+    pictures = rng.normal(size=(5, 4))
+    mean = rng.normal(size=384) * 0.1
+    bank = CaptionBank(directions, sentences, picture_directions, mean, pictures, neighbours=2, temperature=0.05, weight=0.25)
+    whole = pictures @ picture_directions + mean  # where each photo's picture lies
+    query = directions[3] + 0.9 * directions[1]  # says what photo 3's captions say, and nearly what 1's do
+    read = bank.recall(query[None])[0]
+    assert np.isclose(np.linalg.norm(read), 1)
+    closeness = [read @ (w / np.linalg.norm(w)) for w in whole]
+    assert int(np.argmax(closeness)) == 3
+    # the two nearest photos only, by a softmax of how near: photo 1 counts a fifth as much, the rest not at all
+    near = np.array([1, 0.9]) / np.linalg.norm([1, 0.9])
+    weights = np.exp((near - near[0]) / 0.05) / np.exp((near - near[0]) / 0.05).sum()
+    expected = weights[0] * pictures[3] + weights[1] * pictures[1]
+    expected = expected @ picture_directions + mean
+    assert np.allclose(read, expected / np.linalg.norm(expected), atol=1e-3)
 
 
 @stack_free
@@ -255,6 +282,7 @@ def test_the_language_map_training_is_seeded_and_writes_a_map_the_code_loads(tmp
     assert file_sha256(first) == file_sha256(second)
     trained = LanguageMap.load(first)
     assert trained.to_pictures.shape == trained.to_sentences.shape == (512, 384) and trained.bridge == bridge.name
+    assert trained.bank.sentences.shape[0] == trained.bank.pictures.shape[0] == len(seen)
     for mapped in (trained.pictures, trained.sentences):
         vectors = mapped(np.random.default_rng(0).random((3, 512), dtype=np.float32))
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-3)
