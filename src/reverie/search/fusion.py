@@ -68,14 +68,14 @@ LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}  # memories.ai's cut-offs, 
 # keeps 0.80 of the photos whose captions name a word query's thing ("dog"), `medium` lets 0.1 hits through
 # per query about something absent (bench/calibrate.py says why not 0.2), and `high` keeps hits that are right
 # 0.85 of the time.
-MEANING = {"logit": 0.248, "best_cosine": 12.2308, "best_z": -1.1435, "bias": -2.246}
-KNOTS = {"low": 0.016027, "medium": 0.321437, "high": 0.5065}
+MEANING = {"logit": 0.2436, "best_cosine": 12.0956, "best_z": -1.1669, "bias": -2.3053}
+KNOTS = {"low": 0.015874, "medium": 0.302418, "high": 0.4801}
 # The same for a query that only names detector classes, measured on such queries alone (23 classes the
 # held-out captions name, 20 they do not): `detected` spreads its logits ~10 times wider, and one model for
 # both squeezed every sentence's scores (captions kept 0.66 of their photo at `low` instead of 0.89). Its
 # `low` keeps 0.90 of the right photos there (bench/calibrate.py says why not 0.80).
-NAMED_MEANING = {"logit": 0.0761, "best_cosine": 13.6831, "best_z": -1.6968, "bias": -4.1692}
-NAMED_KNOTS = {"low": 0.006659, "medium": 0.332109, "high": 0.7154}
+NAMED_MEANING = {"logit": 0.0765, "best_cosine": 13.1353, "best_z": -1.5872, "bias": -4.5279}
+NAMED_KNOTS = {"low": 0.006576, "medium": 0.310242, "high": 0.7315}
 
 
 @dataclass
