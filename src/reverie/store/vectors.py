@@ -64,11 +64,21 @@ def ef_search(k: int, n: int) -> int:
 def drop_graphs(ann_dir: Path, space: str) -> int:
     """Delete the HNSW graphs (and what they hold up to) of a vector space nothing searches any more; how many.
     A namespace's graph of Lite0's features weighed ~250 MB at 50,000 photos."""
-    graphs = sorted(ann_dir.glob(f"{space}-*.hnsw")) if ann_dir.is_dir() else []
+    graphs = sorted(ann_dir.glob(graph_name(space, "*"))) if ann_dir.is_dir() else []
     for graph in graphs:
-        graph.unlink(missing_ok=True)
-        graph.with_suffix(".json").unlink(missing_ok=True)
+        for path in (graph, meta_path(graph)):
+            path.unlink(missing_ok=True)
     return len(graphs)
+
+
+def graph_name(space: str, namespace: str) -> str:
+    """The file name of a space's graph of one namespace (`namespace` "*" matches them all)."""
+    return f"{space}-{namespace}.hnsw"
+
+
+def meta_path(graph: Path) -> Path:
+    """Where the last seq a graph holds is kept, beside it."""
+    return graph.with_suffix(".json")
 
 
 class _Graph:
@@ -77,7 +87,7 @@ class _Graph:
     def __init__(self, path: Path, dim: int):
         import hnswlib
 
-        self.path, self.meta_path = path, path.with_suffix(".json")
+        self.path, self.meta_path = path, meta_path(path)
         self.index = hnswlib.Index(space="ip", dim=dim)
         self.seq = 0
         self.unsaved = 0
@@ -194,7 +204,7 @@ class VectorIndex:
     def _graph_path(self, ns: tuple[int, str]) -> Path:
         digest = hashlib.sha256(f"{ns[0]}\n{ns[1]}".encode()).hexdigest()[:16]
         # The dimension is in the name: hnswlib loads a graph of another model's vectors without complaint.
-        return self.ann_dir / f"{self.space}-{self.dim}-{ns[0]}-{digest}.hnsw"
+        return self.ann_dir / graph_name(self.space, f"{self.dim}-{ns[0]}-{digest}")
 
     def _update_graph(self, ns: tuple[int, str], added: list[tuple[int, int, np.ndarray]]) -> None:
         space = self._namespaces[ns]
