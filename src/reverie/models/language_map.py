@@ -16,10 +16,11 @@ ranking because the map blurs what a score means for one-word queries: on the he
 
 A linear map blurs what it carries; so a query for pictures is also read through the training photos whose
 captions say what it says: the ten whose captions' mean vector lies nearest the query's in the encoder's space,
-their picture vectors averaged (weighted by a softmax of that nearness) and added at a quarter of the map's
-weight (`CaptionBank`). German / French dev R@10 0.816 / 0.838 -> 0.849 / 0.886, R@1 0.378 / 0.400 -> 0.411 /
-0.411 in a probe over cached vectors (every setting of a grid of 27 gained in both languages; weights/README.md);
-English, already read by MiniLM, moves by less than one caption in a thousand.
+their picture vectors averaged (weighted by a softmax of that nearness) and added at 0.25 beside the map's
+reading (`CaptionBank`). German / French dev R@10 0.816 / 0.838 -> 0.849 / 0.886, R@1 0.378 / 0.400 -> 0.411 /
+0.411 in a probe over cached vectors (every setting of a grid of 27 gained in both languages; weights/README.md),
+and through `reverie eval` R@10 0.816 / 0.843 -> 0.849 / 0.886; English, already read by MiniLM, moves by less
+than one caption in a thousand.
 
 Speech is matched sentence to sentence, so its sentences go through `to_sentences`, least squares from the
 encoder's vectors of captions to MiniLM's vectors of the same captions, as e5's map was fitted.

@@ -14,7 +14,7 @@ def quantised(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """An array as int8 with one scale a column, as the weight files hold their larger arrays (models/bridge.py,
     models/language_map.py): the bridge's map alone would take 2.9 MB in float16, 1.5 in int8 (which ranked the
     dev split as the float map did)."""
-    scale = np.abs(values).max(axis=0) / 127
+    scale = np.maximum(np.abs(values).max(axis=0), 1e-12) / 127  # a column of zeros stays zeros
     return np.round(values / scale).astype(np.int8), scale.astype(np.float32)
 
 
