@@ -71,9 +71,10 @@ def drop_graphs(ann_dir: Path, space: str) -> int:
     return len(graphs)
 
 
-def graph_name(space: str, namespace: str) -> str:
-    """The file name of a space's graph of one namespace (`namespace` "*" matches them all)."""
-    return f"{space}-{namespace}.hnsw"
+def graph_name(space: str, key: str) -> str:
+    """The file name of a space's graph of one namespace, by its key (dimension, account, digest; "*" matches
+    every namespace's)."""
+    return f"{space}-{key}.hnsw"
 
 
 def meta_path(graph: Path) -> Path:
