@@ -745,12 +745,13 @@ def models_check_animals(**values) -> None:
                f"{changed_clips} video clips changed")
 
 
-@models.command("split-glued-words")
+@models.command("reindex-text")
 @settings_options(CONNECTION_SETTINGS)
-def models_split_glued_words(**values) -> None:
-    """Split the words that OCR glued together ("ABCHOTRADING") in the text of photos and video clips read by
-    an older Reverie, so a short word such as "ABC" finds them. Reads the stored text, not the photos or
-    videos (~15 ms a photo with text). Safe to run while the server serves, and again."""
+def models_reindex_text(**values) -> None:
+    """Index the text read in photos and video clips by an older Reverie as this one does: the words OCR glued
+    together split apart ("ABCHOTRADING", found by "ABC") and neighbouring words written together ("99 SPEED
+    MART", found by "speedmart"). Reads the stored text, not the photos or videos (~15 ms a photo with text).
+    Safe to run while the server serves, and again."""
     from tqdm import tqdm
 
     from .index import upgrade
@@ -760,10 +761,10 @@ def models_split_glued_words(**values) -> None:
     if photos + clips == 0:
         click.echo("no photo or video clip has text read; nothing to do")
         return
-    with tqdm(total=photos + clips, unit="item", desc="splitting glued words", dynamic_ncols=True, file=sys.stderr) as bar:
-        split_photos, split_clips = upgrade.split_glued_words(store, progress=bar.update)
-    click.echo(f"{split_photos} of {photos} photos and {split_clips} of {clips} video clips with text had glued "
-               "words; they are split in the search index")
+    with tqdm(total=photos + clips, unit="item", desc="indexing read text", dynamic_ncols=True, file=sys.stderr) as bar:
+        done_photos, done_clips = upgrade.reindex_text(store, progress=bar.update)
+    click.echo(f"the text of {done_photos} of {photos} photos and {done_clips} of {clips} video clips with text is "
+               "indexed again")
 
 
 @models.command("add-faces")

@@ -12,9 +12,10 @@ command itself and any worker.
 them (models/animal_check.py: an okapi recorded as a "dog") get them found again and checked, from the
 original photo or the clip's stored keyframe.
 
-`reverie models split-glued-words`: photos and video clips whose text was read before glued words were split
-apart (index/glued_words.py) get the split words in their full-text rows, from the stored text: no photo or
-video is read again.
+`reverie models reindex-text`: photos and video clips whose text was read by an older Reverie get their
+full-text rows written again from the stored text, as this one writes them (glued words split apart,
+index/glued_words.py; neighbouring words written together, store/search_index.py): no photo or video is read
+again.
 
 (`reverie models upgrade-vectors`, vectors of the current visual model for what an older one embedded, is
 index/reembed.py.)
@@ -216,17 +217,17 @@ def with_text(store: Store) -> tuple[int, int]:
                      for table in (images, video_clips))
 
 
-def split_glued_words(store: Store, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, int]:
-    """Index the split glued words of every photo and video clip with text read, from its stored text;
-    returns how many photos and how many clips had some. Running it again changes nothing."""
+def reindex_text(store: Store, progress: Callable[[int], None] = lambda _n: None) -> tuple[int, int]:
+    """Write the full-text rows of every photo and video clip with text read again, from its stored text;
+    returns how many photos and how many clips were written. Running it again changes nothing."""
     photos = clips = 0
     for rows in in_batches(store, images, images.c.ocr_text.is_not(None)):
         words = {row.id: unglued(row.ocr_text.split("\n")) for row in rows}
         with store.db.write() as conn:
             for row in rows:
-                # Only where the text is still the one split: a photo read again meanwhile has its own words.
+                # Only where the text is still the one read: a photo read again meanwhile has its own words.
                 current = conn.execute(select(images.c.ocr_text).where(images.c.id == row.id)).scalar()
-                if current == row.ocr_text and words[row.id]:
+                if current == row.ocr_text:
                     search_index.write_text(conn, row.id, row.ocr_text.split("\n"), words[row.id])
                     photos += 1
         progress(len(rows))
@@ -236,7 +237,7 @@ def split_glued_words(store: Store, progress: Callable[[int], None] = lambda _n:
             for row in rows:
                 # A video indexed again meanwhile has new clips (other ids) with their own words.
                 current = conn.execute(select(video_clips.c.caption).where(video_clips.c.id == row.id)).scalar()
-                if current == row.caption and words[row.id]:
+                if current == row.caption:
                     video_rows.set_caption(conn, row.id, row.caption, row.ocr_text, words[row.id])
                     clips += 1
         progress(len(rows))

@@ -84,8 +84,9 @@ def write_text(conn: Connection, image_id: int, lines: list[str], unglued: list[
 
 def searchable_text(words: str, read: str, unglued: list[str]) -> str:
     """What the full-text index holds for `words` that include text read in a picture (`read`): beside them,
-    its dotted initials written whole and the words OCR glued together, split apart."""
-    return fold(" ".join([words, *acronyms(read), *unglued]))
+    its dotted initials written whole, its neighbouring words written together, and the words OCR glued
+    together, split apart."""
+    return fold(" ".join([words, *acronyms(read), *joined(read), *unglued]))
 
 
 def remove(conn: Connection, image_ids: list[int]) -> None:
@@ -106,6 +107,28 @@ def acronyms(text_: str) -> list[str]:
     """Dotted initials written whole: "MR D.I.Y." -> ["DIY"]. The tokenizers cut them into letters that
     match anything, so the OCR text is indexed with these beside it and queries look for them too."""
     return [a.replace(".", "") for a in _ACRONYM.findall(text_)]
+
+
+# Neighbouring words written together: people type a name as its brand spells it ("Speedmart", "7eleven")
+# where the print spaces it ("99 SPEED MART"), and the word index finds only whole words. Up to three words,
+# so that the number before a name joins it too; a join shorter than MIN_JOINED ("ab cd") is nobody's spelling.
+MAX_JOINED_WORDS = 3
+MIN_JOINED = 5
+
+
+def joined(text_: str) -> list[str]:
+    """Runs of two or three neighbouring words of a line, written as one: "99 SPEED MART" -> 99speed,
+    speedmart, 99speedmart. Dotted initials count as one word ("MR D.I.Y." -> mrdiy); single letters, which
+    OCR strews about, break a run."""
+    found: dict[str, None] = {}
+    for line in text_.lower().split("\n"):
+        words = _WORD.findall(_ACRONYM.sub(lambda m: m.group(0).replace(".", ""), line))
+        for size in range(2, MAX_JOINED_WORDS + 1):
+            for start in range(len(words) - size + 1):
+                run = words[start : start + size]
+                if all(len(w) >= 2 or w.isdigit() for w in run) and len(word := "".join(run)) >= MIN_JOINED:
+                    found[word] = None
+    return list(found)
 
 
 def query_terms(query: str) -> list[str]:
