@@ -11,7 +11,7 @@ from reverie.evaluation import company_key
 
 COCO = ["000000000790.jpg", "000000030752.jpg", "000000037666.jpg"]
 CALTECH = {"Leopards": 2, "accordion": 2}
-RECEIPTS = ["000", "001"]
+RECEIPTS = ["000", "001", "008"]  # 008: PERNIAGAAN ZHENG HUI, printed spaced
 FLICKR = 3
 
 
@@ -55,10 +55,12 @@ def test_eval_measures_a_library_it_builds_and_refuses_one_already_built(shared_
     assert result["flickr8k"]["de"]["queries"] == FLICKR
     for figures in (result["text_image"], result["flickr8k"]["en"]):
         assert 0 <= figures["R@1"] <= figures["R@5"] <= figures["R@10"] <= 1
-    # Nine pictures: each receipt's company name finds a receipt of its company first, with a score `medium`
+    # Ten pictures: each receipt's company name finds a receipt of its company first, with a score `medium`
     # keeps: the name is printed on it.
     assert result["ocr_hit@1"] == 1.0
     assert result["ocr_hit@1_kept"]["medium"] == 1.0
+    # The only name of two words of the shop's own, typed as one, finds its receipt.
+    assert result["ocr_glued_queries"] == ["zhenghui"] and result["ocr_glued_hit@1"] == 1.0
 
     # A second run over the same library would meet the first run's copies, photos no label names.
     again = reverie(*args, check=False)
