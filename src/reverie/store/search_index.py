@@ -4,6 +4,7 @@ the same transaction as the image's PARSE status."""
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 
@@ -146,6 +147,7 @@ COLUMNS = ("ocr", "tags", "labels", "place", "camera", "name")
 MIN_TRIGRAM_TERM = 4  # shorter words match inside too many unrelated OCR strings
 TRIGRAM_WEIGHT = 0.5
 SHORT_PHRASE_TRIGRAMS = 4  # a phrase with fewer letter trigrams (under 6 letters) must be found whole
+HOLDS = 0.8  # a field with this share of a word's letter trigrams holds it, a misread letter aside
 
 
 def _match(terms: list[str]) -> str:
@@ -165,17 +167,46 @@ def coverage(wanted: set[str], text_: str) -> float:
     """Share of the phrase's letter trigrams (`wanted`) found in the text, spaces and punctuation aside:
     1.0 when the whole phrase is there, still high when OCR misread a letter or two. A short word ("AEON",
     "Shell", "D.I.Y.") counts only whole: half of its two or three trigrams are in much unrelated text."""
+    return _held(wanted, trigrams(compact(text_)))
+
+
+def _held(wanted: set[str], have: set[str]) -> float:
     if not wanted:
         return 0.0
-    share = len(wanted & trigrams(compact(text_))) / len(wanted)
+    share = len(wanted & have) / len(wanted)
     return share if len(wanted) >= SHORT_PHRASE_TRIGRAMS else float(share == 1.0)
+
+
+def held_shares(terms: list[str], fields: dict[int, list[str]]) -> dict[int, float]:
+    """How much of the query one field of each row holds: each word's share of its letter trigrams found in
+    the field (`coverage`, spaces aside), the words weighted by how rare they are among these rows (BM25's
+    idf over them). Weighed alike, as the trigrams of the whole query were, the common word "receipt" made
+    every receipt printed RECEIPT hold most of "CASTLE receipt", above the receipt printed CASTLE. A word no
+    row holds tells them nothing apart and weighs as the others do on average: as the rarest, which idf
+    makes it, it swamped the shop's name of "receipt from ZHENG" in a small library, and a photo that only
+    looked like something outranked the receipt printed ZHENG."""
+    wanted = [g for g in (trigrams(compact(t)) for t in terms) if g]
+    if not wanted:
+        return {}
+    covers = {i: [[_held(g, have) for g in wanted] for have in (trigrams(compact(v)) for v in values if v)]
+              for i, values in fields.items()}
+    rows_holding = [sum(any(c[k] >= HOLDS for c in cs) for cs in covers.values()) for k in range(len(wanted))]
+    weights = [math.log((len(fields) + 1) / (n + 0.5)) for n in rows_holding if n]
+    weights = [math.log((len(fields) + 1) / (n + 0.5)) if n else sum(weights) / len(weights) if weights else 1.0
+               for n in rows_holding]
+    return {i: max((sum(w * c for w, c in zip(weights, cover)) / sum(weights) for cover in cs), default=0.0)
+            for i, cs in covers.items()}
 
 
 def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str], limit: int,
             phrase: str = "") -> list[tuple[int, float, str, float]]:
     """(image id, bm25 strength as a positive number, matched fields, phrase coverage) best first: bm25
     over words, plus half the bm25 of substring (trigram) matches in OCR text (text read without its
-    spaces); the coverage says how much of the whole query phrase one field holds."""
+    spaces); the coverage says how much of the query one field holds, where `phrase` (the query) is given:
+    a field of text somebody wrote or the picture shows by held_shares, the models' labels by the share of
+    the whole query's letter trigrams they hold. Weighing the labels' words by rarity too measured no
+    better on the dev split (`reverie eval`: COCO captions R@5 0.905 -> 0.895, Flickr8k R@10 0.919 -> 0.922),
+    and the ranking model's weights for the labels were fitted on this measure."""
     if not terms:
         return []
     hits: dict[int, list] = {}
@@ -193,11 +224,14 @@ def lexical(conn: Connection, account_id: int, unique_id: str, terms: list[str],
             hit[1].append("ocr")
     ranked = sorted(hits.items(), key=lambda kv: -kv[1][0])[:limit]
     cover: dict[int, float] = {}
-    wanted = trigrams(compact(phrase))
-    if wanted and ranked:
+    if phrase and ranked:
         ids = ",".join(str(int(i)) for i, _ in ranked)
-        for row in conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")):
-            cover[row[0]] = max(coverage(wanted, value) for value in row[1:] if value) if any(row[1:]) else 0.0
+        rows = conn.execute(text(f"SELECT rowid, {', '.join(COLUMNS)} FROM image_fts WHERE rowid IN ({ids})")).all()
+        at = COLUMNS.index("labels")
+        read = held_shares(terms, {row[0]: [v for k, v in enumerate(row[1:]) if k != at] for row in rows})
+        wanted = trigrams(compact(phrase))
+        cover = {row[0]: max(read.get(row[0], 0.0), coverage(wanted, row[1 + at]) if row[1 + at] else 0.0)
+                 for row in rows}
     return [(i, score, ",".join(cols), cover.get(i, 0.0)) for i, (score, cols) in ranked]
 
 
