@@ -59,6 +59,9 @@ def test_eval_measures_a_library_it_builds_and_refuses_one_already_built(shared_
     # keeps: the name is printed on it.
     assert result["ocr_hit@1"] == 1.0
     assert result["ocr_hit@1_kept"]["medium"] == 1.0
+    # A shop word asked for in a sentence ("receipt from ZHENG") finds a receipt of its shop first, too; but
+    # INDAH's receipt prints both RECEIPT and, in its address, TAMAN, the first word BOOK TA .K's name has.
+    assert result["ocr_asked_hit@1"] == 2 / 3
     # The only name of two words of the shop's own, typed as one, finds its receipt.
     assert result["ocr_glued_queries"] == ["zhenghui"] and result["ocr_glued_hit@1"] == 1.0
 
