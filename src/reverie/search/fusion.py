@@ -10,7 +10,8 @@ candidates (bench/fit_fusion.py prints the fit); it orders a query's hits:
     gap       cosine minus the best cosine of this query (0 for the visual winner), times the same
     lexical   log(1 + bm25) of the full-text match over OCR text, tags, labels, place, camera, file name
     share     the lexical strength relative to this query's best lexical hit (1 for the lexical winner)
-    phrase    how much of the whole query, spaces aside, one text field holds (letter-trigram coverage)
+    phrase    how much of the query, spaces aside, one text field holds (letter-trigram coverage; in text
+              somebody wrote or the picture shows, each word weighed by its rarity: store/search_index.py)
               These three weigh apart by what the words matched: text somebody wrote or the picture shows
               (OCR, tags, people's names, place, camera, file name, speech), or only the words the models
               gave it (labels; `seen_*`, weighed as below).
