@@ -184,7 +184,9 @@ def held_shares(terms: list[str], fields: dict[int, list[str]]) -> dict[int, flo
     every receipt printed RECEIPT hold most of "CASTLE receipt", above the receipt printed CASTLE. A word no
     row holds tells them nothing apart and weighs as the others do on average: as the rarest, which idf
     makes it, it swamped the shop's name of "receipt from ZHENG" in a small library, and a photo that only
-    looked like something outranked the receipt printed ZHENG."""
+    looked like something outranked the receipt printed ZHENG; as nothing, any field that held the other
+    words held the whole query (dev split: unrelated queries let 0.55 hits through at `medium` instead of
+    0.05, COCO captions R@1 0.625 -> 0.388)."""
     wanted = [g for g in (trigrams(compact(t)) for t in terms) if g]
     if not wanted:
         return {}
