@@ -116,11 +116,13 @@ def name_as_one_word(company: str) -> str | None:
     "zhenghui", "OWNER BY CASTLE BLUE S/B" -> "castleblue", "MR. D.I.Y. (M)" -> "mrdiy") where the receipt
     prints them spaced; None where those two are not both the shop's own words ("ASIA MART", "AEON CO.") or join
     to fewer than 5 letters ("C W KHOO": "cw"), which nobody types as one."""
+    def business(word: str) -> bool:
+        return word.strip(".,").upper() in GENERIC | {"BY"}
+
     words = re.sub(r"\(.*?\)", " ", company).replace("&", " ").split()
-    plain = lambda w: w.strip(".,").upper()  # noqa: E731
-    while words and (plain(words[0]) in GENERIC or plain(words[0]) == "BY" or not any(ch.isalpha() for ch in words[0])):
+    while words and (business(words[0]) or not any(ch.isalpha() for ch in words[0])):
         words.pop(0)
-    if len(words) < 2 or any(plain(w) in GENERIC for w in words[:2]):
+    if len(words) < 2 or any(business(w) for w in words[:2]):
         return None
     glued = "".join(words[:2]).replace(".", "").lower()
     return glued if len(glued) >= 5 else None

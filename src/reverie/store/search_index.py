@@ -193,9 +193,9 @@ def held_shares(terms: list[str], fields: dict[int, list[str]]) -> dict[int, flo
     covers = {i: [[_held(g, have) for g in wanted] for have in (trigrams(compact(v)) for v in values if v)]
               for i, values in fields.items()}
     rows_holding = [sum(any(c[k] >= HOLDS for c in cs) for cs in covers.values()) for k in range(len(wanted))]
-    weights = [math.log((len(fields) + 1) / (n + 0.5)) for n in rows_holding if n]
-    weights = [math.log((len(fields) + 1) / (n + 0.5)) if n else sum(weights) / len(weights) if weights else 1.0
-               for n in rows_holding]
+    idf = {k: math.log((len(fields) + 1) / (n + 0.5)) for k, n in enumerate(rows_holding) if n}
+    usual = sum(idf.values()) / len(idf) if idf else 1.0
+    weights = [idf.get(k, usual) for k in range(len(wanted))]
     return {i: max((sum(w * c for w, c in zip(weights, cover)) / sum(weights) for cover in cs), default=0.0)
             for i, cs in covers.items()}
 
