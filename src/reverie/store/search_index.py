@@ -14,11 +14,15 @@ from . import people, pg_text, vector_rows
 from .schema import image_vectors, images
 
 # Words that say nothing about a picture; dropped from lexical queries (the vector side still reads them).
+# The verbs and pronouns of a question ("have I been to AEON", "where did we shop at AEON") too: no text
+# holds them, so they only thinned how much of the query a receipt printed AEON holds (held_shares). Not
+# "may", "will", "can" or "mine": a month, a name and things a picture's text may say.
 STOPWORDS = frozenset(
     "a an the and or of to in on at by for with from into onto over under near is are was were be been "
     "being this that these those it its his her their our your my some any all each every no not there "
-    "here very just than then as up down out off who whom which what when where while how photo picture "
-    "image shot showing shows show".split()
+    "here very just than then as up down out off who whom which what when where while how why photo picture "
+    "image shot showing shows show do does did done have has had could would should you she him they them "
+    "we ours me".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ACRONYM = re.compile(r"(?<!\w)(?:\w\.){2,}\w?", re.UNICODE)
