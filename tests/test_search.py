@@ -127,8 +127,9 @@ def test_a_place_on_a_receipt_beside_a_word_the_others_print_finds_it_with_confi
     assert hits[0]["score"] >= 0.225, hits[0]  # kept at `medium`
 
 
-@pytest.mark.parametrize("query,expected", [("have I been to Klang", "spaced"), ("did we go to Taman Daya", "receipt")])
-def test_a_question_about_a_place_on_a_receipt_finds_it_with_confidence(library, query, expected):
+@pytest.mark.parametrize("query,expected", [("have I been to Klang", "spaced"), ("did we go to Taman Daya", "receipt"),
+                                            ("what did I buy at Speed Mart", "spaced"), ("what have I bought in Taman Daya", "receipt")])
+def test_a_question_about_a_shop_or_place_on_a_receipt_finds_it_with_confidence(library, query, expected):
     client, _ = library
     hits = search(client, query)
     assert names(hits)[0] == expected and "ocr" in hits[0]["matched"], [(h["name"], h["matched"]) for h in hits[:3]]

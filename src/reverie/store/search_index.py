@@ -22,7 +22,7 @@ STOPWORDS = frozenset(
     "being this that these those it its his her their our your my some any all each every no not there "
     "here very just than then as up down out off who whom which what when where while how why photo picture "
     "image shot showing shows show do does did done have has had could would should you she him they them "
-    "we ours me".split()
+    "we ours me buy bought".split()
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ACRONYM = re.compile(r"(?<!\w)(?:\w\.){2,}\w?", re.UNICODE)
