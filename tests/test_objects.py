@@ -17,9 +17,10 @@ from reverie.index.colours import object_colour, photo_colours
 from reverie.index.image import decode, model_view, upright_rgb
 from reverie.index.objects import find_objects, object_words
 from reverie.models import Models
-from reverie.models.coco import named_classes
+from reverie.models.coco import named_counts
 from reverie.models.detector import LIKELY
 from reverie.models.pixels import rgb_pixels
+from reverie.search.fusion import LEVELS
 
 COCO = EVAL / "coco"
 FLICKR = EVAL / "flickr8k" / "images"
@@ -74,18 +75,20 @@ def test_the_detector_names_what_coco_labels_in_its_photos(models):
 
 
 @stack_free
-def test_a_query_that_only_names_classes_is_read_as_those_classes():
-    assert named_classes("dog") == ["dog"]
-    assert named_classes("Two dogs!") == ["dog"]
-    assert named_classes("a cat and a dog") == ["cat", "dog"]
-    assert named_classes("hot dog") == ["hot dog"]  # the longest name first, not "hot" and "dog"
-    assert named_classes("3 people") == ["person"]
-    assert named_classes("mobile phone, bike") == ["cell phone", "bicycle"]
+def test_a_query_that_only_names_classes_is_read_as_those_classes_and_how_many():
+    assert named_counts("dog") == {"dog": 1}
+    assert named_counts("Two dogs!") == {"dog": 2}
+    assert list(named_counts("a cat and a dog")) == ["cat", "dog"]
+    assert named_counts("hot dog") == {"hot dog": 1}  # the longest name first, not "hot" and "dog"
+    assert named_counts("3 people") == {"person": 3}
+    assert named_counts("a cat and two dogs") == {"cat": 1, "dog": 2}  # a number counts the name after it
+    assert named_counts("0 dogs") == {"dog": 1}
+    assert named_counts("mobile phone, bike") == {"cell phone": 1, "bicycle": 1}
     # anything more than names, and the sentence is the bridge's to rank
-    assert named_classes("a dog on the beach") == []
-    assert named_classes("red car") == []
-    assert named_classes("a man") == []
-    assert named_classes("the") == [] and named_classes("") == []
+    assert named_counts("a dog on the beach") == {}
+    assert named_counts("red car") == {}
+    assert named_counts("a man") == {}
+    assert named_counts("the") == {} and named_counts("") == {}
 
 
 @stack_free
@@ -167,6 +170,10 @@ def test_objects_are_in_the_metadata_and_found_by_count(account):
 
     assert first("two dogs")["id"] == two_dogs["id"] and "labels" in first("two dogs")["matched"]
     assert first("three elephants")["id"] == elephants["id"]
+    # The detector is as sure of the single dog as of the two, but one dog is not what "two dogs" asks for.
+    scores = {h["id"]: h["score"] for h in account.post("/search", json={
+        "search_param": "two dogs", "search_type": "BY_IMAGE", "unique_id": "objects"}).json()["data"]["item"]}
+    assert scores.get(one_dog["id"], 0.0) < LEVELS["high"] <= scores[two_dogs["id"]], scores
 
 
 def test_a_photo_without_objects_has_none(account):
@@ -281,18 +288,18 @@ def test_a_library_indexed_before_the_detector_gets_its_objects(fresh_server, tm
         assert meta["colours"] == before["colours"]
     store = open_store(server.data)
     with store.db.read() as conn:
-        likely = class_likelihoods(conn, ids, ["elephant"])
+        likely = class_likelihoods(conn, ids, {"elephant": 1})
         assert likely[ids[0]] >= 0.5 and likely[ids[1]] < 0.1, likely
         clips = conn.execute(select(video_clips.c.id, video_clips.c.start_s, video_clips.c.object_likelihoods_json)).all()
         assert all(c.object_likelihoods_json is not None for c in clips)  # not only the sure objects standing in
-        clip_likely = class_likelihoods(conn, [c.id for c in clips], ["elephant"], video_clips)
+        clip_likely = class_likelihoods(conn, [c.id for c in clips], {"elephant": 1}, video_clips)
         assert max(clip_likely[c.id] for c in clips if c.start_s >= 3) >= 0.5, clip_likely
         assert max(clip_likely[c.id] for c in clips if c.start_s < 2) < 0.1, clip_likely
     # A library indexed between the detector and its likelihoods: its sure objects' scores stand in
     with store.db.write() as conn:
         conn.execute(images.update().where(images.c.id.in_(ids)).values(object_likelihoods_json=None))
     with store.db.read() as conn:
-        assert class_likelihoods(conn, ids, ["elephant"]) == {
+        assert class_likelihoods(conn, ids, {"elephant": 1}) == {
             ids[0]: max(o["score"] for o in json.loads(conn.execute(select(images.c.objects_json).where(
                 images.c.id == ids[0])).scalar_one())), ids[1]: 0.0}
     store.db.dispose()

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import Table, select
 
 from ..models import Models
-from ..models.coco import named_classes
+from ..models.coco import named_counts
 from ..models.vectors import normalise
 from ..store import Store
 from ..store import images as image_rows
@@ -37,11 +37,11 @@ def detected(store: Store, query: str, candidates: set[int], table: Table) -> di
     """For a query that only names COCO classes, how likely the detector finds them in each candidate (photos,
     or with `table` video_clips, clips); None for any other query, or with the detector off (the likelihoods
     would all read 0)."""
-    classes = named_classes(query)
-    if not classes or store.settings.objects != "on":
+    asked = named_counts(query)
+    if not asked or store.settings.objects != "on":
         return None
     with store.db.read() as conn:
-        return image_rows.class_likelihoods(conn, sorted(candidates), classes, table)
+        return image_rows.class_likelihoods(conn, sorted(candidates), asked, table)
 
 
 @dataclass

@@ -58,23 +58,31 @@ def get_many_any(conn: Connection, image_ids: list[int]) -> dict[int, Row]:
     return {r.id: r for r in conn.execute(select(images).where(images.c.id.in_(image_ids)))} if image_ids else {}
 
 
-def class_likelihoods(conn: Connection, ids: list[int], classes: list[str], table: Table = images) -> dict[int, float]:
-    """How likely the detector finds each of `classes` in each photo (with `table` video_clips: each clip's
-    keyframe), averaged over the classes. One indexed before likelihoods were kept counts the scores of its
-    stored objects (those the detector was sure of)."""
-    if not ids or not classes:
+def class_likelihoods(conn: Connection, ids: list[int], asked: dict[str, int], table: Table = images) -> dict[int, float]:
+    """How likely the detector finds what a query asks for in each photo (with `table` video_clips: each clip's
+    keyframe), averaged over the classes `asked` ({class: how many}). One of a class: its likelihood. More
+    ("two dogs"): the score of the n-th of its sure objects; a photo with fewer sure ones gets nothing from
+    the detector and ranks by its picture and words, as a sentence does (half its likelihood for a lone dog
+    of two still kept it at `high`; README.md has the figures). One indexed before likelihoods were kept counts the scores of its stored objects (those the detector was
+    sure of)."""
+    if not ids or not asked:
         return {}
     rows = conn.execute(select(table.c.id, table.c.object_likelihoods_json, table.c.objects_json)
                         .where(table.c.id.in_(ids))).all()
     out = {}
     for item_id, likelihoods_json, objects_json in rows:
-        if likelihoods_json is not None:
-            seen = json.loads(likelihoods_json)
-        else:
-            seen = {}
-            for o in json.loads(objects_json or "[]"):
-                seen[o["label"]] = max(seen.get(o["label"], 0.0), o["score"])
-        out[item_id] = sum(seen.get(c, 0.0) for c in classes) / len(classes)
+        sure: dict[str, list[float]] = {}
+        for o in json.loads(objects_json or "[]"):
+            sure.setdefault(o["label"], []).append(o["score"])
+        seen = json.loads(likelihoods_json) if likelihoods_json is not None else {c: max(s) for c, s in sure.items()}
+        evidence = []
+        for kind, count in asked.items():
+            scores = sorted(sure.get(kind, []), reverse=True)
+            if count == 1:
+                evidence.append(seen.get(kind, 0.0))
+            else:
+                evidence.append(scores[count - 1] if len(scores) >= count else 0.0)
+        out[item_id] = sum(evidence) / len(evidence)
     return out
 
 
