@@ -55,6 +55,8 @@ def test_eval_measures_a_library_it_builds_and_refuses_one_already_built(shared_
     assert result["flickr8k"]["de"]["queries"] == FLICKR
     for figures in (result["text_image"], result["flickr8k"]["en"]):
         assert 0 <= figures["R@1"] <= figures["R@5"] <= figures["R@10"] <= 1
+    # The first Flickr8k photo is the only one of the three whose captions count anything: "Two dogs on pavement".
+    assert result["counted"] == {"queries": ["two dogs"], "mAP": 1.0, "kept_at_high": 1, "right_at_high": 1}
     # Ten pictures: each receipt's company name finds a receipt of its company first, with a score `medium`
     # keeps: the name is printed on it.
     assert result["ocr_hit@1"] == 1.0
