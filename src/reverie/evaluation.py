@@ -36,7 +36,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -270,6 +270,17 @@ def _recall(ranks: list[int]) -> dict[str, float]:
     return {f"R@{k}": sum(r < k for r in ranks) / max(1, len(ranks)) for k in (1, 5, 10)}
 
 
+def _average_precision(hits: list[dict], is_right: Callable[[int], bool], relevant: int) -> float:
+    """Average precision of a ranked hit list, `relevant` right answers in all (those ranked below it count
+    as not found)."""
+    found, ap = 0, 0.0
+    for rank, h in enumerate(hits, 1):
+        if is_right(h["id"]):
+            found += 1
+            ap += found / rank
+    return ap / relevant
+
+
 _PEOPLE = r"(?:people|men|women|boys|girls|children|kids|persons|guys|ladies|adults|teenagers)"
 # Queries that count a kind the detector knows, and how a Flickr8k caption says that many of it.
 COUNTED = {
@@ -289,12 +300,7 @@ def run_counted(http: httpx.Client, captions: dict[str, list[str]], ids: dict[st
             continue
         asked.append(query)
         hits = _search(http, FLICKR_NAMESPACE, query, ANIMAL_HITS)
-        found, ap = 0, 0.0
-        for rank, h in enumerate(hits, 1):
-            if h["id"] in right:
-                found += 1
-                ap += found / rank
-        precisions.append(ap / len(right))
+        precisions.append(_average_precision(hits, right.__contains__, len(right)))
         high = [h for h in hits if h["score"] >= LEVELS["high"]]
         kept_high += len(high)
         right_high += sum(h["id"] in right for h in high)
@@ -329,12 +335,7 @@ def run_coco_categories(http: httpx.Client, root: Path, echo=print) -> dict:  # 
     for category in categories:
         relevant = {ids[name] for name, counts in objects.items() if category in counts}
         hits = _search(http, COCO_NAMESPACE, category, len(ids))
-        found, ap = 0, 0.0
-        for rank, h in enumerate(hits, 1):
-            if h["id"] in relevant:
-                found += 1
-                ap += found / rank
-        precisions.append(ap / len(relevant))
+        precisions.append(_average_precision(hits, relevant.__contains__, len(relevant)))
         high = [h for h in hits if h["score"] >= LEVELS["high"]]
         kept_high += len(high)
         right_high += sum(h["id"] in relevant for h in high)
@@ -541,12 +542,7 @@ def run_animals(search, by_label: dict[str, int], root: Path) -> dict:  # noqa: 
         if not relevant:
             continue
         hits = [h for h in search(animal, ANIMAL_HITS) if kind_of[h["id"]][1] not in arguable]
-        found, ap = 0, 0.0
-        for rank, h in enumerate(hits, 1):
-            if right(h["id"]):
-                found += 1
-                ap += found / rank
-        precisions.append(ap / relevant)
+        precisions.append(_average_precision(hits, right, relevant))
         right_total += relevant
         right_kept += sum(right(h["id"]) and h["score"] >= LEVELS["medium"] for h in hits)
         wrong_kept += sum(not right(h["id"]) and h["score"] >= LEVELS["medium"] for h in hits)
