@@ -63,8 +63,8 @@ def class_likelihoods(conn: Connection, ids: list[int], asked: dict[str, int], t
     keyframe), averaged over the classes `asked` ({class: how many}). One of a class: its likelihood. More
     ("two dogs"): the score of the n-th of its sure objects; a photo with fewer sure ones gets nothing from
     the detector and ranks by its picture and words, as a sentence does (half its likelihood for a lone dog
-    of two still kept it at `high`; README.md has the figures). One indexed before likelihoods were kept counts the scores of its stored objects (those the detector was
-    sure of)."""
+    of two still kept it at `high`; README.md has the figures). One indexed before likelihoods were kept
+    counts the scores of its stored objects (those the detector was sure of)."""
     if not ids or not asked:
         return {}
     rows = conn.execute(select(table.c.id, table.c.object_likelihoods_json, table.c.objects_json)
