@@ -83,6 +83,8 @@ def test_a_query_that_only_names_classes_is_read_as_those_classes_and_how_many()
     assert named_counts("3 people") == {"person": 3}
     assert named_counts("a cat and two dogs") == {"cat": 1, "dog": 2}  # a number counts the name after it
     assert named_counts("0 dogs") == {"dog": 1}
+    assert named_counts("several dogs") == named_counts("many dogs") == {"dog": 3}  # at least three
+    assert named_counts("a group of people") == {}  # a sentence: the bridge has learnt what a group looks like
     assert named_counts("mobile phone, bike") == {"cell phone": 1, "bicycle": 1}
     # anything more than names, and the sentence is the bridge's to rank
     assert named_counts("a dog on the beach") == {}

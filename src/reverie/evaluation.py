@@ -287,6 +287,8 @@ COUNTED = {
     "two dogs": r"\btwo (?:\w+ )?dogs\b", "three dogs": r"\bthree (?:\w+ )?dogs\b",
     "two people": rf"\btwo (?:\w+ )?{_PEOPLE}\b|\ba (?:man|woman|boy|girl) and an? (?:man|woman|boy|girl)\b",
     "three people": rf"\bthree (?:\w+ )?{_PEOPLE}\b",
+    "several dogs": r"\b(?:three|four|five|several|many) (?:\w+ )?dogs\b|\b(?:group|pack) of dogs\b",
+    "many people": rf"\b(?:group|crowd|team|lots) of (?!dogs)|\b(?:several|many|three|four|five) (?:\w+ )?{_PEOPLE}\b",
 }
 
 

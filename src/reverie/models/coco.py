@@ -42,7 +42,8 @@ OTHER_NAMES = {"bike": "bicycle", "bikes": "bicycle", "motorbike": "motorcycle",
 _WORD = re.compile(r"[^\W_]+")
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
             "ten": 10}
-_FILLER = {"a", "an", "the", "some", "and", "or", "many", "several", "of", *_NUMBERS}
+_MORE = {"many", "several"}  # at least three; "a group of people" stays a sentence, which the bridge ranks better
+_FILLER = {"a", "an", "the", "some", "and", "or", "of", *_NUMBERS, *_MORE}
 _FORMS = {**OTHER_NAMES, **{n: n for n in NAMES.values()}, **{plural(n): n for n in NAMES.values()}}
 _LONGEST_FORM = max(len(f.split()) for f in _FORMS)
 
@@ -67,6 +68,8 @@ def named_counts(query: str) -> dict[str, int]:
         else:
             if words[i].isdigit() or words[i] in _NUMBERS:
                 number = int(words[i]) if words[i].isdigit() else _NUMBERS[words[i]]
+            elif words[i] in _MORE:
+                number = 3
             elif words[i] not in _FILLER:
                 return {}
             i += 1
