@@ -50,9 +50,9 @@ _LONGEST_FORM = max(len(f.split()) for f in _FORMS)
 
 def named_counts(query: str) -> dict[str, int]:
     """The classes a query names when naming them is all it does ("dog", "two dogs", "a cat and 2 dogs"),
-    each with how many it asks for (1 where it says no number); none when it says anything more ("a dog on the
-    beach", "a red car"): there the detector's likelihood of the class outweighed the rest of the sentence
-    (Flickr8k dev captions R@10 0.867 -> 0.79 with it)."""
+    each with how many it asks for (1 where it says no number, 3 for "many" or "several"); none when it says
+    anything more ("a dog on the beach", "a red car"): there the detector's likelihood of the class outweighed
+    the rest of the sentence (Flickr8k dev captions R@10 0.867 -> 0.79 with it)."""
     words = _WORD.findall(query.lower())
     found: dict[str, int] = {}
     number = 1
