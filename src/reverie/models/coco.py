@@ -43,7 +43,7 @@ _WORD = re.compile(r"[^\W_]+")
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
             "ten": 10}
 _MORE = {"many", "several"}  # at least three; "a group of people" stays a sentence, which the bridge ranks better
-_FILLER = {"a", "an", "the", "some", "and", "or", "of", *_NUMBERS, *_MORE}
+_FILLER = {"a", "an", "the", "some", "and", "or", "of"}
 _FORMS = {**OTHER_NAMES, **{n: n for n in NAMES.values()}, **{plural(n): n for n in NAMES.values()}}
 _LONGEST_FORM = max(len(f.split()) for f in _FORMS)
 
