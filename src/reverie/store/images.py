@@ -69,21 +69,22 @@ def class_likelihoods(conn: Connection, ids: list[int], asked: dict[str, int], t
         return {}
     rows = conn.execute(select(table.c.id, table.c.object_likelihoods_json, table.c.objects_json)
                         .where(table.c.id.in_(ids))).all()
+    counting = any(count > 1 for count in asked.values())
     out = {}
     for item_id, likelihoods_json, objects_json in rows:
         sure: dict[str, list[float]] = {}
-        for o in json.loads(objects_json or "[]"):
-            sure.setdefault(o["label"], []).append(o["score"])
+        if counting or likelihoods_json is None:  # a query for one of each reads the likelihoods alone
+            for o in json.loads(objects_json or "[]"):
+                sure.setdefault(o["label"], []).append(o["score"])
         seen = json.loads(likelihoods_json) if likelihoods_json is not None else {c: max(s) for c, s in sure.items()}
-        evidence = []
-        for kind, count in asked.items():
-            scores = sorted(sure.get(kind, []), reverse=True)
-            if count == 1:
-                evidence.append(seen.get(kind, 0.0))
-            else:
-                evidence.append(scores[count - 1] if len(scores) >= count else 0.0)
+        evidence = [seen.get(kind, 0.0) if count == 1 else _nth_best(sure.get(kind, []), count)
+                    for kind, count in asked.items()]
         out[item_id] = sum(evidence) / len(evidence)
     return out
+
+
+def _nth_best(scores: list[float], n: int) -> float:
+    return sorted(scores, reverse=True)[n - 1] if len(scores) >= n else 0.0
 
 
 def tags_of(conn: Connection, image_ids: list[int]) -> dict[int, list[str]]:
