@@ -1,6 +1,6 @@
-"""The learned bridge from pictures to words, and queries in other languages, with the real models: the shipped
-weights are the ones the code expects, a sentence finds its photo through them in English, German and French,
-and the training command writes the same file twice from the same data."""
+"""The learned bridge from pictures to words, and the readers of queries (other languages, mpnet's English), with
+the real models: the shipped weights are the ones the code expects, a sentence finds its photo through them in
+English, German and French, and the training commands write the same files twice from the same data."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from conftest import DISTRIBUTED, EVAL, REPO, create_key, open_store, reverie, s
 from reverie.config import Settings
 from reverie.index.image import decode, model_view, upright_rgb
 from reverie.models import Models
-from reverie.models import language_map
+from reverie.models import language_map, mpnet
 from reverie.models.bridge import SHIPPED, SHIPPED_SHA256, Bridge, file_sha256
 from reverie.models.language_map import CaptionBank, LanguageMap
+from reverie.models.mpnet import MpnetMap
 from reverie.models.multilingual import language_of
 from reverie.models.pixels import rgb_pixels
 from reverie.models.training import LanguageRecipe, Recipe, train, train_language_map
@@ -61,6 +62,33 @@ def test_the_shipped_language_map_is_the_file_the_code_expects():
 
 
 @stack_free
+def test_the_shipped_mpnet_map_is_the_file_the_code_expects():
+    assert file_sha256(mpnet.MAP) == mpnet.MAP_SHA256, \
+        "retrain with models/weights/README.md's command, then update mpnet.MAP_SHA256"
+    assert mpnet.MAP.stat().st_size < 500_000
+    loaded = MpnetMap.load()
+    assert loaded.to_pictures.shape == (768, 384) and np.isfinite(loaded.to_pictures).all()
+    assert loaded.bridge == Bridge.load().name and loaded.weight == pytest.approx(0.5)
+
+
+@stack_free
+def test_mpnet_reads_its_token_table_from_a_memory_map_and_a_text_alike_alone_or_in_a_batch(models):
+    embedder = mpnet.MpnetTextEmbedder(models.cache)
+    # the 94 MB table stays on disk: only the rows a query touches are read
+    assert isinstance(embedder.table, np.memmap) and embedder.table.nbytes > 90e6
+    texts = ["a dog runs on the beach", "a puppy running along the sand by the sea",
+             "a bowl of soup on a wooden table next to a spoon and a glass of water", "soup"]
+    together = embedder.embed(texts, batch_size=4)
+    alone = np.concatenate([embedder.embed([t]) for t in texts])
+    # padded beside longer texts, and sorted by length within the batch, each comes back where it was asked (the
+    # 8-bit products quantise a batch's activations together: a cosine of 0.9998 to the text read alone)
+    assert (np.einsum("ij,ij->i", together, alone) > 0.999).all()
+    assert np.allclose(np.linalg.norm(together, axis=1), 1, atol=1e-5)
+    assert together[0] @ together[1] > 0.6 > together[0] @ together[2]
+    assert together[2] @ together[3] > together[0] @ together[3]
+
+
+@stack_free
 def test_the_caption_bank_reads_a_query_as_the_pictures_of_the_photos_whose_captions_say_it():
     rng = np.random.default_rng(0)
     directions = np.linalg.qr(rng.normal(size=(512, 8)))[0].T  # 8 orthonormal directions of the encoder's space
@@ -89,6 +117,8 @@ def test_a_missing_bridge_or_language_map_says_what_to_do(tmp_path):
         Bridge.load(tmp_path / "bridge.npz")
     with pytest.raises(FileNotFoundError, match="train-languages"):
         LanguageMap.load(tmp_path / "language_map.npz")
+    with pytest.raises(FileNotFoundError, match="train-languages"):
+        MpnetMap.load(tmp_path / "mpnet_map.npz")
 
 
 @stack_free
@@ -103,13 +133,15 @@ def test_a_language_map_trained_toward_another_bridge_is_named_at_load(models, c
 
 
 @stack_free
-def test_an_english_query_for_pictures_is_read_by_both_encoders_and_one_for_speech_by_minilm(models):
+def test_an_english_query_for_pictures_is_read_by_three_encoders_and_one_for_speech_by_minilm(models):
     queries = ["two dogs play in the snow", "ein Hund spielt im Schnee"]
     minilm = models.text.embed(queries)
     encoded = models.sentences.languages.embedder.embed(queries)
     to_pictures, to_sentences = models.sentences.language_map.pictures(encoded), models.sentences.language_map.sentences(encoded)
+    read_by_mpnet = models.sentences.english.pictures(queries[:1])[0]
     for_pictures, for_speech = models.sentences.queries(queries, for_pictures=True), models.sentences.queries(queries)
     blended = minilm[0] + 0.25 * to_pictures[0]
+    blended = blended / np.linalg.norm(blended) + 0.5 * read_by_mpnet
     assert np.allclose(for_pictures[0], blended / np.linalg.norm(blended), atol=1e-5)
     assert np.allclose(for_speech[0], minilm[0], atol=1e-6)
     assert np.allclose(for_pictures[1], to_pictures[1], atol=1e-6) and np.allclose(for_speech[1], to_sentences[1], atol=1e-6)
@@ -303,11 +335,16 @@ def test_the_language_map_training_is_seeded_and_writes_a_map_the_code_loads(tmp
     seen = [n for n in names if n not in set(bridge.held_out)]  # the bridge's held-out photos stay unseen
     assert 0 < len(seen) < len(names)
     recipe = LanguageRecipe(epochs=2, batch=32)
-    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    first, second = tmp_path / "a" / "language_map.npz", tmp_path / "b" / "language_map.npz"
     report = train_language_map(subset, first, models, bridge, echo=lambda _m: None, recipe=recipe)
     train_language_map(subset, second, models, bridge, echo=lambda _m: None, recipe=recipe)
-    assert report == {"photos": len(seen), "captions": 5 * len(seen), "bytes": first.stat().st_size}
+    english = first.with_name(mpnet.MAP.name)  # mpnet's map, written beside the language map
+    assert report == {"photos": len(seen), "captions": 5 * len(seen), "bytes": first.stat().st_size,
+                      "mpnet_map": english, "mpnet_bytes": english.stat().st_size}
     assert file_sha256(first) == file_sha256(second)
+    assert file_sha256(english) == file_sha256(second.with_name(mpnet.MAP.name))
+    read = MpnetMap.load(english)
+    assert read.to_pictures.shape == (768, 384) and read.bridge == bridge.name and read.weight == pytest.approx(0.5)
     trained = LanguageMap.load(first)
     assert trained.to_pictures.shape == trained.to_sentences.shape == (512, 384) and trained.bridge == bridge.name
     assert trained.bank.sentences.shape[0] == trained.bank.pictures.shape[0] == len(seen)

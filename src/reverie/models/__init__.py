@@ -49,11 +49,13 @@ class Models:
     def _sentence_embedder(self):  # noqa: ANN202
         if self._sentences is None:
             from .language_map import LanguageMap
+            from .mpnet import EnglishReader, MpnetMap
             from .multilingual import QueryLanguages
             from .sentences import SentenceEmbedder
 
             languages = QueryLanguages(self.cache)  # the cache is exported by _text_embedder
-            self._sentences = SentenceEmbedder(self._text_embedder(), languages, LanguageMap.load())
+            english = EnglishReader(self.cache, MpnetMap.load())
+            self._sentences = SentenceEmbedder(self._text_embedder(), languages, LanguageMap.load(), english)
         return self._sentences
 
     @property

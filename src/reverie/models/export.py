@@ -1,7 +1,9 @@
 """Export the shipped weights to ONNX, once, into the model cache: the PyTorch ones exported, the COCO
 detector rebuilt from its TensorFlow graph (models/ssd_graph.py), RapidOCR's ONNX graphs rewritten to run
 faster (models/fuse.py); the two classifiers and the detector quantised to int8 (models/quantize.py); the
-multilingual encoder's token table set apart, to be memory-mapped (models/multilingual.py).
+multilingual encoder's token table set apart, to be memory-mapped (models/multilingual.py); mpnet put back
+together from its five packages, its matrices held as 8-bit integers and its token table set apart too
+(models/mpnet.py).
 
 `ensure_exported` runs the export in a child process so that serving processes never import torch (it
 alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock. A cache that
@@ -24,6 +26,10 @@ import numpy as np
 from .classifier import scale
 from .detector import detector_input
 from .fuse import fold_pads, fuse_graph
+from .mpnet import ENCODER as MPNET_ENCODER
+from .mpnet import TOKEN_TABLE as MPNET_TABLE
+from .mpnet import TOKENIZER as MPNET_TOKENIZER
+from .mpnet import export_encoder as export_mpnet
 from .multilingual import ENCODER as MULTILINGUAL_ENCODER
 from .multilingual import TOKEN_TABLE as MULTILINGUAL_TABLE
 from .multilingual import export_encoder as export_multilingual
@@ -43,7 +49,8 @@ TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco_scene.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_scene_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
 EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, DETAILS_FLOAT, DETAILS, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR,
-            TEXT_RECOGNISER, DETECTOR_FLOAT, DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER)
+            TEXT_RECOGNISER, DETECTOR_FLOAT, DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER, MPNET_ENCODER,
+            MPNET_TABLE, MPNET_TOKENIZER)
 
 
 GEM_POWER = 3  # the classifiers' features: the cube root of the mean cube of their final map
@@ -215,6 +222,8 @@ def _steps(tmp: Path) -> list[tuple[tuple[str, ...], Callable[[], object]]]:
         ((DETECTOR_FLOAT, DETECTOR), detector),
         ((MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER),
          lambda: export_multilingual(tmp / MULTILINGUAL_TABLE, tmp / MULTILINGUAL_ENCODER)),
+        ((MPNET_ENCODER, MPNET_TABLE, MPNET_TOKENIZER),
+         lambda: export_mpnet(tmp / MPNET_ENCODER, tmp / MPNET_TABLE, tmp / MPNET_TOKENIZER)),
     ]
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from .language_map import LanguageMap
+from .mpnet import EnglishReader
 from .multilingual import QueryLanguages, language_of
 from .text_embedding import TextEmbedder
 from .vectors import normalise
 
 
 class SentenceEmbedder:
-    def __init__(self, text: TextEmbedder, languages: QueryLanguages, language_map: LanguageMap):
-        self.text, self.languages, self.language_map = text, languages, language_map
+    def __init__(self, text: TextEmbedder, languages: QueryLanguages, language_map: LanguageMap, english: EnglishReader):
+        self.text, self.languages, self.language_map, self.english = text, languages, language_map, english
 
     def said(self, texts: list[str], languages: list[str | None]) -> np.ndarray:
         """Vectors of transcript segments, each in the language Whisper heard ('en', 'de', ...)."""
@@ -26,8 +27,9 @@ class SentenceEmbedder:
 
     def queries(self, texts: list[str], for_pictures: bool = False) -> np.ndarray:
         """Queries' vectors; each one's language is guessed from its words (models/multilingual.py). A query
-        for pictures in English is read by both encoders (the map's reading weighted), which ranks the right
-        photo first more often (models/language_map.py); transcripts in English are MiniLM's alone."""
+        for pictures in English is read by all three encoders (the maps' readings weighted), which ranks the
+        right photo first more often (models/language_map.py, models/mpnet.py); transcripts in English are
+        MiniLM's alone."""
         return self._embed(texts, [language_of(t, self.text.knows) for t in texts], for_pictures)
 
     def _embed(self, texts: list[str], kinds: list[str], for_pictures: bool) -> np.ndarray:
@@ -41,4 +43,8 @@ class SentenceEmbedder:
                 # A query no word places ("Hund", "Berlin") may be either: the mean of both readings.
                 weight = {"en": english_weight, "unknown": 1.0}.get(kinds[i])
                 vectors[i] = v if weight is None else normalise(vectors[i] + weight * v)
+        english = [i for i, kind in enumerate(kinds) if kind == "en"] if for_pictures else []
+        if english:
+            by_mpnet = self.english.pictures([texts[i] for i in english])
+            vectors[english] = normalise(vectors[english] + self.english.weight * by_mpnet)
         return vectors

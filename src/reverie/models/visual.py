@@ -102,12 +102,15 @@ class ConseEmbedder:
         self.bridge = bridge  # None only while the bridge itself is being trained
         self.detector = detector  # the bridge reads its scenes, where the caller has not run it already
         self.sentences = sentences  # None: English queries only (the bridge's own training)
-        if bridge is not None and sentences is not None and sentences.language_map.bridge != bridge.name:
-            # The map points queries to where its bridge put the pictures: after the bridge alone is retrained,
-            # other languages still run, but miss.
-            log.warning("the language map was trained toward %s, not this %s: queries in other languages will find "
-                        "their photos poorly until `reverie models train-languages` runs (models/weights/README.md)",
-                        sentences.language_map.bridge, bridge.name)
+        if bridge is not None and sentences is not None:
+            # The maps point queries to where their bridge put the pictures: after the bridge alone is retrained,
+            # the queries they read still run, but miss.
+            for what, toward, read in (("language map", sentences.language_map.bridge, "queries in other languages"),
+                                       ("mpnet map", sentences.english.mapping.bridge, "English queries")):
+                if toward != bridge.name:
+                    log.warning("the %s was trained toward %s, not this %s: %s will find their photos poorly until "
+                                "`reverie models train-languages` runs (models/weights/README.md)",
+                                what, toward, bridge.name, read)
         self.name = conse_name(bridge)
         self.dim = text.dim + (0 if bridge is None else 1)  # the bridge's hubness coordinate
         self.class_vectors = self._class_vectors(cache_dir)
