@@ -71,14 +71,14 @@ LEVELS = {"low": 0.15, "medium": 0.225, "high": 0.4}  # memories.ai's cut-offs, 
 # keeps 0.80 of the photos whose captions name a word query's thing ("dog"), `medium` lets 0.1 hits through
 # per query about something absent (bench/calibrate.py says why not 0.2), and `high` keeps hits that are right
 # 0.85 of the time.
-MEANING = {"logit": 0.2436, "best_cosine": 12.0956, "best_z": -1.1669, "bias": -2.3053}
-KNOTS = {"low": 0.015874, "medium": 0.302418, "high": 0.4801}
+MEANING = {"logit": 0.221, "best_cosine": 8.1668, "best_z": -0.8195, "bias": -2.076}
+KNOTS = {"low": 0.014632, "medium": 0.305668, "high": 0.3822}
 # The same for a query that only names detector classes, measured on such queries alone (23 classes the
 # held-out captions name, 20 they do not): `detected` spreads its logits ~10 times wider, and one model for
 # both squeezed every sentence's scores (captions kept 0.66 of their photo at `low` instead of 0.89). Its
 # `low` keeps 0.90 of the right photos there (bench/calibrate.py says why not 0.80).
-NAMED_MEANING = {"logit": 0.0765, "best_cosine": 13.1353, "best_z": -1.5872, "bias": -4.5279}
-NAMED_KNOTS = {"low": 0.006576, "medium": 0.310242, "high": 0.7315}
+NAMED_MEANING = {"logit": 0.0758, "best_cosine": 13.9832, "best_z": -1.7791, "bias": -4.5144}
+NAMED_KNOTS = {"low": 0.008083, "medium": 0.436895, "high": 0.7192}
 
 
 @dataclass
