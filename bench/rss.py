@@ -5,8 +5,8 @@
 Loads the visual model (EfficientNet-Lite0 + MiniLM + the bridge), the object detector, the face models, the
 OCR engine, the geocoder and Whisper, as a `reverie worker` does, then analyses, looks for objects in and
 reads 20 photos and 10 receipts from ../shared/eval (splitting the words OCR glued), finds the faces of 10 dev faces, transcribes 30 s of the
-sonnet reading, and embeds 100 English and 20 German and French text queries (MiniLM and the multilingual
-encoder).
+sonnet reading, and embeds 100 English and 20 German and French text queries (MiniLM, mpnet and the
+multilingual encoder).
 Prints the peak RSS (getrusage) after each stage.
 """
 

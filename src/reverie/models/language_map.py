@@ -12,7 +12,8 @@ An English query reads better twice: MiniLM's vector plus the map's, weighted (`
 right photo first more often (Flickr8k dev captions: 0.463 for MiniLM alone, 0.475 with the map at 0.3, 0.496
 at 0.5, in a probe; 0.465 and 0.489 at the shipped 0.25 through `reverie eval`). 0.25 stops short of the best
 ranking because the map blurs what a score means for one-word queries: on the held-out photos `medium` keeps
-0.28 of a word's right photos at 0.25, 0.12 at 0.5, 0.37 without the map (bench/calibrate.py).
+0.28 of a word's right photos at 0.25, 0.12 at 0.5, 0.37 without the map (bench/calibrate.py). A third reading,
+mpnet's, joins them for English queries (models/mpnet.py).
 
 A linear map blurs what it carries; so a query for pictures is also read through the training photos whose
 captions say what it says: the ten whose captions' mean vector lies nearest the query's in the encoder's space,
