@@ -34,7 +34,13 @@ class TextEmbedder:
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
             (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})
-            m = mask[..., None].astype(np.float32)
-            pooled = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            pooled = mean_pooled(states, mask)
             out.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
+
+
+def mean_pooled(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A sentence's vector as sentence-transformers pools it: the mean of its tokens' states, padding left out
+    (states (N, T, D), mask (N, T) -> (N, D), not normalised)."""
+    m = mask[..., None].astype(np.float32)
+    return (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
