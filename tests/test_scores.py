@@ -108,6 +108,22 @@ def test_a_name_printed_on_a_receipt_outranks_a_photo_only_like_its_words():
 
 
 @stack_free
+def test_a_shops_name_on_its_receipt_outranks_photos_only_like_the_rest_of_the_question():
+    """"where did we shop at SHELL" over `reverie eval`'s library: the receipt printed Shell holds 0.72 of the
+    question, and two photos of shops stood far closer in the picture space to "shop". What the receipt's text
+    explains, the photos' looks no longer count for; a text holding less than half a query leaves the photo
+    first, and the order of photos no text holds is the same."""
+    mean, std = 0.0196, 0.0754  # that query's cosines over the namespace
+    ids, sims = np.array([1, 2, 3]), np.array([0.371, 0.350, -0.028])
+    ranked = fusion.fuse(ids, sims, mean, std, [(3, 5.0, "ocr", 0.72)], lambda i: None)
+    assert [c.image_id for c in ranked] == [3, 1, 2]
+    weak = fusion.fuse(ids, sims, mean, std, [(3, 5.0, "ocr", 0.45)], lambda i: None)
+    assert [c.image_id for c in weak] == [1, 2, 3]
+    named = fusion.fuse(ids, sims, mean, std, [(3, 5.0, "ocr", 0.72)], lambda i: None, {1: 0.6, 2: 0.5})
+    assert named[0].image_id == 1  # a query naming detector classes ranks by their likelihoods, as before
+
+
+@stack_free
 def test_a_query_a_pictures_own_text_holds_scores_its_picture_as_the_ranking_model_does():
     """"UNIHAKKA INTERNATIONAL SDN BHD" in `reverie eval`: the receipts printed with it scored 0.16, under
     `medium`, by the calibration set on photos that hold no text. Held by read text, the receipt now keeps

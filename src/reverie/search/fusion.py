@@ -6,7 +6,8 @@ candidates (bench/fit_fusion.py prints the fit); it orders a query's hits:
 
     cosine    the visual similarity to the query
     z         how far that similarity stands out from the rest of the namespace (per-query z-score),
-              times the share of the query that no text field holds (1 - phrase)
+              times the share of the query that no text holds: neither this hit's (1 - phrase) nor, where
+              one holds half of it or more, any other hit's (EXPLAINS)
     gap       cosine minus the best cosine of this query (0 for the visual winner), times the same
     lexical   log(1 + bm25) of the full-text match over OCR text, tags, labels, place, camera, file name
     share     the lexical strength relative to this query's best lexical hit (1 for the lexical winner)
@@ -55,6 +56,17 @@ BIAS = -6.854
 # a query some picture's own text holds is scored by the ranking model (fuse). A misheard or misread word still
 # leaves 0.8 ("contracted to thy own bright eyes" for "... thine own ...": 0.82).
 HELD = 0.8
+# A read text that holds this much of the query (phrase) explains that much of it for every hit: what a photo
+# looks like then counts only for the rest. In "where did we shop at SHELL" the receipt printed Shell holds
+# 0.72 (the shop's name weighs most, being rarest), and photos of shops that only looked like "shop" came
+# first: over the dev gallery's 25 shop words (in-process, the first hit a receipt of that shop) 3 of 25 for
+# that question, 6 for "shop at X", 3 for "X shop"; now 14, 16 and 13, the word alone and "receipt from X" 24
+# and 22 as before. Among hits that no text holds the order stays (cosine, z and gap all grow with the
+# similarity). From any held share instead of half, COCO's captions moved R@1 0.638 -> 0.645 but Flickr8k's
+# 0.564 -> 0.562, where a sign read in one photo ("table", "people") lowered the visual evidence of every
+# other; at 0.5, 0.640 and 0.564 (a throwaway probe through bench/fit_fusion.py's candidates). Not for a
+# query that only names detector classes, whose likelihoods rank (COCO category mAP 0.805 -> 0.803 if it did).
+EXPLAINS = 0.5
 # Columns whose words are only what the models saw: a photo's labels (classifier and detector), and a clip's
 # words, whose text on screen and speech count apart ("said") when they hold the query.
 MODEL_WORDS = {"labels", "words"}
@@ -92,6 +104,7 @@ class Candidate:
     phrase: float = 0.0
     detected: float = 0.0
     read: bool = False  # the words matched text somebody wrote or the picture shows, not only MODEL_WORDS
+    explained: float = 0.0  # how much of the query the read text of some hit holds, from EXPLAINS up; else 0
     matched: list[str] = field(default_factory=list)
     score: float = 0.0
     rank: float = 0.0  # the ranking model's own probability: how this hit compares with others of its query
@@ -101,7 +114,7 @@ class Candidate:
         # receipt found by the company name printed on it must not rank by how much it looks like those
         # words. Unweighted, that noise decided between receipts of one shop: `reverie eval`'s OCR hit@1
         # went from 0.925 to 0.775 when only the resize filter changed; weighted, it is 0.925 with either.
-        unheld = 1.0 - self.phrase
+        unheld = 1.0 - max(self.phrase, self.explained)
         words = np.array([np.log1p(self.lexical), self.share, self.phrase])
         read, seen = (words, 0 * words) if self.read else (0 * words, words)
         return np.concatenate([[self.cosine, self.z * unheld, self.gap * unheld], read, seen, [self.detected]])
@@ -156,11 +169,15 @@ def fuse(
         c.matched += found_in
     best_cosine = max((c.cosine for c in by_id.values()), default=0.0)
     best_lexical = max((c.lexical for c in by_id.values()), default=0.0)
+    explained = max((c.phrase for c in by_id.values() if c.read), default=0.0) if detected is None else 0.0
+    if explained < EXPLAINS:
+        explained = 0.0
     for c in by_id.values():
         c.z = (c.cosine - mean) / std if std > 0 else 0.0
         c.gap = c.cosine - best_cosine
         c.share = c.lexical / best_lexical if best_lexical > NEGLIGIBLE_LEXICAL else 0.0
         c.detected = detected.get(c.image_id, 0.0) if detected else 0.0
+        c.explained = explained
         if c.z >= VISUAL_MATCH_Z:
             c.matched.insert(0, "visual")
     if by_id:
