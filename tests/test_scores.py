@@ -111,16 +111,21 @@ def test_a_name_printed_on_a_receipt_outranks_a_photo_only_like_its_words():
 def test_a_shops_name_on_its_receipt_outranks_photos_only_like_the_rest_of_the_question():
     """"where did we shop at SHELL" over `reverie eval`'s library: the receipt printed Shell holds 0.72 of the
     question, and two photos of shops stood far closer in the picture space to "shop". What the receipt's text
-    explains, the photos' looks no longer count for; a text holding less than half a query leaves the photo
-    first, and the order of photos no text holds is the same."""
+    explains, the photos' looks no longer count for, and they keep their order. A text holding less than half
+    a query, or a query naming detector classes, leaves the photos' evidence as it is without the text."""
     mean, std = 0.0196, 0.0754  # that query's cosines over the namespace
     ids, sims = np.array([1, 2, 3]), np.array([0.371, 0.350, -0.028])
+
+    def photos(lexical: list, detected: dict | None = None) -> dict:
+        ranked = fusion.fuse(ids, sims, mean, std, lexical, lambda i: None, detected)
+        return {c.image_id: c.features().tolist() for c in ranked if c.image_id != 3}
+
     ranked = fusion.fuse(ids, sims, mean, std, [(3, 5.0, "ocr", 0.72)], lambda i: None)
     assert [c.image_id for c in ranked] == [3, 1, 2]
-    weak = fusion.fuse(ids, sims, mean, std, [(3, 5.0, "ocr", 0.45)], lambda i: None)
-    assert [c.image_id for c in weak] == [1, 2, 3]
-    named = fusion.fuse(ids, sims, mean, std, [(3, 5.0, "ocr", 0.72)], lambda i: None, {1: 0.6, 2: 0.5})
-    assert named[0].image_id == 1  # a query naming detector classes ranks by their likelihoods, as before
+    assert photos([(3, 5.0, "ocr", 0.72)]) != photos([])
+    assert photos([(3, 5.0, "ocr", fusion.EXPLAINS - 0.05)]) == photos([])
+    named = {1: 0.6, 2: 0.5}
+    assert photos([(3, 5.0, "ocr", 0.72)], named) == photos([], named)
 
 
 @stack_free
