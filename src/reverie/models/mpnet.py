@@ -29,7 +29,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from .runtime import session
-from .text_embedding import mean_pooled
+from .text_embedding import mean_pooled, tokenised
 from .vectors import dequantised, normalise
 
 ENCODER = "mpnet_base_v2_q8.onnx"
@@ -122,10 +122,7 @@ class MpnetTextEmbedder:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(texts), batch_size):
             rows = order[start:start + batch_size]
-            chunk = [texts[i] for i in rows]
-            enc = [self.tokenizer.encode(chunk[0])] if len(chunk) == 1 else self.tokenizer.encode_batch(chunk)
-            ids = np.array([e.ids for e in enc], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            ids, mask = tokenised(self.tokenizer, [texts[i] for i in rows])
             (states,) = self.session.run(None, {"token_vectors": self.table[ids], "attention_mask": mask})
             out[rows] = mean_pooled(states, mask)
             if echo and start and start % (batch_size * 80) == 0:
