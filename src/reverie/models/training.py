@@ -5,8 +5,8 @@ Seeded, and the training itself runs on one thread, so the same data on the same
 On the 2-core development machine the bridge's run over ../shared/train/flickr8k took 15.5 minutes with one
 thread a network while an eval ran beside it: the classifier over 7,091 photos (2.5 min), MiniLM over 35,455
 captions (6.5 min), the training (~15 s), and multilingual-e5 for the map that the language map has since
-replaced (6 min). The language map's run takes 3 minutes, and mpnet over the captions ~5 more (its map is fitted
-beside the language map). The commands give the networks both cores. torch is needed only here (it is
+replaced (6 min). The language map's run takes 3 minutes, and mpnet over the captions ~6.5 more (its map is fitted
+beside the language map; 9.5 minutes in all on 2026-12-07). The commands give the networks both cores. torch is needed only here (it is
 installed for the ONNX export anyway).
 
 The training photos are 224 px squares; indexing would read them whole (no DCT scaling below the OCR
