@@ -1,13 +1,15 @@
-"""What a smaller first look would save the OCR gate, and what text it would miss.
+"""What the OCR gate's int8 layers and a smaller first look cost and save, and what text they would miss.
 
     .venv/bin/python bench/ocr_gate.py                      # every dev photo: Flickr8k, COCO, Caltech, receipts
     .venv/bin/python bench/ocr_gate.py --caltech-every 2 --budgets 27648,49152
 
-The gate (models/ocr.py) runs the text detector on a copy of GATE_PIXELS pixels of every photo, and is the
-largest step of indexing a photo without text (bench/stages.py). A cascade would look at a smaller copy
-first and run the gate only where that look traces text. For each smaller look this prints its median cost,
-how many photos would still go on to the gate, the expected cost a photo, and what it loses: photos in which
-OCR reads a word (three letters or more) that the small look passes over, and receipts it passes over.
+The gate (models/ocr.py) runs the text detector, two of its layers in int8 (models/quantize.py), on a copy of
+GATE_PIXELS pixels of every photo, and is one of the largest steps of indexing a photo without text
+(bench/stages.py). First this compares it with the float detector reading the same copy: their median costs
+and the photos on which they disagree. Then a cascade: it would look at a smaller copy first and run the
+gate only where that look traces text. For each smaller look this prints its median cost, how many photos
+would still go on to the gate, the expected cost a photo, and what it loses: photos in which OCR reads a word
+(three letters or more) that the small look passes over, and receipts it passes over.
 Photos are decoded, gated and read as indexing does; one thread.
 """
 
@@ -26,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from reverie.config import Settings  # noqa: E402
 from reverie.index.image import decode, model_view, preview_view, upright_rgb  # noqa: E402
 from reverie.models import Models  # noqa: E402
-from reverie.models.ocr import GATE_PIXELS  # noqa: E402
+from reverie.models.export import TEXT_DETECTOR, TEXT_RECOGNISER  # noqa: E402
+from reverie.models.ocr import GATE_PIXELS, TextReader  # noqa: E402
 from reverie.models.pixels import rgb_pixels  # noqa: E402
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "eval"
@@ -52,15 +55,17 @@ def main() -> None:
             "receipts": sorted((EVAL / "sroie" / "img").glob("*.jpg"))}
     with tempfile.TemporaryDirectory(prefix="reverie-bench-gate-") as folder:
         ocr = Models(Settings(data=Path(folder), model_dir=Path(args.model_dir), model_threads=1)).ocr
-        rows = []
+        float_gate = TextReader(Path(args.model_dir) / TEXT_DETECTOR, Path(args.model_dir) / TEXT_RECOGNISER)
+        rows, floats = [], []
         for kind, paths in sets.items():
             for path in paths:
                 data = path.read_bytes()
                 pixels = rgb_pixels(upright_rgb(decode(data, 10**9, model_view)[0]))
                 gate, gate_ms = timed(lambda: ocr.has_text(pixels))
+                floats.append(timed(lambda: float_gate.has_text(pixels)))
                 # read as the image.ocr job reads (index/image.py read_text)
-                words = gate and any(WORD.search(text) for text, _ in
-                                     ocr.read_lines(upright_rgb(decode(data, 10**9, preview_view)[0])))
+                words = (gate or floats[-1][0]) and any(WORD.search(text) for text, _ in
+                                                        ocr.read_lines(upright_rgb(decode(data, 10**9, preview_view)[0])))
                 looks = {b: timed(lambda b=b: ocr.has_text(pixels, b)) for b in budgets}
                 rows.append((kind, gate, gate_ms, words, looks))
             print(f"{kind}: {len(paths)} photos", file=sys.stderr)
@@ -68,6 +73,11 @@ def main() -> None:
     gate_ms = statistics.median(r[2] for r in rows)
     print(f"{len(rows)} dev photos; the gate ({GATE_PIXELS:,} px) sees text in {sum(r[1] for r in rows)}, "
           f"OCR reads a word in {with_words}; the gate alone: {gate_ms:.1f} ms a photo\n")
+    differ = [(r, f) for r, (f, _) in zip(rows, floats) if r[1] != f]
+    print(f"the float detector as the gate: {statistics.median(ms for _, ms in floats):.1f} ms a photo; it and the "
+          f"gate disagree on {len(differ)} photos: {sum(1 for r, f in differ if f and not r[1])} the float one "
+          f"sees text in ({sum(1 for r, f in differ if r[3] and f)} with words, "
+          f"{sum(1 for r, f in differ if r[0] == 'receipts')} receipts)\n")
     print(f"{'first look':>12} {'its ms':>7} {'go on to the gate':>18} {'expected ms':>12} "
           f"{'photos with words missed':>25} {'receipts missed':>16}")
     for b in budgets:

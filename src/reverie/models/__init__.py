@@ -10,7 +10,8 @@ from pathlib import Path
 
 from ..config import Settings
 from .detector import ObjectDetector
-from .export import CLASSIFIER, DETAILS, DETECTOR, TEXT_DETECTOR, TEXT_ENCODER, TEXT_RECOGNISER, TOKENIZER, ensure_exported
+from .export import (CLASSIFIER, DETAILS, DETECTOR, TEXT_DETECTOR, TEXT_ENCODER, TEXT_GATE, TEXT_RECOGNISER, TOKENIZER,
+                     ensure_exported)
 from .ocr import TextReader
 from .process import share_the_machine
 from .text_embedding import TextEmbedder
@@ -168,5 +169,5 @@ class Models:
             if self._ocr is None:
                 ensure_exported(self.cache)
                 self._ocr = TextReader(self.cache / TEXT_DETECTOR, self.cache / TEXT_RECOGNISER,
-                                       self.settings.model_threads)
+                                       self.cache / TEXT_GATE, self.settings.model_threads)
             return self._ocr

@@ -1,6 +1,7 @@
 """Export the shipped weights to ONNX, once, into the model cache: the PyTorch ones exported, the COCO
 detector rebuilt from its TensorFlow graph (models/ssd_graph.py), RapidOCR's ONNX graphs rewritten to run
-faster (models/fuse.py); the two classifiers and the detector quantised to int8 (models/quantize.py); the
+faster (models/fuse.py); the two classifiers, the detector and two layers of the OCR gate's copy of the text
+detector quantised to int8 (models/quantize.py); the
 multilingual encoder's token table set apart, to be memory-mapped (models/multilingual.py); mpnet put back
 together from its five packages, its matrices held as 8-bit integers and its token table set apart too
 (models/mpnet.py).
@@ -33,7 +34,7 @@ from .mpnet import export_encoder as export_mpnet
 from .multilingual import ENCODER as MULTILINGUAL_ENCODER
 from .multilingual import TOKEN_TABLE as MULTILINGUAL_TABLE
 from .multilingual import export_encoder as export_multilingual
-from .quantize import quantize_classifier, quantize_on_scenes
+from .quantize import quantize_classifier, quantize_gate, quantize_on_scenes
 
 # Named anew whenever the export's outputs change, so that a cache holding an older export exports again:
 # "_gem", the features GeM-pooled (before: the plain mean); "_logits", the head classifies the pooled map
@@ -44,12 +45,13 @@ DETAILS_FLOAT = "efficientnet_lite2_gem.onnx"
 DETAILS = "efficientnet_lite2_gem_int8.onnx"  # what runs (models/details.py)
 TEXT_ENCODER = "minilm_l6_v2.onnx"
 TOKENIZER = "minilm_tokenizer.json"
-TEXT_DETECTOR = "ppocrv4_det_fused.onnx"
+TEXT_DETECTOR = "ppocrv4_det_fused.onnx"  # what reading runs
+TEXT_GATE = "ppocrv4_det_fused_gate_int8.onnx"  # what the OCR gate runs (models/quantize.py)
 TEXT_RECOGNISER = "ppocrv4_rec_fused.onnx"
 DETECTOR_FLOAT = "ssd_mobilenet_v2_coco_scene.onnx"
 DETECTOR = "ssd_mobilenet_v2_coco_scene_int8.onnx"  # what runs: ~2.5x faster (models/quantize.py)
 EXPORTED = (CLASSIFIER_FLOAT, CLASSIFIER, DETAILS_FLOAT, DETAILS, TEXT_ENCODER, TOKENIZER, TEXT_DETECTOR,
-            TEXT_RECOGNISER, DETECTOR_FLOAT, DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER, MPNET_ENCODER,
+            TEXT_GATE, TEXT_RECOGNISER, DETECTOR_FLOAT, DETECTOR, MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER, MPNET_ENCODER,
             MPNET_TABLE, MPNET_TOKENIZER)
 
 
@@ -213,11 +215,15 @@ def _steps(tmp: Path) -> list[tuple[tuple[str, ...], Callable[[], object]]]:
         fold_pads(tmp / "detector_padded.onnx", tmp / DETECTOR_FLOAT)
         quantize_on_scenes(tmp / DETECTOR_FLOAT, tmp / DETECTOR, tmp, lambda im: detector_input([np.asarray(im)]))
 
+    def text_detector() -> None:
+        fuse_graph(_shipped_ocr_graph("det"), tmp / TEXT_DETECTOR)
+        quantize_gate(tmp / TEXT_DETECTOR, tmp / TEXT_GATE, tmp)
+
     return [
         ((CLASSIFIER_FLOAT, CLASSIFIER), classifier),
         ((DETAILS_FLOAT, DETAILS), details),
         ((TEXT_ENCODER, TOKENIZER), lambda: _export_text_encoder(tmp / TEXT_ENCODER, tmp / TOKENIZER)),
-        ((TEXT_DETECTOR,), lambda: fuse_graph(_shipped_ocr_graph("det"), tmp / TEXT_DETECTOR)),
+        ((TEXT_DETECTOR, TEXT_GATE), text_detector),
         ((TEXT_RECOGNISER,), lambda: fuse_graph(_shipped_ocr_graph("rec"), tmp / TEXT_RECOGNISER)),
         ((DETECTOR_FLOAT, DETECTOR), detector),
         ((MULTILINGUAL_TABLE, MULTILINGUAL_ENCODER),

@@ -1,8 +1,9 @@
 """Text in images with RapidOCR (PP-OCRv4 det + rec through ONNX Runtime).
 
-A photo without text must stay cheap, so the detector first looks at a small copy (~11 ms, most of it the
-network); only when it finds text lines does the detect-and-recognise pass run, on the full image (small
-print needs it). Both networks run as rewritten into the model cache (models/fuse.py), not as shipped.
+A photo without text must stay cheap, so the detector first looks at a small copy (the gate: ~14 ms on the
+AMD EPYC, most of it the network); only when it finds text lines does the detect-and-recognise pass run, on
+the full image (small print needs it). Both networks run as rewritten into the model cache (models/fuse.py),
+not as shipped; the gate's copy of the detector has two of its layers in int8 (models/quantize.py).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ logging.getLogger("RapidOCR").setLevel(logging.ERROR)
 
 
 class TextReader:
-    def __init__(self, detector: Path, recogniser: Path, threads: int = 1):
+    def __init__(self, detector: Path, recogniser: Path, gate: Path | None = None, threads: int = 1):
         from rapidocr_onnxruntime import RapidOCR
 
         cfg = dict(intra_op_num_threads=threads, inter_op_num_threads=1,
@@ -37,12 +38,12 @@ class TextReader:
         # Detection needs no more than 1280 px (text lines stay ~10 px tall); recognition still crops each
         # line from the full image, so small print keeps its detail.
         self.engine = RapidOCR(print_verbose=False, det_limit_side_len=READ_DETECT_SIDE, det_limit_type="max", **cfg)
-        # has_text sizes and scales the copy itself, runs the network on a session of its own and traces the
-        # boxes as the engine does. Its own session keeps a memory arena, which RapidOCR's sessions go
-        # without (their inputs vary up to 1280 px): the gate's never exceed GATE_PIXELS, so its buffers are
-        # reused photo to photo (with the mmap threshold at 1 MiB they had been mapped afresh, a tenth of
-        # the gate's time; models/process.py).
-        self.gate = session(detector, threads)
+        # has_text sizes and scales the copy itself, runs the gate's network (the detector itself unless
+        # given another) on a session of its own and traces the boxes as the engine does. Its own session
+        # keeps a memory arena, which RapidOCR's sessions go without (their inputs vary up to 1280 px): the
+        # gate's never exceed GATE_PIXELS, so its buffers are reused photo to photo (with the mmap threshold
+        # at 1 MiB they had been mapped afresh, a tenth of the gate's time; models/process.py).
+        self.gate = session(detector if gate is None else gate, threads)
         self._gate_input = self.gate.get_inputs()[0].name
         self._boxes = self.engine.text_det
 
