@@ -1,10 +1,9 @@
 """Export the shipped weights to ONNX, once, into the model cache: the PyTorch ones exported, the COCO
 detector rebuilt from its TensorFlow graph (models/ssd_graph.py), RapidOCR's ONNX graphs rewritten to run
 faster (models/fuse.py); the two classifiers, the detector and two layers of the OCR gate's copy of the text
-detector quantised to int8 (models/quantize.py); the
-multilingual encoder's token table set apart, to be memory-mapped (models/multilingual.py); mpnet put back
-together from its five packages, its matrices held as 8-bit integers and its token table set apart too
-(models/mpnet.py).
+detector quantised to int8 (models/quantize.py); the multilingual encoder's token table set apart, to be
+memory-mapped (models/multilingual.py); mpnet put back together from its five packages, its matrices held
+as 8-bit integers and its token table set apart too (models/mpnet.py).
 
 `ensure_exported` runs the export in a child process so that serving processes never import torch (it
 alone costs ~235 MB of RSS). Every file lands atomically; a second exporter waits on a lock. A cache that

@@ -12,8 +12,8 @@ photos: 0.038), measured on the COCO dev photos.
 The OCR gate (models/ocr.py) is int8 in two layers only: the two 3x3 convolutions over 96 channels at a
 quarter of the photo's side (the neck's finest and the head's first), a third of its time. All of it in int8
 missed text in 9 to 14 of the 96 dev photos with a word; these two alone, calibrated on scenes with words
-drawn on them, give the float detector's answer on all 926 dev photos and cut the gate from 17.9 to 13.4 ms
-(bench/ocr_gate.py, 2026-12-07, AMD EPYC). Reading keeps the float detector.
+drawn on them, give the float detector's answer on all 926 dev photos (bench/ocr_gate.py) and take the
+gate's step in bench/stages.py from 18.9 to 14.3 ms (2026-12-07, AMD EPYC). Reading keeps the float detector.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def scenes_with_words(count: int, size: tuple[int, int], seed: int = 0) -> Itera
             for _ in range(rng.integers(1, 7)):
                 word = "".join(rng.choice(list(LETTERS), rng.integers(3, 13)))
                 font = ImageFont.load_default(size=int(rng.integers(8, 41)))
-                at = (int(rng.integers(0, size[0] - 84)), int(rng.integers(0, size[1] - 28)))
+                at = (int(rng.integers(0, size[0] - 84)), int(rng.integers(0, size[1] - 28)))  # mostly inside
                 draw.text(at, word, fill=tuple(int(v) for v in rng.integers(0, 256, 3)), font=font)
         yield im
 
