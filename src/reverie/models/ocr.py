@@ -29,6 +29,12 @@ MIN_SCORE = 0.5
 logging.getLogger("RapidOCR").setLevel(logging.ERROR)
 
 
+def text_detector_input(pixels: np.ndarray) -> np.ndarray:
+    """An RGB array as the text detector reads it: BGR scaled to [-1, 1] as it was trained (mean and std 0.5),
+    in float32, channels first, a batch of one."""
+    return (pixels[:, :, ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
+
+
 class TextReader:
     def __init__(self, detector: Path, recogniser: Path, gate: Path | None = None, threads: int = 1):
         from rapidocr_onnxruntime import RapidOCR
@@ -57,11 +63,9 @@ class TextReader:
         pixels = rgb_pixels(im)
         height, width = pixels.shape[:2]
         scale = min(1.0, math.sqrt(budget / (width * height)))
-        # Sides in multiples of 32, as the detector needs; BGR scaled to [-1, 1] as it was trained (mean and
-        # std 0.5), here once and in float32.
+        # Sides in multiples of 32, as the detector needs
         size = (max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32))
-        batch = (resized(pixels, size)[:, :, ::-1].astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)[None]
-        probabilities = self.gate.run(None, {self._gate_input: batch})[0]
+        probabilities = self.gate.run(None, {self._gate_input: text_detector_input(resized(pixels, size))})[0]
         if probabilities.max() <= self._boxes.postprocess_op.thresh:  # no pixel of text: no boxes to trace
             return False
         boxes, _ = self._boxes.postprocess_op(probabilities, (size[1], size[0]))

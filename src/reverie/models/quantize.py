@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .classifier import scale
+from .ocr import text_detector_input
 
 CALIBRATION_IMAGES = 64
 SIDE = 320  # the side the classifier reads (visual.INPUT_SIDE)
@@ -71,12 +72,9 @@ def quantize_classifier(source: Path, dest: Path, workdir: Path) -> None:
 
 
 def quantize_gate(source: Path, dest: Path, workdir: Path) -> None:
-    def to_input(im: Image.Image) -> np.ndarray:  # as ocr.TextReader.has_text scales the copy: BGR in [-1, 1]
-        return (np.asarray(im, dtype=np.float32)[:, :, ::-1] / 127.5 - 1.0).transpose(2, 0, 1)[None].copy()
-
     # The graph's shapes are symbolic in a way the quantiser's own shape inference cannot follow; ONNX's
     # plain inference is enough for two convolutions.
-    quantize_on_scenes(source, dest, workdir, to_input, only=GATE_INT8_LAYERS,
+    quantize_on_scenes(source, dest, workdir, lambda im: text_detector_input(np.asarray(im)), only=GATE_INT8_LAYERS,
                        scenes=scenes_with_words(CALIBRATION_IMAGES, GATE_SIZE), symbolic_shapes=False)
 
 
