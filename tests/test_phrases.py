@@ -110,6 +110,24 @@ def said_lines() -> list[tuple[float, str]]:  # (when each line of the sonnet st
     return [(float(f["begin"]), " ".join(f["lines"])) for f in fragments if f["lines"] != ["1"]]
 
 
+def edits_to_find(needle: str, text: str) -> int:
+    """The fewest letters to change, add or drop for needle to appear somewhere in text."""
+    row = [0] * (len(text) + 1)  # matching may begin anywhere in text at no cost
+    for i, letter in enumerate(needle, 1):
+        previous, row = row, [i] + [0] * len(text)
+        for j, other in enumerate(text, 1):
+            row[j] = min(previous[j - 1] + (letter != other), previous[j] + 1, row[j - 1] + 1)
+    return min(row)
+
+
+@pytest.mark.parametrize("needle, text, edits", [
+    ("desireincrease", "wedesireincreasethat", 0), ("desireincrease", "wedesireandcreasethat", 2),
+    ("desireincrease", "wedesirethatthereby", 7), ("andthee", "thegraveand", 4),
+])
+def test_edits_to_find_counts_what_a_lost_word_costs(needle, text, edits):
+    assert edits_to_find(needle, text) == edits
+
+
 @stack_free
 def test_overlapping_chunks_lose_and_repeat_no_word(models):
     whole = [w for s in transcribe(models, str(SONNET / "audio.mp3"), None, lambda: None) for w in s.words]
@@ -117,11 +135,12 @@ def test_overlapping_chunks_lose_and_repeat_no_word(models):
     starts = [w[1] for w in chunked]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)  # in order, none twice
     assert abs(len(chunked) - len(whole)) <= 3, (len(whole), len(chunked))
-    # Spaces aside: a chunk may hear a word as two ("in crease", seen in CI), which is not a word lost.
+    # Spaces aside: a chunk may hear a word as two ("in crease", seen in CI), which is not a word lost; nor is
+    # two letters heard otherwise ("desire and crease", CI's Whisper on a 20 s chunk 1 s from any seam).
     texts = ["".join(phrase_tokens(" ".join(w[0] for w in said))) for said in (whole, chunked)]
     for _begin, line in said_lines():  # what is heard in one piece is heard in chunks, wherever one ended
         ending = "".join(phrase_tokens(line)[-2:])
-        assert ending in texts[1] or ending not in texts[0], (line, texts)
+        assert edits_to_find(ending, texts[1]) <= 2 or ending not in texts[0], (line, texts)
     offsets = [offset for offset, _ in audio_chunks(str(SONNET / "audio.mp3"), chunk_s=20)]
     assert len(offsets) == 3 and offsets[0] == 0  # 0-20 s, 14-40 s, 34 s to the end
     assert offsets[1] == pytest.approx(14, abs=0.1) and offsets[2] == pytest.approx(34, abs=0.1)
