@@ -120,6 +120,7 @@ def edits_to_find(needle: str, text: str) -> int:
     return min(row)
 
 
+@stack_free
 @pytest.mark.parametrize("needle, text, edits", [
     ("desireincrease", "wedesireincreasethat", 0), ("desireincrease", "wedesireandcreasethat", 2),
     ("desireincrease", "wedesirethatthereby", 7), ("andthee", "thegraveand", 4),

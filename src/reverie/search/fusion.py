@@ -60,13 +60,14 @@ HELD = 0.8
 # looks like then counts only for the rest. In "where did we shop at SHELL" the receipt printed Shell holds
 # 0.72 (the shop's name weighs most, being rarest), and photos of shops that only looked like "shop" came
 # first: over the dev gallery's 25 shop words (in-process, the first hit a receipt of that shop) 3 of 25 for
-# that question, 6 for "shop at X", 3 for "X shop"; with it 14, 16 and 13, the word alone and "receipt from X" 24
-# and 22 as before (28 of 29 companies' words each since words weigh their rarity in English too:
-# store/search_index.py, RARITY_POWER). Among hits that no text holds the order stays (cosine, z and gap all grow with the
-# similarity). From any held share instead of half, COCO's captions moved R@1 0.638 -> 0.645 but Flickr8k's
-# 0.564 -> 0.562, where a sign read in one photo ("table", "people") lowered the visual evidence of every
-# other; at 0.5, 0.640 and 0.564 (a throwaway probe through bench/fit_fusion.py's candidates). Not for a
-# query that only names detector classes, whose likelihoods rank (COCO category mAP 0.805 -> 0.803 if it did).
+# that question, 6 for "shop at X", 3 for "X shop"; with it 14, 16 and 13, the word alone and "receipt from X"
+# 24 and 22 as before (the three questions 28 of 29 companies' words each since words weigh their rarity in
+# English too: store/search_index.py, RARITY_POWER). Among hits that no text holds the order stays (cosine, z
+# and gap all grow with the similarity). From any held share instead of half, COCO's captions moved R@1 0.638
+# -> 0.645 but Flickr8k's 0.564 -> 0.562, where a sign read in one photo ("table", "people") lowered the visual
+# evidence of every other; at 0.5, 0.640 and 0.564 (a throwaway probe through bench/fit_fusion.py's
+# candidates). Not for a query that only names detector classes, whose likelihoods rank (COCO category mAP
+# 0.805 -> 0.803 if it did).
 EXPLAINS = 0.5
 # Columns whose words are only what the models saw: a photo's labels (classifier and detector), and a clip's
 # words, whose text on screen and speech count apart ("said") when they hold the query.
