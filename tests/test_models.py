@@ -77,7 +77,8 @@ def test_the_ocr_gate_answers_as_the_float_text_detector_does(models):
 
     gate = onnx.load(str(models.cache / TEXT_GATE)).graph
     made_by = {out: node.op_type for node in gate.node for out in node.output}
-    int8_layers = [node.name for node in gate.node if node.op_type == "Conv" and made_by.get(node.input[0]) == "DequantizeLinear"]
+    int8_layers = [node.name for node in gate.node
+                   if node.op_type == "Conv" and made_by.get(node.input[0]) == "DequantizeLinear"]
     assert sorted(int8_layers) == ["p2o.Conv.58", "p2o.Conv.61"]
     exact = TextReader(models.cache / TEXT_DETECTOR, models.cache / TEXT_RECOGNISER)
     receipts = sorted((EVAL / "sroie" / "img").glob("*.jpg"))

@@ -25,13 +25,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from .classifier import scale
-from .ocr import text_detector_input
+from .ocr import GATE_SIZE, text_detector_input
 
 CALIBRATION_IMAGES = 64
 SIDE = 320  # the side the classifier reads (visual.INPUT_SIDE)
 # The gate's layers kept in int8, by their names in the shipped graph (models/fuse.py keeps the names).
 GATE_INT8_LAYERS = ("p2o.Conv.58", "p2o.Conv.61")
-GATE_SIZE = (384, 288)  # the copy the gate reads of a 4:3 photo (ocr.GATE_PIXELS)
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 
 

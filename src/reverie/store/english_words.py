@@ -10,33 +10,27 @@ that needs them. Any other word, a shop's name or a misread one, counts as rare 
 from __future__ import annotations
 
 import math
-import threading
+from functools import cache
 from importlib import resources
 
 COMMON = 30_000
 
-_lock = threading.Lock()
-_counts: dict[str, int] = {}
-_log_total = 0.0
 
-
-def _load() -> None:
-    global _log_total
+@cache
+def _table() -> tuple[dict[str, int], float]:
+    """The COMMON words' counts, and the log of their sum."""
     counts = {}
     with resources.files("wordsegment").joinpath("unigrams.txt").open(encoding="utf-8") as f:
         for line, _ in zip(f, range(COMMON)):
             word, count = line.split("\t")
             counts[word] = int(count)
-    _log_total = math.log(sum(counts.values()))
-    _counts.update(counts)
+    return counts, math.log(sum(counts.values()))
 
 
 def rarity(word: str) -> float:
     """How rare `word` (lower case, letters and digits) is in English, from about 0.2 ("at", "from") through
     0.29 ("shop") and 0.5 ("aeon") to 1 (a word outside the COMMON most frequent): the information a use of
     it carries, as a share of the most a word can carry."""
-    with _lock:
-        if not _counts:
-            _load()
-    count = _counts.get(word)
-    return 1.0 if count is None else 1.0 - math.log(count) / _log_total
+    counts, log_total = _table()
+    count = counts.get(word)
+    return 1.0 if count is None else 1.0 - math.log(count) / log_total

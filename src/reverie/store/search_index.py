@@ -190,16 +190,16 @@ def _held(wanted: set[str], have: set[str]) -> float:
 
 
 def held_shares(terms: list[str], fields: dict[int, list[str]]) -> dict[int, float]:
-    """How much of the query one field of each row holds: each word's share of its letter trigrams found in
-    the field (`coverage`, spaces aside), the words weighted by how rare they are among these rows (BM25's
-    idf over them) and in English (RARITY_POWER). Weighed alike, as the trigrams of the whole query were, the
-    common word "receipt" made every receipt printed RECEIPT hold most of "CASTLE receipt", above the receipt
-    printed CASTLE. A word no row holds tells them nothing apart and weighs as the others do on average: as the rarest, which idf
-    makes it, it swamped the shop's name of "receipt from ZHENG" in a small library, and a photo that only
-    looked like something outranked the receipt printed ZHENG; as nothing, any field that held the other
-    words held the whole query (dev split: unrelated queries let 0.55 hits through at `medium` instead of
-    0.05, COCO captions R@1 0.625 -> 0.388)."""
-    kept = [(compact(t), g) for t in terms if (g := trigrams(compact(t)))]
+    """How much of the query one field of each row holds: each word's share of its letter trigrams found in the
+    field (`coverage`, spaces aside), the words weighted by how rare they are among these rows (BM25's idf over
+    them) and in English (RARITY_POWER). Weighed alike, as the trigrams of the whole query were, the common word
+    "receipt" made every receipt printed RECEIPT hold most of "CASTLE receipt", above the receipt printed CASTLE. A
+    word no row holds tells them nothing apart and weighs as the others do on average: as the rarest, which idf
+    makes it, it swamped the shop's name of "receipt from ZHENG" in a small library, and a photo that only looked
+    like something outranked the receipt printed ZHENG; as nothing, any field that held the other words held the
+    whole query (dev split: unrelated queries let 0.55 hits through at `medium` instead of 0.05, COCO captions R@1
+    0.625 -> 0.388)."""
+    kept = [(word, g) for word in map(compact, terms) if (g := trigrams(word))]
     if not kept:
         return {}
     wanted = [g for _, g in kept]
